@@ -1,0 +1,54 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV_VERSION := 0.13.9
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+VENV := .venv
+RUN := $(UV) run --no-sync
+
+.PHONY: help install system-packages run test lint typecheck bench soak clean
+
+help:
+	@echo "make run    start Redis, API, workers, scheduler and metrics with demo data"
+	@echo "make test   install what is needed and run every check and test"
+	@echo "make bench  run the benchmarks under ops/bench (JSON results in var/bench)"
+
+$(TOOLS)/bin/uv:
+	@$(PYTHON) -m venv $(TOOLS) 2>/dev/null || { \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(TOOLS); \
+	  else echo "error: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; fi; }
+	$(TOOLS)/bin/pip install -q "uv==$(UV_VERSION)"
+
+# The environment follows pyproject.toml and requirements.lock (pinned name==version list).
+$(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
+	$(UV) venv -q --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync -q --python $(VENV)/bin/python requirements.lock
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+system-packages:
+	@ops/bin/ensure-system-packages redis-server promtool
+
+run: install system-packages
+	@ops/bin/dev-setup
+	$(VENV)/bin/honcho -f Procfile.dev start
+
+lint: install
+	$(RUN) ruff check actors domain api scheduler ops tests
+	$(RUN) mypy
+
+typecheck: lint
+
+test: install system-packages lint
+	$(RUN) pytest -q
+
+bench: install system-packages
+	$(RUN) python -m ops.bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,118 @@
+"""The only place that configures Dramatiq: the Redis broker and its middleware, from Settings.
+
+Middleware order matters. Before-hooks run in list order, after-hooks in reverse:
+- Uniqueness precedes JobTracking so a duplicate never creates a record;
+- Abortable and JobTracking run before the actor so cancelled jobs are skipped;
+- JobTracking and Uniqueness precede PolicyRetries so their after-hooks see its retry decision.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Dramatiq's Prometheus middleware reads these at import time: bind to localhost unless told
+# otherwise, and give each metrics port its own multiprocess directory so two worker processes
+# on one machine never publish each other's samples.
+os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
+os.environ.setdefault(
+    "dramatiq_prom_db",
+    os.path.join(
+        tempfile.gettempdir(), f"gaveurs-prom-{os.environ.get('dramatiq_prom_port', '9191')}"
+    ),
+)
+
+import dramatiq  # noqa: E402
+import redis  # noqa: E402
+from dramatiq.brokers.redis import RedisBroker  # noqa: E402
+from dramatiq.middleware import (  # noqa: E402
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    GroupCallbacks,
+    Pipelines,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend  # noqa: E402
+from dramatiq.results import Results  # noqa: E402
+from dramatiq.results.backends import RedisBackend as ResultsBackend  # noqa: E402
+from dramatiq_abort import Abortable  # noqa: E402
+from dramatiq_abort.backends import RedisBackend as AbortBackend  # noqa: E402
+from periodiq import PeriodiqMiddleware  # noqa: E402
+
+from actors.middleware.heartbeat import WorkerHeartbeat  # noqa: E402
+from actors.middleware.job_records import JobTracking  # noqa: E402
+from actors.middleware.metrics import CanonicalPrometheus  # noqa: E402
+from actors.middleware.retries import PolicyRetries  # noqa: E402
+from actors.middleware.soft_time_limit import SoftTimeLimit  # noqa: E402
+from actors.middleware.uniqueness import Uniqueness  # noqa: E402
+from actors.policy import RetryPolicy  # noqa: E402
+from actors.records import JobRecords  # noqa: E402
+from domain.settings import Settings, get_settings  # noqa: E402
+
+NAMESPACE = "dramatiq"
+#: How long a cancel request waits for a queued job to come up (it is also marked REVOKED).
+ABORT_TTL_MS = 7 * 86_400_000
+UNIQUE_TTL_MS = 6 * 3_600_000
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """One client for the broker and every backend; fails fast when Redis is unreachable."""
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.redis_connect_timeout_s,
+        socket_timeout=settings.redis_socket_timeout_s,
+        health_check_interval=30,
+    )
+
+
+def build_broker(settings: Settings) -> RedisBroker:
+    client = redis_client(settings)
+    records = JobRecords(client, retention_s=settings.job_retention_s)
+    default_policy = RetryPolicy(
+        max_retries=settings.default_max_retries,
+        min_backoff_ms=settings.default_min_backoff_ms,
+        max_backoff_ms=settings.default_max_backoff_ms,
+    )
+    middleware: list[dramatiq.Middleware] = [
+        AgeLimit(),
+        TimeLimit(time_limit=settings.default_time_limit_ms),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        CurrentMessage(),
+        GroupCallbacks(RateLimiterBackend(client=client)),
+        Abortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
+        Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS),
+        JobTracking(records=records, dead_letter_ttl_s=settings.dead_letter_ttl_ms // 1000),
+        PolicyRetries(default_policy=default_policy),
+        SoftTimeLimit(),
+        Results(
+            backend=ResultsBackend(client=client),
+            store_results=True,
+            result_ttl=settings.result_ttl_ms,
+        ),
+        CanonicalPrometheus(),
+        WorkerHeartbeat(client=client),
+        PeriodiqMiddleware(skip_delay=30),
+    ]
+    return RedisBroker(
+        client=client,
+        namespace=NAMESPACE,
+        middleware=middleware,
+        heartbeat_timeout=settings.worker_heartbeat_timeout_ms,
+        maintenance_chance=settings.broker_maintenance_chance,
+        dead_message_ttl=settings.dead_letter_ttl_ms,
+    )
+
+
+def middleware_of(broker: dramatiq.Broker, kind: type[dramatiq.Middleware]) -> dramatiq.Middleware:
+    for middleware in broker.middleware:
+        if isinstance(middleware, kind):
+            return middleware
+    raise LookupError(f"the broker has no {kind.__name__} middleware")
+
+
+broker = build_broker(get_settings())
+dramatiq.set_broker(broker)

@@ -1,0 +1,238 @@
+"""The control plane shared by the API and the CLI: queue figures, cancel, dead letters.
+
+It reads Dramatiq's Redis layout (`dramatiq:{queue}` list of ids, `.msgs` hash of bodies, `.DQ`
+delay queue, `.XQ` dead-letter sorted set) without scanning keys; a few pipelined round trips.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq_abort import Abortable
+from dramatiq_abort.middleware import AbortMode
+
+from actors.broker import middleware_of
+from actors.middleware.uniqueness import DuplicateJob, Uniqueness
+from actors.records import JobRecord, JobRecords, State, epoch_of
+from domain.errors import Conflict, NotFound
+
+#: Message options a re-drive drops so the job starts afresh.
+RUN_OPTIONS = ("retries", "traceback", "requeue_timestamp", "retry_eta", "failure_reason", "eta")
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    name: str
+    ready: int
+    delayed: int
+    dead_letters: int
+    in_flight: int
+    oldest_age_seconds: float
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    task_id: str
+    dead_letter_id: str
+    task_name: str
+    failed_at: float
+    record: JobRecord | None
+
+
+class Control:
+    def __init__(self, broker: RedisBroker, records: JobRecords) -> None:
+        self.broker = broker
+        self.client: redis.Redis = broker.client
+        self.records = records
+        self.ns = broker.namespace
+
+    def _key(self, queue: str, suffix: str = "") -> str:
+        return f"{self.ns}:{queue}{suffix}"
+
+    # -- queues ---------------------------------------------------------------------------
+
+    def queue_stats(self, queues: tuple[str, ...]) -> list[QueueStats]:
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(self._key(queue))
+            pipe.hlen(self._key(queue, ".DQ.msgs"))
+            pipe.zcard(self._key(queue, ".XQ"))
+            pipe.hlen(self._key(queue, ".msgs"))
+            pipe.lindex(self._key(queue), 0)
+        raw = pipe.execute()
+        rows = [raw[i : i + 5] for i in range(0, len(raw), 5)]
+        # The oldest ready message is the head of the list; its body holds its timestamp.
+        pipe = self.client.pipeline(transaction=False)
+        for queue, row in zip(queues, rows, strict=True):
+            pipe.hget(self._key(queue, ".msgs"), row[4]) if row[4] else pipe.echo("")
+        heads = pipe.execute()
+        now_ms = time.time() * 1000
+        stats = []
+        for queue, (ready, delayed, dead, bodies, _), head in zip(queues, rows, heads, strict=True):
+            age = 0.0
+            if head:
+                try:
+                    age = max(
+                        0.0, (now_ms - dramatiq.Message.decode(head).message_timestamp) / 1000
+                    )
+                except Exception:  # a malformed body must not break the figures
+                    age = 0.0
+            stats.append(
+                QueueStats(queue, ready, delayed, dead, max(0, bodies - ready), round(age, 3))
+            )
+        return stats
+
+    # -- cancel ---------------------------------------------------------------------------
+
+    def cancel(self, task_id: str) -> State:
+        """Cancel a queued or running job; returns the state it had. REVOKED afterwards."""
+        record = self.records.get(task_id)
+        if record is None:
+            raise NotFound(f"unknown task_id {task_id!r} (never existed or expired)")
+        if not record.active:
+            raise Conflict(f"task {task_id} is already {record.state.value}; nothing to cancel")
+        outcome = self.records.transition(
+            task_id,
+            State.REVOKED,
+            epoch=-1,
+            mode="active",
+            fields={"completed_at": int(time.time() * 1000)},
+        )
+        if outcome != State.REVOKED:
+            raise Conflict(
+                f"task {task_id} finished meanwhile as {outcome.value if outcome else '?'}"
+            )
+        abortable = middleware_of(self.broker, Abortable)
+        assert isinstance(abortable, Abortable)
+        abortable.abort(task_id, mode=AbortMode.ABORT)
+        if record.unique_key:
+            uniqueness = middleware_of(self.broker, Uniqueness)
+            assert isinstance(uniqueness, Uniqueness)
+            message: dramatiq.Message[Any] = dramatiq.Message(
+                queue_name=record.queue,
+                actor_name=record.task_name,
+                args=(),
+                kwargs={},
+                options={"unique_key": record.unique_key},
+                message_id=task_id,
+            )
+            uniqueness.release(message)
+        return record.state
+
+    # -- dead letters ---------------------------------------------------------------------
+
+    def dead_letters(
+        self, queue: str, *, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[DeadLetter]]:
+        total = self.client.zcard(self._key(queue, ".XQ"))
+        rows = self.client.zrevrange(
+            self._key(queue, ".XQ"), offset, offset + limit - 1, withscores=True
+        )
+        if not rows:
+            return total, []
+        bodies = self.client.hmget(self._key(queue, ".XQ.msgs"), [member for member, _ in rows])
+        letters = []
+        for (member, score), body in zip(rows, bodies, strict=True):
+            if body is None:
+                continue
+            try:
+                message = dramatiq.Message.decode(body)
+                task_id, task_name = message.message_id, message.actor_name
+            except Exception:  # undecodable body: still listed so it can be deleted
+                task_id, task_name = member.decode(), "<undecodable>"
+            letters.append(DeadLetter(task_id, member.decode(), task_name, score / 1000, None))
+        by_id = {r.task_id: r for r in self.records.get_many(letter.task_id for letter in letters)}
+        return total, [
+            DeadLetter(l.task_id, l.dead_letter_id, l.task_name, l.failed_at, by_id.get(l.task_id))
+            for l in letters  # noqa: E741
+        ]
+
+    def _find_dead_letter(self, queue: str, task_id: str) -> str:
+        record = self.records.get(task_id)
+        xq = self._key(queue, ".XQ.msgs")
+        if record and record.dead_letter_id and self.client.hexists(xq, record.dead_letter_id):
+            return record.dead_letter_id
+        # The record expired: look through the dead letters themselves (admin path, bounded).
+        for member, body in self.client.hscan_iter(xq, count=500):
+            try:
+                if dramatiq.Message.decode(body).message_id == task_id:
+                    return member.decode()
+            except Exception:
+                if member.decode() == task_id:
+                    return task_id
+        raise NotFound(f"task {task_id} is not among the dead letters of queue {queue!r}")
+
+    def requeue_dead_letter(self, queue: str, task_id: str) -> str:
+        """Send a dead-lettered job again with a fresh retry budget; returns its task id."""
+        dead_letter_id = self._find_dead_letter(queue, task_id)
+        xq, xq_msgs = self._key(queue, ".XQ"), self._key(queue, ".XQ.msgs")
+        body = self.client.hget(xq_msgs, dead_letter_id)
+        score = self.client.zscore(xq, dead_letter_id)
+        if body is None or not self.client.zrem(xq, dead_letter_id):
+            raise NotFound(f"dead letter {task_id} was re-driven or deleted meanwhile")
+        try:
+            message: dramatiq.Message[Any] = dramatiq.Message.decode(body)
+        except Exception as error:
+            self.client.zadd(xq, {dead_letter_id: score or time.time() * 1000})
+            raise Conflict(
+                f"dead letter {task_id} cannot be decoded ({error}); delete it"
+            ) from None
+        fresh = message.copy(queue_name=queue)
+        for option in RUN_OPTIONS:
+            fresh.options.pop(option, None)
+        fresh.options["redrives"] = int(message.options.get("redrives", 0)) + 1
+        try:
+            self.broker.enqueue(fresh)
+        except DuplicateJob as duplicate:
+            self.client.zadd(xq, {dead_letter_id: score or time.time() * 1000})
+            raise Conflict(
+                f"a job with the same key is active ({duplicate.existing_task_id}); not re-driven"
+            ) from None
+        self.client.hdel(xq_msgs, dead_letter_id)
+        self.records.transition(
+            message.message_id,
+            State.PENDING,
+            epoch=epoch_of(fresh.options),
+            fields={
+                "redrives": fresh.options["redrives"],
+                "error": "",
+                "failure_reason": "",
+                "dead_letter_id": "",
+                "completed_at": "",
+                "progress": 0,
+                "enqueued_at": int(time.time() * 1000),
+            },
+        )
+        return message.message_id
+
+    def requeue_all_dead_letters(self, queue: str) -> dict[str, Any]:
+        requeued: list[str] = []
+        refused: list[dict[str, str]] = []
+        while True:
+            total, letters = self.dead_letters(queue, offset=len(refused), limit=100)
+            if not letters:
+                break
+            for letter in letters:
+                try:
+                    requeued.append(self.requeue_dead_letter(queue, letter.task_id))
+                except (Conflict, NotFound) as error:
+                    refused.append({"task_id": letter.task_id, "reason": str(error)})
+        return {"requeued": len(requeued), "refused": refused}
+
+    def delete_dead_letter(self, queue: str, task_id: str) -> None:
+        dead_letter_id = self._find_dead_letter(queue, task_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self._key(queue, ".XQ"), dead_letter_id)
+        pipe.hdel(self._key(queue, ".XQ.msgs"), dead_letter_id)
+        pipe.execute()
+
+    def delete_all_dead_letters(self, queue: str) -> int:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zcard(self._key(queue, ".XQ"))
+        pipe.delete(self._key(queue, ".XQ"), self._key(queue, ".XQ.msgs"))
+        return int(pipe.execute()[0])

@@ -1,0 +1,193 @@
+"""Typed jobs: each actor declares a pydantic payload, validated when sent and again when received.
+
+    @job(queue="default", payload=RefreshAggregates, retry=RetryPolicy(max_retries=3))
+    def refresh_aggregates(payload: RefreshAggregates) -> dict: ...
+
+    message = refresh_aggregates.send(RefreshAggregates(full=True))
+
+Actors call `progress(pct, note)` to report how far they are, and long ones check
+`soft_limit_reached()` (or catch SoftTimeLimitExceeded) to stop with their best result so far.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from pydantic import BaseModel, ValidationError
+
+from actors.broker import broker, middleware_of
+from actors.middleware.job_records import JobTracking
+from actors.middleware.soft_time_limit import SoftTimeLimit
+from actors.middleware.uniqueness import DuplicateJob, Uniqueness
+from actors.policy import RetryPolicy
+from actors.records import JobRecords
+from domain.errors import InvalidInput, PermanentError
+
+P = TypeVar("P", bound=BaseModel)
+
+#: Every job the platform knows, by actor name: the API and CLI can enqueue only these.
+REGISTRY: dict[str, Job[Any]] = {}
+
+QUEUES = ("ml_heavy", "ml_light", "exports", "notifications", "default")
+
+
+def _check_template(template: str, payload: type[BaseModel]) -> None:
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    unknown = names - set(payload.model_fields)
+    if unknown:
+        raise ValueError(
+            f"unique={template!r} names {sorted(unknown)} which {payload.__name__} does not have; "
+            f"use fields among {sorted(payload.model_fields)}"
+        )
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What enqueueing produced: the task id, and whether an identical job was already active."""
+
+    task_id: str
+    duplicate: bool = False
+
+
+class Job(Generic[P]):
+    """A Dramatiq actor with a typed payload; `send` takes the payload model, not loose kwargs."""
+
+    def __init__(self, actor: dramatiq.Actor[Any, Any], payload: type[P], unique: str | None):
+        self.actor = actor
+        self.payload = payload
+        self.unique = unique
+
+    @property
+    def name(self) -> str:
+        return self.actor.actor_name
+
+    @property
+    def queue(self) -> str:
+        return self.actor.queue_name
+
+    def validate(self, data: Mapping[str, Any]) -> P:
+        """Parse loose input (API query, CLI params) into the payload, or raise InvalidInput."""
+        try:
+            return self.payload.model_validate(data)
+        except ValidationError as error:
+            raise InvalidInput(f"invalid payload for {self.name}: {error}") from None
+
+    def unique_key(self, payload: P) -> str | None:
+        return self.unique.format(**payload.model_dump()) if self.unique else None
+
+    def send(self, payload: P, *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
+        if not isinstance(payload, self.payload):
+            raise TypeError(f"{self.name} takes a {self.payload.__name__}, not {type(payload)}")
+        options: dict[str, Any] = {}
+        key = self.unique_key(payload)
+        if key:
+            options["unique_key"] = key
+        return self.actor.send_with_options(
+            kwargs=payload.model_dump(mode="json"), delay=delay_ms, **options
+        )
+
+    def submit(self, payload: P, *, delay_ms: int | None = None) -> Submitted:
+        """Send, or return the active job with the same uniqueness key."""
+        try:
+            return Submitted(self.send(payload, delay_ms=delay_ms).message_id)
+        except DuplicateJob as duplicate:
+            return Submitted(duplicate.existing_task_id, duplicate=True)
+
+
+def job(
+    *,
+    queue: str,
+    payload: type[P],
+    retry: RetryPolicy | None = None,
+    time_limit_ms: int | None = None,
+    soft_time_limit_ms: int | None = None,
+    unique: str | None = None,
+    unique_ttl_ms: int | None = None,
+    redact: tuple[str, ...] = (),
+    throws: tuple[type[BaseException], ...] = (PermanentError,),
+    priority: int = 0,
+    actor_name: str | None = None,
+    max_age_ms: int | None = None,
+) -> Callable[[Callable[[P], Any]], Job[P]]:
+    """Declare a job. Bad declarations fail at import time with a message saying how to fix them."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: use one of {QUEUES}")
+    if not (isinstance(payload, type) and issubclass(payload, BaseModel)):
+        raise TypeError("payload= takes a pydantic BaseModel subclass")
+    if soft_time_limit_ms and time_limit_ms and soft_time_limit_ms >= time_limit_ms:
+        raise ValueError("soft_time_limit_ms must be shorter than time_limit_ms")
+    unknown_redact = set(redact) - set(payload.model_fields)
+    if unknown_redact:
+        raise ValueError(f"redact names unknown fields {sorted(unknown_redact)}")
+    if unique:
+        _check_template(unique, payload)
+
+    def decorate(fn: Callable[[P], Any]) -> Job[P]:
+        name = actor_name or fn.__name__
+
+        def run(**kwargs: Any) -> Any:
+            try:
+                parsed = payload.model_validate(kwargs)
+            except ValidationError as error:
+                raise InvalidInput(f"invalid payload for {name}: {error}") from None
+            return fn(parsed)
+
+        run.__name__ = name
+        run.__qualname__ = name
+        run.__doc__ = fn.__doc__
+        options: dict[str, Any] = {"throws": throws, "redact": redact}
+        if retry is not None:
+            options["retry"] = retry
+        if time_limit_ms is not None:
+            options["time_limit"] = time_limit_ms
+        if soft_time_limit_ms is not None:
+            options["soft_time_limit"] = soft_time_limit_ms
+        if unique_ttl_ms is not None:
+            options["unique_ttl"] = unique_ttl_ms
+        if max_age_ms is not None:
+            options["max_age"] = max_age_ms
+        declare = dramatiq.actor(
+            actor_name=name, queue_name=queue, priority=priority, broker=broker, **options
+        )
+        actor: dramatiq.Actor[Any, Any] = declare(run)
+        declared = Job(actor, payload, unique)
+        REGISTRY[name] = declared
+        return declared
+
+    return decorate
+
+
+def current_task_id() -> str | None:
+    message = CurrentMessage.get_current_message()
+    return message.message_id if message else None
+
+
+def records() -> JobRecords:
+    tracking = middleware_of(broker, JobTracking)
+    assert isinstance(tracking, JobTracking)
+    return tracking.records
+
+
+def progress(pct: float, note: str = "") -> None:
+    """Report progress (0-100) of the running job; a no-op outside a worker."""
+    task_id = current_task_id()
+    if task_id is not None:
+        records().progress(task_id, max(0, min(100, int(pct))), note[:200])
+
+
+def soft_limit_reached() -> bool:
+    """True once the running job passed its soft time limit: stop and return the best so far."""
+    soft = middleware_of(broker, SoftTimeLimit)
+    assert isinstance(soft, SoftTimeLimit)
+    return soft.reached()
+
+
+def uniqueness() -> Uniqueness:
+    found = middleware_of(broker, Uniqueness)
+    assert isinstance(found, Uniqueness)
+    return found

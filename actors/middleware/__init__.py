@@ -1,0 +1,1 @@
+"""Cross-cutting behaviour of every job, one middleware class per module."""

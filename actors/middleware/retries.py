@@ -1,0 +1,84 @@
+"""Retries driven by a per-actor RetryPolicy: transient errors back off, others fail at once."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Retries
+from dramatiq.middleware.time_limit import TimeLimitExceeded
+from dramatiq_abort import Abort
+
+from actors.policy import RetryPolicy
+
+
+class PolicyRetries(Retries):
+    """Dramatiq's Retries, driven by the `retry` actor option (a RetryPolicy).
+
+    Cancelled jobs (Abort) are neither retried nor dead-lettered: they end REVOKED. A job that hit
+    its hard time limit is not retried either: it would hit it again.
+    """
+
+    def __init__(self, *, default_policy: RetryPolicy) -> None:
+        super().__init__(
+            max_retries=default_policy.max_retries,
+            min_backoff=default_policy.min_backoff_ms,
+            max_backoff=default_policy.max_backoff_ms,
+        )
+        self.default_policy = default_policy
+
+    @property
+    def actor_options(self) -> set[str]:
+        return super().actor_options | {"retry"}
+
+    def policy_for(self, actor: dramatiq.Actor[Any, Any]) -> RetryPolicy:
+        policy = actor.options.get("retry", self.default_policy)
+        assert isinstance(policy, RetryPolicy)
+        return policy
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or isinstance(exception, Abort):
+            return
+
+        actor = broker.get_actor(message.actor_name)
+        retries = int(message.options.get("retries", 0))
+        message.options["traceback"] = "".join(
+            traceback.format_exception(
+                type(exception), exception, exception.__traceback__, limit=30
+            )
+        )
+        throws = message.options.get("throws") or actor.options.get("throws")
+        policy = self.policy_for(actor)
+        permanent = isinstance(exception, TimeLimitExceeded) or bool(
+            throws and isinstance(exception, throws)
+        )
+        if permanent or not policy.should_retry(retries, exception):
+            message.options["failure_reason"] = (
+                "permanent error"
+                if permanent or retries < policy.max_retries
+                else f"retries exhausted after {retries} retries"
+            )
+            self.logger.warning(
+                "Message %r failed for good (%s).",
+                message.message_id,
+                message.options["failure_reason"],
+            )
+            message.fail()
+            return
+
+        delay = policy.backoff_ms(retries)
+        message.options["retries"] = retries + 1
+        message.options["requeue_timestamp"] = int(time.time() * 1000)
+        message.options["retry_eta"] = int(time.time() * 1000) + delay
+        self.logger.info("Retrying message %r in %d ms.", message.message_id, delay)
+        broker.enqueue(message._message, delay=delay)

@@ -1,0 +1,85 @@
+"""Unique jobs: while a job with the same key is queued or running, sending another returns it.
+
+The key (`unique_key` message option, set by `Job.send` from the actor's `unique` template) maps
+to the owning task id in Redis. It is released when the job ends (success, failure, cancel) and
+kept while it waits for a retry. A TTL bounds how long a lost job can block its key.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+import redis
+from dramatiq.middleware import Middleware, MiddlewareError
+from dramatiq_abort import Abort
+
+KEY_PREFIX = "gaveurs:unique:"
+
+
+class DuplicateJob(MiddlewareError):
+    """A job with the same uniqueness key is already queued or running."""
+
+    def __init__(self, key: str, existing_task_id: str) -> None:
+        super().__init__(f"a job with key {key!r} is already active: {existing_task_id}")
+        self.key = key
+        self.existing_task_id = existing_task_id
+
+
+class Uniqueness(Middleware):
+    """Claims the key at enqueue, releases it when the job is over."""
+
+    def __init__(self, *, client: redis.Redis, default_ttl_ms: int) -> None:
+        self.client = client
+        self.default_ttl_ms = default_ttl_ms
+        self._release = client.register_script(
+            resources.files("actors").joinpath("lua/release.lua").read_text()
+        )
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"unique", "unique_ttl"}
+
+    @staticmethod
+    def key_of(message: dramatiq.Message[Any] | MessageProxy) -> str | None:
+        unique_key = message.options.get("unique_key")
+        return f"{KEY_PREFIX}{message.actor_name}:{unique_key}" if unique_key else None
+
+    def before_enqueue(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
+    ) -> None:
+        key = self.key_of(message)
+        if key is None:
+            return
+        ttl = broker.get_actor(message.actor_name).options.get("unique_ttl", self.default_ttl_ms)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(key, message.message_id, nx=True, px=ttl)
+        pipe.get(key)
+        _, owner = pipe.execute()
+        # A retry or a delayed-queue move re-enqueues the same message: it already owns the key.
+        if owner is not None and owner.decode() != message.message_id:
+            raise DuplicateJob(message.options["unique_key"], owner.decode())
+
+    def release(self, message: dramatiq.Message[Any] | MessageProxy) -> None:
+        key = self.key_of(message)
+        if key is not None:
+            self._release(keys=[key], args=[message.message_id])
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        waiting_for_retry = (
+            exception is not None and not message.failed and not isinstance(exception, Abort)
+        )
+        if not waiting_for_retry:
+            self.release(message)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self.release(message)

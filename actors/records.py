@@ -1,0 +1,256 @@
+"""Job records: the state of every job, kept in Redis under its message id (DESIGN "A job's life").
+
+A record is a hash `gaveurs:jobs:job:{task_id}` plus one sorted set per state and one of all jobs,
+so listing by state and counting are cheap. Every transition is one Lua call (one round trip) that
+orders events by (epoch, rank): a late write never moves a record backwards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from typing import Any
+
+import redis
+
+KEY_PREFIX = "gaveurs:jobs:"
+# Redrives restart the retry count; the epoch keeps ordering events across them.
+EPOCH_PER_REDRIVE = 10_000
+MAX_RESULT_BYTES = 64 * 1024
+MAX_TRACEBACK_CHARS = 4000
+
+
+class State(StrEnum):
+    """States shown to clients, as the source documents name them."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+
+
+ACTIVE_STATES = (State.PENDING, State.RETRY, State.STARTED)
+RANK = {
+    State.PENDING: 0,
+    State.RETRY: 0,
+    State.STARTED: 1,
+    State.SUCCESS: 2,
+    State.FAILURE: 2,
+    State.REVOKED: 3,
+}
+
+
+def _script(name: str) -> str:
+    return resources.files("actors").joinpath(f"lua/{name}.lua").read_text()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def epoch_of(options: Mapping[str, Any]) -> int:
+    """The ordering epoch of a message: redrives first, then retries."""
+    return int(options.get("redrives", 0)) * EPOCH_PER_REDRIVE + int(options.get("retries", 0))
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job record as read back from Redis."""
+
+    task_id: str
+    task_name: str
+    queue: str
+    state: State
+    progress: int = 0
+    progress_note: str = ""
+    attempts: int = 0
+    args: dict[str, Any] = field(default_factory=dict)
+    enqueued_at: int | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+    eta: int | None = None
+    worker: str | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    unique_key: str | None = None
+    dead_letter_id: str | None = None
+    failure_reason: str | None = None
+    redrives: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @classmethod
+    def from_hash(cls, task_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
+        data = {k.decode(): v.decode() for k, v in raw.items()}
+
+        def as_int(name: str) -> int | None:
+            value = data.get(name)
+            return int(value) if value not in (None, "") else None
+
+        def as_json(name: str) -> Any:
+            value = data.get(name)
+            return json.loads(value) if value else None
+
+        return cls(
+            task_id=task_id,
+            task_name=data.get("task_name", ""),
+            queue=data.get("queue", ""),
+            state=State(data.get("state", "PENDING")),
+            progress=as_int("progress") or 0,
+            progress_note=data.get("progress_note", ""),
+            attempts=as_int("attempts") or 0,
+            args=as_json("args") or {},
+            enqueued_at=as_int("enqueued_at"),
+            started_at=as_int("started_at"),
+            completed_at=as_int("completed_at"),
+            eta=as_int("eta"),
+            worker=data.get("worker") or None,
+            result=as_json("result"),
+            error=as_json("error"),
+            unique_key=data.get("unique_key") or None,
+            dead_letter_id=data.get("dead_letter_id") or None,
+            failure_reason=data.get("failure_reason") or None,
+            redrives=as_int("redrives") or 0,
+        )
+
+
+def encode_result(result: Any) -> str:
+    """Results are small JSON; a large one is replaced by a note instead of bloating Redis."""
+    text = json.dumps(result, default=str, ensure_ascii=False)
+    if len(text.encode()) > MAX_RESULT_BYTES:
+        return json.dumps({"truncated": True, "detail": f"result larger than {MAX_RESULT_BYTES} B"})
+    return text
+
+
+def encode_error(exception: BaseException, traceback_text: str = "") -> str:
+    return json.dumps(
+        {
+            "type": type(exception).__name__,
+            "message": str(exception),
+            "traceback": traceback_text[-MAX_TRACEBACK_CHARS:],
+        },
+        ensure_ascii=False,
+    )
+
+
+class JobRecords:
+    """Reads and writes job records; one instance per Redis client."""
+
+    def __init__(self, client: redis.Redis, *, retention_s: int, prefix: str = KEY_PREFIX) -> None:
+        self.client = client
+        self.retention_s = retention_s
+        self.prefix = prefix
+        self._transition = client.register_script(_script("transition"))
+        self._progress = client.register_script(_script("progress"))
+
+    def key(self, task_id: str) -> str:
+        return f"{self.prefix}job:{task_id}"
+
+    def transition(
+        self,
+        task_id: str,
+        state: State,
+        *,
+        epoch: int,
+        mode: str = "any",
+        ttl_s: int | None = None,
+        fields: Mapping[str, Any] | None = None,
+        client: Any = None,
+    ) -> State | None:
+        """Apply one transition; returns the record's state afterwards (None if no record).
+
+        `client` may be a pipeline, to batch this call with others in one round trip.
+        """
+        argv: list[Any] = [
+            task_id,
+            state.value,
+            epoch,
+            RANK[state],
+            now_ms(),
+            ttl_s or self.retention_s,
+            mode,
+            self.retention_s * 1000,
+        ]
+        for name, value in (fields or {}).items():
+            argv.extend((name, "" if value is None else value))
+        outcome = self._transition(keys=[self.key(task_id), self.prefix], args=argv, client=client)
+        if client is not None and client is not self.client:
+            return None
+        return State(outcome.decode()) if outcome else None
+
+    def progress(self, task_id: str, pct: int, note: str) -> bool:
+        return bool(self._progress(keys=[self.key(task_id)], args=[pct, note, now_ms()]))
+
+    def get(self, task_id: str) -> JobRecord | None:
+        raw = self.client.hgetall(self.key(task_id))
+        return JobRecord.from_hash(task_id, raw) if raw else None
+
+    def get_many(self, task_ids: Iterable[str]) -> list[JobRecord]:
+        ids = list(task_ids)
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hgetall(self.key(task_id))
+        return [
+            JobRecord.from_hash(task_id, raw)
+            for task_id, raw in zip(ids, pipe.execute(), strict=True)
+            if raw
+        ]
+
+    def delete(self, task_id: str) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(self.key(task_id))
+        pipe.zrem(f"{self.prefix}all", task_id)
+        for state in State:
+            pipe.zrem(f"{self.prefix}state:{state.value}", task_id)
+        pipe.execute()
+
+    def counts(self) -> dict[State, int]:
+        pipe = self.client.pipeline(transaction=False)
+        for state in State:
+            pipe.zcard(f"{self.prefix}state:{state.value}")
+        return dict(zip(State, (int(n) for n in pipe.execute()), strict=True))
+
+    def list(
+        self,
+        *,
+        states: Iterable[State] | None = None,
+        queue: str | None = None,
+        actor: str | None = None,
+        limit: int = 50,
+    ) -> list[JobRecord]:
+        """Most recent first. Filters on queue/actor read pages of ids until `limit` match."""
+        index_keys = (
+            [f"{self.prefix}state:{s.value}" for s in states] if states else [f"{self.prefix}all"]
+        )
+        found: list[JobRecord] = []
+        page = max(limit * 2, 100)
+        offsets = dict.fromkeys(index_keys, 0)
+        candidates: list[tuple[float, str]] = []
+        exhausted: set[str] = set()
+        while len(found) < limit and len(exhausted) < len(index_keys):
+            for index_key in index_keys:
+                if index_key in exhausted:
+                    continue
+                start = offsets[index_key]
+                rows = self.client.zrevrange(index_key, start, start + page - 1, withscores=True)
+                offsets[index_key] = start + page
+                if len(rows) < page:
+                    exhausted.add(index_key)
+                candidates.extend((score, member.decode()) for member, score in rows)
+            candidates.sort(reverse=True)
+            batch, candidates = candidates, []
+            for record in self.get_many(task_id for _, task_id in batch):
+                if queue and record.queue != queue:
+                    continue
+                if actor and record.task_name != actor:
+                    continue
+                found.append(record)
+        return found[:limit]

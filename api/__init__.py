@@ -1,0 +1,1 @@
+"""FastAPI app: enqueue/status API, queues and dead letters, health, metrics, dashboard."""

@@ -1,0 +1,115 @@
+"""Response models of the generic task routes, shaped like the source documents' examples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.records import JobRecord, State
+
+
+def from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, tz=UTC) if value else None
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class TaskPublic(BaseModel):
+    """`GET /api/tasks/status/{task_id}`: seed 001's shape plus what an operator needs."""
+
+    task_id: str
+    task_name: str
+    queue: str
+    status: State
+    progress: int = Field(ge=0, le=100)
+    progress_note: str = ""
+    attempts: int
+    args: dict[str, Any]
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    eta: datetime | None
+    worker: str | None
+    result: Any = None
+    error: str | None = None
+    error_detail: ErrorDetail | None = None
+
+    @classmethod
+    def of(cls, record: JobRecord) -> TaskPublic:
+        detail = ErrorDetail(**record.error) if record.error else None
+        return cls(
+            task_id=record.task_id,
+            task_name=record.task_name,
+            queue=record.queue,
+            status=record.state,
+            progress=record.progress,
+            progress_note=record.progress_note,
+            attempts=record.attempts,
+            args=record.args,
+            enqueued_at=from_ms(record.enqueued_at),
+            started_at=from_ms(record.started_at),
+            completed_at=from_ms(record.completed_at),
+            eta=from_ms(record.eta),
+            worker=record.worker,
+            result=record.result,
+            error=f"{detail.type}: {detail.message}" if detail else None,
+            error_detail=detail,
+        )
+
+
+class TaskList(BaseModel):
+    total: int
+    tasks: list[TaskPublic]
+
+
+class Submitted(BaseModel):
+    """202 answer of every enqueue route; job-specific echo fields (lot_id, ...) are added."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = "submitted"
+    task_id: str
+    task_name: str
+    queue: str
+    message: str
+    status_url: str
+    duplicate: bool = False
+
+
+class Cancelled(BaseModel):
+    status: str = "cancelled"
+    task_id: str
+    previous_status: State
+    message: str
+
+
+class QueuePublic(BaseModel):
+    name: str
+    ready: int
+    delayed: int
+    dead_letters: int
+    in_flight: int
+    oldest_age_seconds: float
+
+
+class DeadLetterPublic(BaseModel):
+    task_id: str
+    task_name: str
+    queue: str
+    failed_at: datetime
+    attempts: int | None
+    reason: str | None
+    error: str | None
+    args: dict[str, Any] | None
+
+
+class DeadLetterPage(BaseModel):
+    queue: str
+    total: int
+    dead_letters: list[DeadLetterPublic]

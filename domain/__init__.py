@@ -1,0 +1,1 @@
+"""Pure business logic of Gaveurs Tasks: no dramatiq, fastapi or redis imports here."""

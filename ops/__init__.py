@@ -1,0 +1,1 @@
+"""Operations: worker launcher, metrics exporter, `gaveurs` CLI, dashboards, alerts, bench."""

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each writes a JSON result under var/bench."""

@@ -1,0 +1,100 @@
+"""The `metrics` process: what worker middleware cannot see, read from Redis at each scrape.
+
+Per queue: ready, delayed, dead letters, in flight, age of the oldest ready message; jobs by
+state; live worker processes per queue. A handful of pipelined reads per scrape, no KEYS/SCAN.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from prometheus_client import start_http_server
+from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from actors.control import Control
+from actors.jobs import QUEUES
+from actors.middleware.heartbeat import live_workers
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerCollector(Collector):
+    def __init__(self, control: Control) -> None:
+        self.control = control
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        started = time.perf_counter()
+        gauges = {
+            "ready": GaugeMetricFamily(
+                "gaveurs_queue_ready_messages", "Messages waiting in the queue.", labels=["queue"]
+            ),
+            "delayed": GaugeMetricFamily(
+                "gaveurs_queue_delayed_messages",
+                "Messages waiting for their eta (retries, delays).",
+                labels=["queue"],
+            ),
+            "dead_letters": GaugeMetricFamily(
+                "gaveurs_queue_dead_letters",
+                "Dead-lettered messages kept for inspection.",
+                labels=["queue"],
+            ),
+            "in_flight": GaugeMetricFamily(
+                "gaveurs_queue_in_flight_messages",
+                "Messages fetched by workers and not yet acknowledged.",
+                labels=["queue"],
+            ),
+            "oldest_age_seconds": GaugeMetricFamily(
+                "gaveurs_queue_oldest_message_age_seconds",
+                "Age of the oldest ready message.",
+                labels=["queue"],
+            ),
+        }
+        for stats in self.control.queue_stats(QUEUES):
+            for name, gauge in gauges.items():
+                gauge.add_metric([stats.name], getattr(stats, name))
+        yield from gauges.values()
+
+        jobs = GaugeMetricFamily(
+            "gaveurs_jobs", "Job records by state (within retention).", labels=["state"]
+        )
+        for state, count in self.control.records.counts().items():
+            jobs.add_metric([state.value], count)
+        yield jobs
+
+        workers = GaugeMetricFamily(
+            "gaveurs_workers_alive", "Live worker processes consuming the queue.", labels=["queue"]
+        )
+        alive = dict.fromkeys(QUEUES, 0)
+        for worker in live_workers(self.control.client):
+            for queue in worker.get("queues", []):
+                alive[queue] = alive.get(queue, 0) + 1
+        for queue, count in alive.items():
+            workers.add_metric([queue], count)
+        yield workers
+
+        scrape = GaugeMetricFamily(
+            "gaveurs_exporter_scrape_duration_seconds", "Time this scrape spent reading Redis."
+        )
+        scrape.add_metric([], time.perf_counter() - started)
+        yield scrape
+
+
+def main() -> None:
+    from actors.broker import broker
+    from actors.jobs import records
+    from domain.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    REGISTRY.register(BrokerCollector(Control(broker, records())))
+    start_http_server(settings.exporter_port, addr=settings.metrics_host)
+    logger.info("exporter on http://%s:%d/metrics", settings.metrics_host, settings.exporter_port)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

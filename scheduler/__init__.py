@@ -1,0 +1,1 @@
+"""The schedule as data and its periodiq wiring (Procfile `clock`)."""

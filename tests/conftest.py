@@ -1,0 +1,93 @@
+"""Shared fixtures: a real redis-server for the whole run, a demo database, workers, API client.
+
+The Redis server and the environment are set up when this root conftest is imported, before
+any other conftest or test module imports `actors` (whose broker reads REDIS_URL at import).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.local_redis import RedisServer, free_port
+
+API_TOKEN = secrets.token_urlsafe(24)
+ADMIN_TOKEN = secrets.token_urlsafe(24)
+
+
+def _start_redis_and_configure() -> RedisServer:
+    """Runs at import of this root conftest, before any other conftest or test module."""
+    tmp = Path(tempfile.mkdtemp(prefix="gaveurs-tests-"))
+    server = RedisServer()
+    os.environ.update(
+        {
+            "ENVIRONMENT": "test",
+            "REDIS_URL": server.url,
+            "DATABASE_URL": f"sqlite:///{tmp}/gaveurs.db",
+            "EXPORT_DIR": str(tmp / "exports"),
+            "BACKUP_DIR": str(tmp / "backups"),
+            "API_TOKEN": API_TOKEN,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "GAVEURS_TEST_TMP": str(tmp),
+            # Fast failure detection so crash tests take seconds, not minutes.
+            "WORKER_HEARTBEAT_TIMEOUT_MS": "3000",
+            "dramatiq_prom_port": str(free_port()),
+        }
+    )
+    return server
+
+
+_redis = _start_redis_and_configure()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _redis.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> RedisServer:
+    return _redis
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Path:
+    return Path(os.environ["GAVEURS_TEST_TMP"])
+
+
+@pytest.fixture(scope="session")
+def demo_database() -> str:
+    """The test database, migrated and loaded with a small deterministic demo dataset."""
+    from datetime import date
+
+    from domain import db, demo
+
+    url = os.environ["DATABASE_URL"]
+    db.migrate(url)
+    demo.load_if_empty(db.make_engine(url), seed=7, scale=0.1, today=date(2026, 1, 8))
+    return url
+
+
+@pytest.fixture()
+def api_client(demo_database: str) -> Iterator[object]:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from domain.settings import Settings
+
+    with TestClient(create_app(Settings())) as client:
+        yield client
+
+
+@pytest.fixture()
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@pytest.fixture()
+def admin_auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ops.local_redis import RedisServer
+from tests.support.workers import WorkerProcess
+
+
+@pytest.fixture(scope="module")
+def worker(redis_server: RedisServer, demo_database: str) -> Iterator[WorkerProcess]:
+    """One real worker process consuming `default`, shared by a test module."""
+    process = WorkerProcess(redis_server.client)
+    yield process
+    process.stop()

@@ -1,0 +1,101 @@
+"""Jobs used by the integration tests, declared exactly like production jobs.
+
+They record what happened in Redis under `gaveurs:test:*` keys so a test can check how many
+times and when each ran, from outside the worker process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import actors  # noqa: F401  (the production jobs and broker)
+from actors.broker import broker
+from actors.jobs import job, progress, soft_limit_reached
+from actors.middleware.soft_time_limit import SoftTimeLimitExceeded
+from actors.policy import RetryPolicy
+from domain.errors import InvalidInput, TransientError
+
+PREFIX = "gaveurs:test:"
+
+
+class Keyed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(min_length=1, max_length=100)
+
+
+class Flaky(Keyed):
+    failures: int = Field(ge=0, le=10)
+
+
+class Slow(Keyed):
+    seconds: float = Field(gt=0, le=600)
+
+
+def _record_attempt(key: str) -> int:
+    pipe = broker.client.pipeline(transaction=False)
+    pipe.rpush(f"{PREFIX}attempts:{key}", time.time())
+    pipe.incr(f"{PREFIX}count:{key}")
+    return int(pipe.execute()[1])
+
+
+@job(
+    queue="default",
+    payload=Flaky,
+    retry=RetryPolicy(max_retries=5, min_backoff_ms=300, max_backoff_ms=10_000),
+)
+def flaky(payload: Flaky) -> dict[str, Any]:
+    """Fails with a transient error `failures` times, then succeeds."""
+    attempt = _record_attempt(payload.key)
+    if attempt <= payload.failures:
+        raise TransientError(f"simulated outage {attempt}/{payload.failures}")
+    return {"status": "success", "attempts": attempt}
+
+
+@job(queue="default", payload=Keyed, retry=RetryPolicy(max_retries=5, min_backoff_ms=300))
+def broken(payload: Keyed) -> dict[str, Any]:
+    """Fails permanently until the test sets its `fixed` flag, then succeeds (for re-drives)."""
+    _record_attempt(payload.key)
+    if not broker.client.exists(f"{PREFIX}fixed:{payload.key}"):
+        raise InvalidInput(f"lot {payload.key} has no feeding records")
+    return {"status": "success", "key": payload.key}
+
+
+def _run_slowly(payload: Slow) -> dict[str, Any]:
+    _record_attempt(payload.key)
+    started = time.monotonic()
+    steps = 0
+    while time.monotonic() - started < payload.seconds:
+        time.sleep(0.05)
+        steps += 1
+        progress(100 * (time.monotonic() - started) / payload.seconds, f"step {steps}")
+    broker.client.incr(f"{PREFIX}done:{payload.key}")
+    return {"status": "success", "steps": steps}
+
+
+@job(queue="default", payload=Slow, retry=RetryPolicy(max_retries=2, min_backoff_ms=300))
+def slow(payload: Slow) -> dict[str, Any]:
+    """Sleeps in small steps, reporting progress."""
+    return _run_slowly(payload)
+
+
+@job(queue="default", payload=Slow, unique="{key}")
+def unique_slow(payload: Slow) -> dict[str, Any]:
+    """Like `slow`, but only one per key may be queued or running."""
+    return _run_slowly(payload)
+
+
+@job(queue="default", payload=Slow, soft_time_limit_ms=500, time_limit_ms=5_000)
+def anytime(payload: Slow) -> dict[str, Any]:
+    """An 'anytime' search: improves a result until its soft limit, then returns the best so far."""
+    best, rounds = 0, 0
+    try:
+        while rounds < payload.seconds * 100:
+            time.sleep(0.01)
+            rounds += 1
+            best = rounds
+    except SoftTimeLimitExceeded:
+        return {"status": "partial", "best": best, "stopped": "soft time limit"}
+    return {"status": "complete", "best": best, "reached": soft_limit_reached()}

@@ -1,0 +1,79 @@
+"""Real Dramatiq worker processes started the way the Procfile starts them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from actors.middleware.heartbeat import live_workers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """`dramatiq <module> --queues ...` in its own process group, so a test can SIGKILL it all."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        module: str = "tests.support.jobs",
+        queues: tuple[str, ...] = ("default",),
+        threads: int = 4,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.client = client
+        self.log_path = log_path or Path(os.environ.get("GAVEURS_TEST_TMP", "/tmp")) / "worker.log"
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        known = {w["pid"] for w in live_workers(client)}
+        command = [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            module,
+            "--processes",
+            "1",
+            "--threads",
+            str(threads),
+            "--queues",
+            *queues,
+            "--worker-shutdown-timeout",
+            "5000",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not ({w["pid"] for w in live_workers(client)} - known):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start; see {self.log_path}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main and child processes), as a crash or OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if not self.log.closed:
+            self.log.close()
