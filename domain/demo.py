@@ -146,8 +146,8 @@ def generate(
     session.execute(insert(_table(m.Gaveur)), gaveurs)
     summary.gaveurs = len(gaveurs)
 
-    plans = _plan_lots(rng, n_lots=max(3, round(LOTS_PER_SCALE * scale)), gaveurs=gaveurs,
-                       today=today)  # fmt: skip
+    n_lots = max(3, round(LOTS_PER_SCALE * scale))
+    plans = _plan_lots(rng, n_lots=n_lots, gaveurs=gaveurs, today=today)
     anomalies = _pick_anomalies(rng, plans)
     writer = _ChunkedWriter(session)
     statuses: Counter[str] = Counter()
@@ -296,8 +296,9 @@ def _slaughter_capacity(rng: np.random.Generator, today: date) -> list[dict[str,
     for site_id, site in enumerate(SITES, start=1):
         for day in days:
             noise = float(rng.uniform(0.95, 1.05))
-            capacity = 0 if day in holidays else site.slaughter_capacity * weekday_factor[
-                day.weekday()] * noise  # fmt: skip
+            capacity = site.slaughter_capacity * weekday_factor[day.weekday()] * noise
+            if day in holidays:
+                capacity = 0.0
             rows.append(
                 {"site_id": site_id, "day": day, "capacity_ducks": int(round(capacity / 50) * 50)}
             )

@@ -190,8 +190,8 @@ def _plant(
 ) -> list[dict[str, Any]]:
     """Corrupt one or two meals in place and describe what was done (the scoring truth).
 
-    The anomalies are far outside the normal ranges (a dose x10, 45 °C, 20 % of the weight
-    gone in twelve hours) so an Isolation Forest on the raw records can find them.
+    The anomalies are far outside the normal ranges (a dose x10 or 0, 45 °C, a weight below any
+    starting weight, 15+ deaths in a meal) so an Isolation Forest on the raw records finds them.
     """
     meal = int(rng.integers(2, plan.recorded_meals - 1))
     meals = [meal]
@@ -205,7 +205,7 @@ def _plant(
         detail = f"dose recorded as {doses[meal]:.1f} g instead of {true_dose:.1f} g"
     elif kind is AnomalyKind.WEIGHT_DROP:
         true_weight = float(weights[meal])
-        weights[meal] = round(true_weight * float(rng.uniform(0.74, 0.80)), 1)
+        weights[meal] = round(true_weight * float(rng.uniform(0.55, 0.65)), 1)
         detail = f"mean weight recorded as {weights[meal]:.0f} g instead of {true_weight:.0f} g"
     else:
         if meal + 1 < plan.recorded_meals and rng.random() < 0.5:
@@ -301,4 +301,4 @@ def _feedback(
 
 
 def _score(value: float) -> int:
-    return int(np.clip(round(value), 1, 5))
+    return max(1, min(5, round(value)))

@@ -43,12 +43,7 @@ def hidden_itm(
     for the same maize); a heavier duck at the start converts maize into liver better.
     Works element-wise on numpy arrays too.
     """
-    return (
-        4.0
-        + 1.2 * dose_totale_kg
-        - 1.0 * poids_initial_kg
-        + 0.014 * temperature_moyenne_c**2
-    )
+    return 4.0 + 1.2 * dose_totale_kg - 1.0 * poids_initial_kg + 0.014 * temperature_moyenne_c**2
 
 
 def seasonal_temperature_c(days: list[date]) -> np.ndarray:

@@ -56,6 +56,13 @@ def run_migrations_online() -> None:
     engine = make_engine(_url())
     try:
         with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # Batch mode rebuilds tables (copy, drop, rename): with foreign keys enforced,
+                # dropping a referenced table would fail or cascade. This engine is private to
+                # the migration, so no other code sees the pragma. It only applies outside a
+                # transaction, hence the commit.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
             _configure(connection)
             with context.begin_transaction():
                 context.run_migrations()

@@ -6,12 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import redis
 
 from actors.middleware.heartbeat import live_workers
+from ops.local_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +35,11 @@ class WorkerProcess:
         self.log_path = log_path or Path(os.environ.get("GAVEURS_TEST_TMP", "/tmp")) / "worker.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         known = {w["pid"] for w in live_workers(client)}
+        self.metrics_port = free_port()
+        metrics_env = {
+            "dramatiq_prom_port": str(self.metrics_port),
+            "dramatiq_prom_db": tempfile.mkdtemp(prefix="gaveurs-prom-"),
+        }
         command = [
             sys.executable,
             "-m",
@@ -50,7 +57,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **metrics_env, **(env or {})},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

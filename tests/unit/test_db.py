@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from domain import db
 from domain.errors import ServiceUnavailable, TransientError
-from domain.models import Base, FeedingRecord, Gaveur, Site, StoredFile
+from domain.models import Base, Gaveur, Site, StoredFile
 
 
 def _migrated(tmp_path: Path) -> tuple[str, Engine]:
@@ -166,7 +166,7 @@ def test_models_are_the_documented_tables() -> None:
     } == set(Base.metadata.tables)  # fmt: skip
     record_uniques = {
         tuple(column.name for column in constraint.columns)
-        for constraint in FeedingRecord.__table__.constraints
+        for constraint in Base.metadata.tables["feeding_records"].constraints
         if isinstance(constraint, UniqueConstraint)
     }
     assert ("lot_id", "day", "meal") in record_uniques

@@ -161,14 +161,15 @@ def test_finished_lots_have_plausible_outcomes(unit_demo_session: Session) -> No
             assert recorded == pytest.approx(lot.total_maize_kg_per_duck, abs=1e-3)
             assert all(14.0 <= r.temperature_c <= 28.0 for r in lot_records)
             assert all(50.0 <= r.humidity_pct <= 90.0 for r in lot_records)
-    mortality = [lot.mortality_pct for lot in lots if lot.id not in anomalous]
+    mortality = [lot.mortality_pct or 0.0 for lot in lots if lot.id not in anomalous]
     assert 1.0 <= float(np.mean(mortality)) <= 3.0
 
 
 def test_hidden_itm_law_explains_the_stored_itm(unit_demo_session: Session) -> None:
     rows = unit_demo_session.execute(
-        select(Lot.total_maize_kg_per_duck, Lot.initial_weight_g, Lot.mean_temperature_c, Lot.itm)
-        .where(Lot.itm.is_not(None))
+        select(
+            Lot.total_maize_kg_per_duck, Lot.initial_weight_g, Lot.mean_temperature_c, Lot.itm
+        ).where(Lot.itm.is_not(None))
     ).all()
     features = np.array(rows, dtype=float)
     predicted = np.array([hidden_itm(d, w / 1000, t) for d, w, t, _ in features])
@@ -203,7 +204,7 @@ def test_planted_anomalies_are_recorded_and_visible(unit_demo_session: Session) 
         elif anomaly.kind == AnomalyKind.DOSE_ENTRY_ERROR:
             assert record.dose_g == 0 or record.dose_g > 5 * typical_dose
         elif anomaly.kind == AnomalyKind.WEIGHT_DROP:
-            assert record.mean_weight_g < typical_weight - 1000
+            assert record.mean_weight_g < 0.7 * typical_weight  # lighter than at the start
         else:
             assert record.temperature_c >= 44.0
 
@@ -219,16 +220,21 @@ def test_records_stop_at_today_and_planned_lots_have_none(unit_demo_session: Ses
         assert days and max(days) == UNIT_TODAY
         assert lot.itm is None and lot.ducks_end is None
     planned = select(Lot.id).where(Lot.status == LotStatus.PLANNED.value)
-    assert session.scalar(select(func.min(Lot.start_date)).where(Lot.id.in_(planned))) > UNIT_TODAY
+    first_planned = session.scalar(select(func.min(Lot.start_date)).where(Lot.id.in_(planned)))
+    assert first_planned is not None and first_planned > UNIT_TODAY
     assert session.scalar(select(func.count()).where(FeedingRecord.lot_id.in_(planned))) == 0
     finished = select(Lot.id).where(Lot.status == LotStatus.FINISHED.value)
     assert session.scalar(select(func.count()).where(SqalSample.lot_id.in_(finished))) == 0
 
 
 def test_sqal_samples_describe_the_liver(unit_demo_session: Session) -> None:
-    samples = unit_demo_session.execute(
-        select(SqalSample, Lot.slaughter_date).join(Lot, Lot.id == SqalSample.lot_id)
-    ).tuples().all()
+    samples = (
+        unit_demo_session.execute(
+            select(SqalSample, Lot.slaughter_date).join(Lot, Lot.id == SqalSample.lot_id)
+        )
+        .tuples()
+        .all()
+    )
     per_lot: dict[int, int] = defaultdict(int)
     for sample, slaughter_date in samples:
         per_lot[sample.lot_id] += 1
@@ -245,11 +251,18 @@ def test_sqal_samples_describe_the_liver(unit_demo_session: Session) -> None:
 
 
 def test_feedback_is_written_after_slaughter_and_before_today(unit_demo_session: Session) -> None:
-    rows = unit_demo_session.execute(
-        select(ConsumerFeedback, Lot.slaughter_date).join(Lot, Lot.id == ConsumerFeedback.lot_id)
-    ).tuples().all()
+    rows = (
+        unit_demo_session.execute(
+            select(ConsumerFeedback, Lot.slaughter_date).join(
+                Lot, Lot.id == ConsumerFeedback.lot_id
+            )
+        )
+        .tuples()
+        .all()
+    )
     assert rows
     for feedback, slaughter_date in rows:
+        assert slaughter_date is not None
         assert slaughter_date < feedback.created_at.date() < UNIT_TODAY
         assert 1 <= min(feedback.rating, feedback.texture, feedback.taste)
         assert max(feedback.rating, feedback.texture, feedback.taste) <= 5
