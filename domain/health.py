@@ -33,7 +33,9 @@ def run_checks(
             detail, ok = check(), True
         except Exception as error:  # a health check reports failures, it does not raise them
             detail, ok = f"{type(error).__name__}: {error}", False
-        results.append(CheckResult(name, ok, detail, round((time.perf_counter() - started) * 1000, 2)))
+        results.append(
+            CheckResult(name, ok, detail, round((time.perf_counter() - started) * 1000, 2))
+        )
         if on_each:
             on_each(index + 1, name)
     return results

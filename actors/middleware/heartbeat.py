@@ -16,8 +16,8 @@ from collections import Counter
 from typing import Any
 
 import dramatiq
-from dramatiq.broker import MessageProxy
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 

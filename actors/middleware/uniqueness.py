@@ -11,8 +11,8 @@ from importlib import resources
 from typing import Any
 
 import dramatiq
-from dramatiq.broker import MessageProxy
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq_abort import Abort
 

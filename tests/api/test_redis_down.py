@@ -9,8 +9,8 @@ import time
 
 import httpx
 
-from tests.conftest import API_TOKEN
 from ops.local_redis import free_port
+from tests.conftest import API_TOKEN
 from tests.support.workers import ROOT
 
 

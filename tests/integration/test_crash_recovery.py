@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from actors.jobs import records
+from ops.local_redis import RedisServer
 from tests.support import jobs
 from tests.support.polling import wait_for
-from ops.local_redis import RedisServer
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow

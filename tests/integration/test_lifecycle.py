@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from ops.local_redis import RedisServer
 from tests.support import jobs
 from tests.support.polling import wait_for
-from ops.local_redis import RedisServer
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -182,3 +182,14 @@ def test_invalid_payload_fails_at_once_with_its_reason(
     failed = wait_state(api_client, message.message_id, "FAILURE")
     assert failed["attempts"] == 1
     assert failed["error"].startswith("InvalidInput: invalid payload for slow")
+
+
+def test_hard_time_limit_interrupts_and_fails_without_retry(
+    worker: WorkerProcess, api_client: Any, redis_server: RedisServer
+) -> None:
+    k = key()
+    message = jobs.overrun.send(jobs.Slow(key=k, seconds=30))
+    failed = wait_state(api_client, message.message_id, "FAILURE", timeout=15)
+    assert failed["error"].startswith("TimeLimitExceeded")
+    assert failed["attempts"] == 1
+    assert redis_server.client.get(f"{jobs.PREFIX}done:{k}") is None

@@ -35,9 +35,11 @@ def test_retried_job_metrics_have_canonical_labels(worker: WorkerProcess, api_cl
         what="success",
     )
     samples = wait_for(
-        lambda: (s := scrape(worker.metrics_port))
-        and any(k[0] == "dramatiq_message_retries_total" for k in s)
-        and s,
+        lambda: (
+            (s := scrape(worker.metrics_port))
+            and any(k[0] == "dramatiq_message_retries_total" for k in s)
+            and s
+        ),
         what="metrics",
     )
     # Then no series carries a `.DQ` queue name
@@ -47,9 +49,15 @@ def test_retried_job_metrics_have_canonical_labels(worker: WorkerProcess, api_cl
     assert samples[("dramatiq_messages_total", flaky)] == 2
     assert samples[("dramatiq_message_errors_total", flaky)] == 1
     # And the delayed gauge came back to zero instead of drifting per queue label
-    delayed = [v for (name, labels), v in samples.items()
-               if name == "dramatiq_delayed_messages_inprogress" and '"flaky"' in labels]
+    delayed = [
+        v
+        for (name, labels), v in samples.items()
+        if name == "dramatiq_delayed_messages_inprogress" and '"flaky"' in labels
+    ]
     assert delayed and sum(delayed) == 0
-    in_progress = [v for (name, labels), v in samples.items()
-                   if name == "dramatiq_messages_inprogress" and '"flaky"' in labels]
+    in_progress = [
+        v
+        for (name, labels), v in samples.items()
+        if name == "dramatiq_messages_inprogress" and '"flaky"' in labels
+    ]
     assert sum(in_progress) == 0

@@ -99,3 +99,9 @@ def anytime(payload: Slow) -> dict[str, Any]:
     except SoftTimeLimitExceeded:
         return {"status": "partial", "best": best, "stopped": "soft time limit"}
     return {"status": "complete", "best": best, "reached": soft_limit_reached()}
+
+
+@job(queue="default", payload=Slow, time_limit_ms=1_000, retry=RetryPolicy(max_retries=3))
+def overrun(payload: Slow) -> dict[str, Any]:
+    """Runs past its hard time limit: interrupted, and not retried (it would overrun again)."""
+    return _run_slowly(payload)
