@@ -8,10 +8,8 @@ SQLite by default (a file, zero set-up), PostgreSQL through the same URL in prod
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
@@ -20,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import ServiceUnavailable
 from domain.models import Site
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -88,6 +89,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def alembic_config(url: str) -> Config:
     """An Alembic configuration built in code: no alembic.ini to find or keep in sync."""
+    # Imported here: workers and the API never migrate, and Alembic logs its plugins at import.
+    from alembic.config import Config
+
     config = Config()
     # ConfigParser interpolates '%'; the URL goes through `attributes` for the same reason
     # (passwords may contain '%').
@@ -98,6 +102,8 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, *, revision: str = "head") -> None:
     """Bring the schema at `url` up to `revision` (the latest by default); idempotent."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
