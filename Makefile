@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
 install: $(VENV)/.installed
 
 system-packages:
-	@ops/bin/ensure-system-packages redis-server promtool
+	@ops/bin/ensure-system-packages redis-server promtool initdb
 
 run: install system-packages
 	@ops/bin/dev-setup

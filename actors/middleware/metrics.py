@@ -84,12 +84,4 @@ class CanonicalPrometheus(Prometheus):
         if exception is not None:
             self.total_errored_messages.labels(*message_labels).inc()
 
-    def after_skip_message(
-        self,
-        broker: dramatiq.Broker,
-        message: MessageProxy,
-        *,
-        result: Any = None,
-        exception: BaseException | None = None,
-    ) -> None:
-        self.after_process_message(broker, message)
+    after_skip_message = after_process_message

@@ -1,0 +1,81 @@
+"""A throw-away PostgreSQL server on a free port, for the tests where PostgreSQL matters.
+
+Uses the machine's PostgreSQL programs (Debian keeps them in /usr/lib/postgresql/N/bin). As
+root, the cluster belongs to the `postgres` system user, because initdb refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ops.local_redis import free_port
+
+USER = "gaveurs"
+
+
+def _bin(program: str) -> str:
+    found = shutil.which(program) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), reverse=True)), None
+    )
+    if found is None:
+        raise RuntimeError(f"{program} not found: `make test` installs PostgreSQL (package postgresql)")
+    return found
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="gaveurs-pg-"))
+        self.port = free_port()
+        as_root = os.geteuid() == 0
+        self._prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+        if as_root:
+            shutil.chown(self.dir, "postgres")
+        data = self.dir / "data"
+        subprocess.run(
+            [*self._prefix, _bin("initdb"), "-D", str(data), "-U", USER, "-A", "trust",
+             "--no-sync", "-E", "UTF8"],
+            check=True, capture_output=True,
+        )
+        self.process = subprocess.Popen(
+            [*self._prefix, _bin("postgres"), "-D", str(data), "-p", str(self.port), "-k",
+             str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.admin_url = f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/postgres"
+        self._wait()
+
+    def _wait(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                psycopg.connect(host="127.0.0.1", port=self.port, user=USER, dbname="postgres").close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"PostgreSQL did not start on port {self.port}") from None
+                time.sleep(0.1)
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=USER, dbname="postgres", autocommit=True
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
