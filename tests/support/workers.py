@@ -39,6 +39,9 @@ class WorkerProcess:
         metrics_env = {
             "dramatiq_prom_port": str(self.metrics_port),
             "dramatiq_prom_db": tempfile.mkdtemp(prefix="gaveurs-prom-"),
+            # Idle consumers poll every 100 ms instead of up to 1 s, so timings in tests
+            # (retry delays, cancel, recovery) measure our code rather than polling.
+            "dramatiq_worker_timeout": "100",
         }
         command = [
             sys.executable,
