@@ -136,7 +136,7 @@ class Control:
         if not rows:
             return total, []
         bodies = self.client.hmget(self._key(queue, ".XQ.msgs"), [member for member, _ in rows])
-        letters = []
+        found: list[tuple[str, str, str, float]] = []
         for (member, score), body in zip(rows, bodies, strict=True):
             if body is None:
                 continue
@@ -145,12 +145,9 @@ class Control:
                 task_id, task_name = message.message_id, message.actor_name
             except Exception:  # undecodable body: still listed so it can be deleted
                 task_id, task_name = member.decode(), "<undecodable>"
-            letters.append(DeadLetter(task_id, member.decode(), task_name, score / 1000, None))
-        by_id = {r.task_id: r for r in self.records.get_many(letter.task_id for letter in letters)}
-        return total, [
-            DeadLetter(l.task_id, l.dead_letter_id, l.task_name, l.failed_at, by_id.get(l.task_id))
-            for l in letters  # noqa: E741
-        ]
+            found.append((task_id, member.decode(), task_name, score / 1000))
+        by_id = {r.task_id: r for r in self.records.get_many(row[0] for row in found)}
+        return total, [DeadLetter(*row, by_id.get(row[0])) for row in found]
 
     def _find_dead_letter(self, queue: str, task_id: str) -> str:
         record = self.records.get(task_id)
