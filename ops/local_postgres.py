@@ -16,8 +16,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from ops.local_redis import free_port
+from ops.local_redis import free_port, stop_server
 
 USER = "gaveurs"
 
@@ -89,8 +90,14 @@ class PostgresServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.admin_url = f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/postgres"
         self._wait()
+
+    def _connect(self, *, autocommit: bool = False) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=USER, dbname="postgres", autocommit=autocommit
+        )
 
     def _wait(self) -> None:
         import psycopg
@@ -98,9 +105,7 @@ class PostgresServer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                psycopg.connect(
-                    host="127.0.0.1", port=self.port, user=USER, dbname="postgres"
-                ).close()
+                self._connect().close()
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
@@ -108,18 +113,9 @@ class PostgresServer:
                 time.sleep(0.1)
 
     def create_database(self, name: str) -> str:
-        import psycopg
-
-        with psycopg.connect(
-            host="127.0.0.1", port=self.port, user=USER, dbname="postgres", autocommit=True
-        ) as connection:
+        with self._connect(autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_server(self.process, self.dir)

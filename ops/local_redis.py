@@ -52,9 +52,17 @@ class RedisServer:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_server(self.process, self.dir)
+
+
+def stop_server(
+    process: subprocess.Popen[bytes], directory: Path, *, timeout_s: float = 15
+) -> None:
+    """Stop a throw-away server politely, forcefully if it lingers, and remove its directory."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+    shutil.rmtree(directory, ignore_errors=True)
