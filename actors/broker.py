@@ -39,12 +39,12 @@ from dramatiq.results import Results  # noqa: E402
 from dramatiq.results.backends import RedisBackend as ResultsBackend  # noqa: E402
 from dramatiq_abort import Abortable  # noqa: E402
 from dramatiq_abort.backends import RedisBackend as AbortBackend  # noqa: E402
-from periodiq import PeriodiqMiddleware  # noqa: E402
 
 from actors.middleware.heartbeat import WorkerHeartbeat  # noqa: E402
 from actors.middleware.job_records import JobTracking  # noqa: E402
 from actors.middleware.metrics import CanonicalPrometheus  # noqa: E402
 from actors.middleware.retries import PolicyRetries  # noqa: E402
+from actors.middleware.scheduled_runs import ScheduledRuns  # noqa: E402
 from actors.middleware.soft_time_limit import SoftTimeLimit  # noqa: E402
 from actors.middleware.uniqueness import Uniqueness  # noqa: E402
 from actors.policy import RetryPolicy  # noqa: E402
@@ -85,6 +85,7 @@ def build_broker(settings: Settings) -> RedisBroker:
         GroupCallbacks(RateLimiterBackend(client=client)),
         Abortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
         Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS),
+        ScheduledRuns(client=client, records=records),
         JobTracking(records=records, dead_letter_ttl_s=settings.dead_letter_ttl_ms // 1000),
         PolicyRetries(default_policy=default_policy),
         SoftTimeLimit(),
@@ -95,7 +96,6 @@ def build_broker(settings: Settings) -> RedisBroker:
         ),
         CanonicalPrometheus(),
         WorkerHeartbeat(client=client),
-        PeriodiqMiddleware(skip_delay=30),
     ]
     return RedisBroker(
         client=client,

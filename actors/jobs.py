@@ -80,16 +80,17 @@ class Job(Generic[P]):
     def unique_key(self, payload: P) -> str | None:
         return self.unique.format(**payload.model_dump()) if self.unique else None
 
-    def send(self, payload: P, *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
+    def message(self, payload: P, **options: Any) -> dramatiq.Message[Any]:
+        """The message `send` would enqueue, for callers that need its id before enqueueing."""
         if not isinstance(payload, self.payload):
             raise TypeError(f"{self.name} takes a {self.payload.__name__}, not {type(payload)}")
-        options: dict[str, Any] = {}
         key = self.unique_key(payload)
         if key:
             options["unique_key"] = key
-        return self.actor.send_with_options(
-            kwargs=payload.model_dump(mode="json"), delay=delay_ms, **options
-        )
+        return self.actor.message_with_options(kwargs=payload.model_dump(mode="json"), **options)
+
+    def send(self, payload: P, *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
+        return self.actor.broker.enqueue(self.message(payload), delay=delay_ms)
 
     def submit(self, payload: P, *, delay_ms: int | None = None) -> Submitted:
         """Send, or return the active job with the same uniqueness key."""

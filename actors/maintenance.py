@@ -1,17 +1,20 @@
-"""Maintenance jobs on queue `default`: health check and aggregates refresh."""
+"""Maintenance jobs on queue `default`: health, aggregates, backup, cleanup, KPIs, broker upkeep."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+import pendulum
+from pydantic import BaseModel, ConfigDict, Field
 
 from actors.broker import broker
-from actors.jobs import QUEUES, job, progress
+from actors.control import Control
+from actors.jobs import QUEUES, job, progress, records
 from actors.middleware.heartbeat import live_workers
 from actors.policy import NO_RETRY, RetryPolicy
-from actors.resources import engine, session_scope
-from domain import aggregates, db
+from actors.resources import chunked_session, engine, session_scope
+from domain import aggregates, backup, cleanup, db, kpis
 from domain.health import disk_space, run_checks, summarize
 from domain.settings import get_settings
 
@@ -72,3 +75,112 @@ def refresh_aggregates(payload: RefreshAggregates) -> dict[str, Any]:
         outcome = aggregates.refresh_aggregates(session, full=payload.full)
     progress(100, "aggregates refreshed")
     return {"status": "success", **outcome}
+
+
+class Empty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CleanupOldSensorData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+
+
+class WeeklyKpis(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    week_start: date | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@job(
+    queue="default",
+    payload=Empty,
+    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    time_limit_ms=60 * 60_000,
+    unique="backup",
+)
+def backup_database(payload: Empty) -> dict[str, Any]:
+    """Online backup to BACKUP_DIR, verified by reopening the copy, rotated."""
+    settings = get_settings()
+    progress(5, "copying the database")
+    made = backup.backup_database(
+        engine(), settings.backup_dir, keep=settings.backup_keep, now=_now()
+    )
+    progress(100, f"backup verified: {made.size_bytes} bytes")
+    return {"status": "success", **made.as_dict()}
+
+
+@job(
+    queue="default",
+    payload=Empty,
+    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    time_limit_ms=30 * 60_000,
+    unique="cleanup-jobs",
+)
+def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
+    """Job record indexes past retention, expired export files, old outbox rows."""
+    settings = get_settings()
+    index_entries = records().trim()
+    progress(30, f"{index_entries} expired job index entries trimmed")
+    with chunked_session() as session:
+        files = cleanup.delete_expired_files(session, settings.export_dir, now=_now())
+        progress(70, f"{files['files_deleted']} expired files deleted")
+        outbox = cleanup.delete_old_outbox(
+            session, before=_now() - timedelta(days=settings.outbox_retention_days)
+        )
+    return {
+        "status": "success",
+        "job_index_entries_trimmed": index_entries,
+        **files,
+        "outbox_rows_deleted": outbox,
+    }
+
+
+@job(
+    queue="default",
+    payload=CleanupOldSensorData,
+    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    time_limit_ms=60 * 60_000,
+    unique="cleanup-sensor",
+)
+def cleanup_old_sensor_data(payload: CleanupOldSensorData) -> dict[str, Any]:
+    """SQAL samples older than the retention (the hourly aggregates keep their summary)."""
+    days = payload.retention_days or get_settings().sensor_retention_days
+    before = _now() - timedelta(days=days)
+    progress(5, f"deleting SQAL samples measured before {before.date()}")
+    with chunked_session() as session:
+        deleted = cleanup.delete_old_sensor_data(session, before=before)
+    return {"status": "success", "retention_days": days, "sqal_samples_deleted": deleted}
+
+
+@job(
+    queue="default",
+    payload=WeeklyKpis,
+    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    time_limit_ms=30 * 60_000,
+    unique="kpis-{week_start}",
+)
+def calculate_weekly_kpis(payload: WeeklyKpis) -> dict[str, Any]:
+    """Per site and gaveur KPIs of a week (default: the previous one, Europe/Paris), stored."""
+    today = pendulum.now(get_settings().tz).date()
+    week_start = payload.week_start or kpis.previous_week(today)
+    progress(10, f"computing the week of {week_start}")
+    with session_scope() as session:
+        outcome = kpis.compute_weekly_kpis(session, week_start=week_start)
+    return {"status": "success", **outcome}
+
+
+@job(
+    queue="default",
+    payload=Empty,
+    retry=NO_RETRY,
+    time_limit_ms=60_000,
+    unique="broker-maintenance",
+)
+def broker_maintenance(payload: Empty) -> dict[str, Any]:
+    """Re-queue the messages of dead workers and expire old dead letters, every minute."""
+    control = Control(broker, records())
+    return {"status": "success", **control.recover_dead_workers(QUEUES)}

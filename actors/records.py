@@ -212,6 +212,15 @@ class JobRecords:
             pipe.zrem(f"{self.prefix}state:{state.value}", task_id)
         pipe.execute()
 
+    def trim(self, *, now: int | None = None) -> int:
+        """Drop index entries older than the retention (their records have expired)."""
+        cutoff = (now or now_ms()) - self.retention_s * 1000
+        pipe = self.client.pipeline(transaction=False)
+        for state in State:
+            pipe.zremrangebyscore(f"{self.prefix}state:{state.value}", 0, cutoff)
+        pipe.zremrangebyscore(f"{self.prefix}all", 0, cutoff)
+        return sum(int(n) for n in pipe.execute())
+
     def counts(self) -> dict[State, int]:
         pipe = self.client.pipeline(transaction=False)
         for state in State:

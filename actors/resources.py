@@ -23,3 +23,15 @@ def session_scope() -> Iterator[Session]:
     """A session committed on success and rolled back on error."""
     with session_factory(engine())() as session, session.begin():
         yield session
+
+
+@contextmanager
+def chunked_session() -> Iterator[Session]:
+    """A session for work that commits in chunks itself (purges); rolled back on error."""
+    with session_factory(engine())() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -378,3 +378,44 @@ class PlantedAnomaly(Base):
     day: Mapped[int | None] = mapped_column(Integer)
     meal: Mapped[str | None] = mapped_column(String(8))
     detail: Mapped[str] = mapped_column(Text)
+
+
+class KpiScope(StrEnum):
+    SITE = "site"
+    GAVEUR = "gaveur"
+
+
+class WeeklyKpi(Base):
+    """Per site and per gaveur figures of one week (Monday start), kept by domain/kpis.py."""
+
+    __tablename__ = "weekly_kpis"
+    __table_args__ = (
+        UniqueConstraint("week_start", "scope", "ref_id"),
+        CheckConstraint(_in("scope", KpiScope), name="scope"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[date] = mapped_column(Date, index=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    ref_id: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    lots: Mapped[int] = mapped_column(Integer)
+    ducks: Mapped[int] = mapped_column(Integer)
+    mean_itm: Mapped[float | None] = mapped_column(Float)
+    mortality_pct: Mapped[float | None] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+    grade_mix: Mapped[dict[str, Any]] = mapped_column()
+    mean_rating: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IngestBatch(Base):
+    """A SQAL device batch already stored: the (device, batch) key makes ingest idempotent."""
+
+    __tablename__ = "ingest_batches"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    task_id: Mapped[str | None] = mapped_column(String(64))

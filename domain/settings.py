@@ -33,8 +33,9 @@ class Settings(BaseSettings):
     job_retention_s: int = Field(default=7 * DAY_S, ge=60)
     result_ttl_ms: int = Field(default=7 * DAY_S * SECOND_MS, ge=1000)
     dead_letter_ttl_ms: int = Field(default=14 * DAY_S * SECOND_MS, ge=1000)
-    # A worker whose broker heartbeat is older than this is dead and its messages come back.
-    worker_heartbeat_timeout_ms: int = Field(default=60_000, ge=1000)
+    # A worker whose broker heartbeat is older than this is dead and its messages come back
+    # (workers beat every 5 s; broker maintenance runs every minute, so recovery < 2 min).
+    worker_heartbeat_timeout_ms: int = Field(default=30_000, ge=1000)
     # Out of a million broker calls; Dramatiq's default is 1000 (0.1%).
     broker_maintenance_chance: int = Field(default=1000, ge=0, le=1_000_000)
     # API side: fail fast when Redis is down instead of hanging the request.
@@ -53,6 +54,15 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     exporter_port: int = 9200
     max_request_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # --- scheduler and maintenance ---
+    scheduler_poll_s: float = Field(default=5.0, gt=0, le=30)
+    backup_keep: int = Field(default=7, ge=1)
+    sensor_retention_days: int = Field(default=730, ge=1)
+    outbox_retention_days: int = Field(default=90, ge=1)
+    ingest_max_samples: int = Field(default=500, ge=1, le=10_000)
+    # A batch whose share of grade C/D/rejected samples reaches this raises a quality alert.
+    ingest_alert_bad_share: float = Field(default=0.3, gt=0, le=1)
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,1 +1,1 @@
-"""The schedule as data and its periodiq wiring (Procfile `clock`)."""
+"""The schedule as data, and the clock that sends each tick once however many clocks run."""

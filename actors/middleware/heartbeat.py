@@ -36,6 +36,7 @@ class WorkerHeartbeat(Middleware):
         self.processed: Counter[str] = Counter()
         self._stop = threading.Event()
         self._info: dict[str, Any] = {}
+        self._broker_heartbeats: tuple[str, str] | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         queues = sorted(worker.consumer_whitelist or broker.get_declared_queues())
@@ -48,6 +49,16 @@ class WorkerHeartbeat(Middleware):
             "threads": worker.worker_threads,
             "started_at": int(time.time() * 1000),
         }
+        namespace, broker_id = (
+            getattr(broker, "namespace", None),
+            getattr(broker, "broker_id", None),
+        )
+        if namespace and broker_id:
+            # Dramatiq's consumers only heartbeat when they fetch, and a consumer whose prefetch
+            # is full (long jobs, a backlog) does not fetch: broker maintenance would then take a
+            # busy, living worker for dead and re-queue its messages. Beating from this thread
+            # ties "alive" to the process, so only a dead process loses its messages.
+            self._broker_heartbeats = (f"{namespace}:__heartbeats__", broker_id)
         threading.Thread(target=self._beat, name="worker-heartbeat", daemon=True).start()
 
     def after_process_message(
@@ -76,6 +87,9 @@ class WorkerHeartbeat(Middleware):
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(WORKERS_KEY, self.worker_id, json.dumps(info))
         pipe.zadd(SEEN_KEY, {self.worker_id: now})
+        if self._broker_heartbeats:
+            key, broker_id = self._broker_heartbeats
+            pipe.zadd(key, {broker_id: int(now * 1000)})
         # Forget workers dead for a day so the registry does not grow forever.
         pipe.zrangebyscore(SEEN_KEY, 0, now - 86400)
         stale = pipe.execute()[-1]

@@ -1,0 +1,56 @@
+"""Per-entry lateness policy for scheduled runs, replacing periodiq's global 30 s drop.
+
+periodiq's middleware skips any scheduled message that waited more than `skip_delay` in its
+queue, silently. Here each schedule entry says how late its run may start (`late_after_ms` on
+the message, None = always run: a backlog must not drop the nightly backup). A skipped run is
+counted per entry (`gaveurs_schedule_skips_total`), shown as the entry's last outcome, and its
+job record says why. Only the first delivery is judged: a retry is late by design.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import SkipMessage
+from periodiq import PeriodiqMiddleware
+
+from actors.records import JobRecords, State, now_ms
+from scheduler.state import ScheduleState
+
+logger = logging.getLogger("gaveurs.scheduler")
+
+
+class ScheduledRuns(PeriodiqMiddleware):
+    def __init__(self, *, client: redis.Redis, records: JobRecords) -> None:
+        super().__init__(skip_delay=None)
+        self.state = ScheduleState(client)
+        self.records = records
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        options = message.options
+        entry = options.get("schedule_entry")
+        late_after_ms = options.get("late_after_ms")
+        if not entry or late_after_ms is None or options.get("retries", 0):
+            return
+        waited_ms = int(time.time() * 1000) - message.message_timestamp
+        if waited_ms <= late_after_ms:
+            return
+        reason = (
+            f"started {waited_ms / 1000:.0f} s after it was sent, limit {late_after_ms // 1000} s"
+        )
+        logger.warning("%s: skipping scheduled run %s: %s", entry, message.message_id, reason)
+        try:
+            self.state.mark_skipped(entry, reason)
+            self.records.transition(
+                message.message_id,
+                State.REVOKED,
+                epoch=-1,
+                fields={"completed_at": now_ms(), "failure_reason": f"late: {reason}"},
+            )
+        except redis.RedisError:
+            logger.exception("could not record the skip of %s", message.message_id)
+        raise SkipMessage()
