@@ -60,9 +60,7 @@ def next_tick(spec: periodiq.CronSpec, after: pendulum.DateTime) -> pendulum.Dat
         after.year, after.month, after.day, after.hour, after.minute, after.second
     )
     found = spec.next_valid_date(wall)
-    tick = pendulum.datetime(
-        found.year, found.month, found.day, found.hour, found.minute, tz=tz
-    )
+    tick = pendulum.datetime(found.year, found.month, found.day, found.hour, found.minute, tz=tz)
     if tick <= after:  # the repeated autumn hour: the wall time already passed once
         return next_tick(spec, pendulum.instance(found.add(hours=1), tz=tz))
     return tick

@@ -42,9 +42,22 @@ def run(*, jobs: int = 5000, latency_samples: int = 300, threads: int = 8) -> di
 
     log = open(tmp / "worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
-        [sys.executable, "-m", "dramatiq", "ops.bench.jobs", "--processes", "1",
-         "--threads", str(threads), "--queues", "default"],
-        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "ops.bench.jobs",
+            "--processes",
+            "1",
+            "--threads",
+            str(threads),
+            "--queues",
+            "default",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60

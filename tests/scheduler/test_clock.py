@@ -175,8 +175,15 @@ def test_every_registered_entry_resolves_and_its_args_validate(clean_redis: redi
 
     # The maintenance family is always there; the clock keeps all its entries.
     running = clock(clean_redis, *SCHEDULE)
-    maintenance = {"refresh_aggregates", "backup_database", "cleanup_old_jobs", "health_check",
-                   "calculate_weekly_kpis", "cleanup_old_sensor_data", "broker_maintenance"}  # fmt: skip
+    maintenance = {
+        "refresh_aggregates",
+        "backup_database",
+        "cleanup_old_jobs",
+        "health_check",
+        "calculate_weekly_kpis",
+        "cleanup_old_sensor_data",
+        "broker_maintenance",
+    }
     assert maintenance <= {entry.actor for entry in running.entries}
     assert {entry.actor for entry in running.entries} == {
         entry.actor for entry in SCHEDULE if entry.actor in REGISTRY
