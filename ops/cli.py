@@ -1,4 +1,4 @@
-"""The `gaveurs` command line: database and demo data (more arrive with the operations issue)."""
+"""The `gaveurs` command line: database, demo data, schedules (more with the operations issue)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,45 @@ def demo_data(
     with db.session_factory(engine)() as session, session.begin():
         summary = demo.generate(session, seed=seed, scale=scale, today=reference)
     typer.echo(f"demo data loaded: {summary}")
+
+
+@app.command()
+def schedules(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Each schedule entry: cron, next run, last run (tick, task, outcome), skips; live clocks."""
+    import json
+
+    import redis
+
+    from actors import broker
+    from actors.jobs import records
+    from scheduler.state import ScheduleState
+    from scheduler.status import schedule_status
+
+    settings = get_settings()
+    state = ScheduleState(broker.client)
+    try:
+        entries = schedule_status(state, records(), tz=settings.tz)
+        alive = state.alive()
+    except redis.RedisError as error:
+        typer.echo(f"Redis at {settings.redis_url} is unreachable: {error}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        rows = [entry.as_dict() for entry in entries]
+        typer.echo(json.dumps({"schedulers_alive": len(alive), "entries": rows}, indent=2))
+        return
+    typer.echo(f"clocks alive: {len(alive)}  (times in {settings.tz})")
+    header = f"{'entry':38} {'cron':13} {'next run':17} {'last tick':17} {'outcome':10} skips"
+    typer.echo(header)
+    for entry in entries:
+        last = entry.last_run or {}
+        flag = "" if entry.registered else "  (actor not installed)"
+        typer.echo(
+            f"{entry.name:38} {entry.cron:13} {(entry.next_run or 'disabled')[:16]:17} "
+            f"{(last.get('tick') or '-')[:16]:17} {str(last.get('outcome') or '-')[:10]:10} "
+            f"{entry.skips}{flag}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,22 +1,25 @@
 """The `metrics` process: what worker middleware cannot see, read from Redis at each scrape.
 
 Per queue: ready, delayed, dead letters, in flight, age of the oldest ready message; jobs by
-state; live worker processes per queue. A handful of pipelined reads per scrape, no KEYS/SCAN.
+state; live worker processes per queue; clock heartbeats and skipped scheduled runs. A handful
+of pipelined reads per scrape, no KEYS/SCAN.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 
 from prometheus_client import start_http_server
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from actors.control import Control
 from actors.jobs import QUEUES
 from actors.middleware.heartbeat import live_workers
+from scheduler.state import ALIVE_WINDOW_S, ScheduleState
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class BrokerCollector(Collector):
     def __init__(self, control: Control) -> None:
         self.control = control
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         started = time.perf_counter()
         gauges = {
             "ready": GaugeMetricFamily(
@@ -75,11 +78,38 @@ class BrokerCollector(Collector):
             workers.add_metric([queue], count)
         yield workers
 
+        yield from self._scheduler()
+
         scrape = GaugeMetricFamily(
             "gaveurs_exporter_scrape_duration_seconds", "Time this scrape spent reading Redis."
         )
         scrape.add_metric([], time.perf_counter() - started)
         yield scrape
+
+    def _scheduler(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        state = ScheduleState(self.control.client)
+        now = time.time()
+        beats = state.heartbeats()
+        age = GaugeMetricFamily(
+            "gaveurs_scheduler_heartbeat_age_seconds",
+            "Seconds since the most recent beat of any clock (+Inf when none ever beat).",
+        )
+        age.add_metric([], now - max(beats.values()) if beats else math.inf)
+        yield age
+        alive = GaugeMetricFamily(
+            "gaveurs_schedulers_alive",
+            f"Clock processes that beat within the last {ALIVE_WINDOW_S:.0f} s.",
+        )
+        alive.add_metric([], sum(1 for at in beats.values() if now - at <= ALIVE_WINDOW_S))
+        yield alive
+        skips = CounterMetricFamily(
+            "gaveurs_schedule_skips",
+            "Scheduled runs skipped because they started later than their entry allows.",
+            labels=["entry"],
+        )
+        for entry, count in sorted(state.skips().items()):
+            skips.add_metric([entry], count)
+        yield skips
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from ops.local_redis import RedisServer, free_port
 
@@ -91,3 +92,17 @@ def auth() -> dict[str, str]:
 @pytest.fixture()
 def admin_auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture()
+def clean_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """The test Redis with no scheduler state and an empty `default` queue, before and after."""
+    from actors import broker
+    from tests.support.scheduler import clear_scheduler_state
+
+    client = redis_server.client
+    clear_scheduler_state(client)
+    broker.flush("default")
+    yield client
+    clear_scheduler_state(client)
+    broker.flush("default")

@@ -88,7 +88,9 @@ def test_backup_job_writes_a_verified_copy(
     assert record.result["tables"]["lots"] > 0
 
 
-def test_cleanup_and_kpis_jobs_run(api_client: Any, auth: dict[str, str], worker: WorkerProcess) -> None:
+def test_cleanup_and_kpis_jobs_run(
+    api_client: Any, auth: dict[str, str], worker: WorkerProcess
+) -> None:
     cleanup = api_client.post("/api/tasks/maintenance/cleanup", headers=auth).json()
     kpis = api_client.post(
         "/api/tasks/maintenance/weekly-kpis?week_start=2026-01-05", headers=auth

@@ -21,9 +21,9 @@ from actors.jobs import records
 from actors.records import State
 from ops.local_redis import RedisServer
 from scheduler.state import ScheduleState
-from tests.scheduler.conftest import clear_scheduler_state
 from tests.support import jobs
 from tests.support.polling import wait_for
+from tests.support.scheduler import clear_scheduler_state
 from tests.support.workers import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]

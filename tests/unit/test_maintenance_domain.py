@@ -180,7 +180,9 @@ def test_ingest_stores_a_batch_once_and_flags_a_grade_drop(
         bad = store_batch(session, _batch(lot_id, ["C", "C", "B", "C"], "bad"))
         session.commit()
         stored = session.scalar(
-            select(func.count()).select_from(SqalSample).where(SqalSample.device_id == "TEST-DEVICE-9")
+            select(func.count())
+            .select_from(SqalSample)
+            .where(SqalSample.device_id == "TEST-DEVICE-9")
         )
     assert (good.stored, again.duplicate, again.stored, stored) == (4, True, 0, 8)
     assert quality_verdict(good, bad_share_limit=0.3) is None
