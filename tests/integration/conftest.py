@@ -3,8 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from ops.local_redis import RedisServer
+from tests.support.scheduler import forget_scheduled_jobs
 from tests.support.workers import WorkerProcess
 
 
@@ -14,3 +16,12 @@ def worker(redis_server: RedisServer, demo_database: str) -> Iterator[WorkerProc
     process = WorkerProcess(redis_server.client)
     yield process
     process.stop()
+
+
+@pytest.fixture()
+def scheduler_state(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """The test Redis without clock state, scheduled jobs or uniqueness keys, before and after."""
+    client = redis_server.client
+    forget_scheduled_jobs(client)
+    yield client
+    forget_scheduled_jobs(client)
