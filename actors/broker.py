@@ -23,8 +23,11 @@ os.environ.setdefault(
 )
 
 import dramatiq  # noqa: E402
+import orjson  # noqa: E402
 import redis  # noqa: E402
 from dramatiq.brokers.redis import RedisBroker  # noqa: E402
+from dramatiq.encoder import Encoder, MessageData  # noqa: E402
+from dramatiq.errors import DecodeError  # noqa: E402
 from dramatiq.middleware import (  # noqa: E402
     AgeLimit,
     Callbacks,
@@ -52,6 +55,24 @@ from actors.records import JobRecords  # noqa: E402
 from domain.settings import Settings, get_settings  # noqa: E402
 
 NAMESPACE = "dramatiq"
+
+
+class OrjsonEncoder(Encoder):
+    """Dramatiq's JSON wire format, encoded by orjson: about 10x faster than the json module on
+    float-heavy payloads (a 100-sample SQAL batch is 6,400 floats), which is most of the cost
+    of enqueueing one. Same errors as Dramatiq's encoder for undecodable bodies."""
+
+    def encode(self, data: MessageData) -> bytes:
+        return orjson.dumps(data)
+
+    def decode(self, data: bytes) -> MessageData:
+        try:
+            decoded: MessageData = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            raise DecodeError(f"failed to decode message {data!r:.200}", data, error) from None
+        return decoded
+
+
 #: How long a cancel request waits for a queued job to come up (it is also marked REVOKED).
 ABORT_TTL_MS = 7 * 86_400_000
 UNIQUE_TTL_MS = 6 * 3_600_000
@@ -114,5 +135,6 @@ def middleware_of(broker: dramatiq.Broker, kind: type[dramatiq.Middleware]) -> d
     raise LookupError(f"the broker has no {kind.__name__} middleware")
 
 
+dramatiq.set_encoder(OrjsonEncoder())
 broker = build_broker(get_settings())
 dramatiq.set_broker(broker)

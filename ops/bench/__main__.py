@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["platform"]
+BENCHMARKS = ["platform", "scheduler"]
 OUT = Path("var/bench")
 
 
