@@ -18,6 +18,9 @@ from domain import aggregates, backup, cleanup, db, kpis
 from domain.health import disk_space, run_checks, summarize
 from domain.settings import get_settings
 
+#: Nightly and weekly upkeep: a few retries, minutes apart (a database restart, a full disk).
+NIGHTLY = RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000)
+
 
 class HealthCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -64,7 +67,7 @@ def health_check(payload: HealthCheck) -> dict[str, Any]:
 @job(
     queue="default",
     payload=RefreshAggregates,
-    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    retry=NIGHTLY,
     time_limit_ms=30 * 60_000,
     unique="refresh-{full}",
 )
@@ -98,7 +101,7 @@ def _now() -> datetime:
 @job(
     queue="default",
     payload=Empty,
-    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    retry=NIGHTLY,
     time_limit_ms=60 * 60_000,
     unique="backup",
 )
@@ -116,7 +119,7 @@ def backup_database(payload: Empty) -> dict[str, Any]:
 @job(
     queue="default",
     payload=Empty,
-    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    retry=NIGHTLY,
     time_limit_ms=30 * 60_000,
     unique="cleanup-jobs",
 )
@@ -142,7 +145,7 @@ def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
 @job(
     queue="default",
     payload=CleanupOldSensorData,
-    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    retry=NIGHTLY,
     time_limit_ms=60 * 60_000,
     unique="cleanup-sensor",
 )
@@ -159,7 +162,7 @@ def cleanup_old_sensor_data(payload: CleanupOldSensorData) -> dict[str, Any]:
 @job(
     queue="default",
     payload=WeeklyKpis,
-    retry=RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000),
+    retry=NIGHTLY,
     time_limit_ms=30 * 60_000,
     unique="kpis-{week_start}",
 )

@@ -12,6 +12,7 @@ from actors.jobs import records
 from actors.records import State
 from domain.settings import get_settings
 from tests.support.polling import wait_for
+from tests.support.sqal import sqal_batch
 from tests.support.workers import WorkerProcess
 
 
@@ -23,28 +24,11 @@ def _finished(task_id: str) -> Any:
     )
 
 
-def _batch(lot_id: int, batch_id: str, grades: list[str]) -> dict[str, Any]:
-    return {
-        "device_id": "SQAL-TEST-1",
-        "batch_id": batch_id,
-        "lot_id": lot_id,
-        "samples": [
-            {
-                "measured_at": "2026-01-08T09:00:00Z",
-                "tof_zones_mm": [42.5] * 64,
-                "liver_weight_g": 580.0,
-                "grade": grade,
-            }
-            for grade in grades
-        ],
-    }
-
-
 def test_sqal_batch_is_acknowledged_stored_once_and_graded(
     api_client: Any, auth: dict[str, str], worker: WorkerProcess, demo_database: str
 ) -> None:
     # Given a batch of 40 samples, half of them grade C, sent twice (a device retry)
-    batch = _batch(3001, uuid.uuid4().hex[:10], ["A", "C"] * 20)
+    batch = sqal_batch(3001, ["A", "C"] * 20, batch_id=uuid.uuid4().hex[:10])
     started = time.perf_counter()
     first = api_client.post("/api/ingest/sqal", json=batch, headers=auth)
     acknowledged_ms = (time.perf_counter() - started) * 1000
@@ -66,14 +50,17 @@ def test_sqal_batch_is_acknowledged_stored_once_and_graded(
 
 
 def test_bad_sqal_batches_get_clear_4xx(api_client: Any, auth: dict[str, str]) -> None:
-    bad_zones = _batch(3001, "x", ["A"])
+    bad_zones = sqal_batch(3001, ["A"], batch_id="x")
     bad_zones["samples"][0]["tof_zones_mm"] = [1.0] * 3
     response = api_client.post("/api/ingest/sqal", json=bad_zones, headers=auth)
     assert response.status_code == 422 and "tof_zones_mm" in response.text
-    too_many = _batch(3001, "y", ["A"] * (get_settings().ingest_max_samples + 1))
+    too_many = sqal_batch(3001, ["A"] * (get_settings().ingest_max_samples + 1), batch_id="y")
     response = api_client.post("/api/ingest/sqal", json=too_many, headers=auth)
     assert response.status_code == 422 and "split it" in response.json()["detail"]
-    assert api_client.post("/api/ingest/sqal", json=_batch(3001, "z", ["A"])).status_code == 401
+    assert (
+        api_client.post("/api/ingest/sqal", json=sqal_batch(3001, ["A"], batch_id="z")).status_code
+        == 401
+    )
 
 
 def test_backup_job_writes_a_verified_copy(

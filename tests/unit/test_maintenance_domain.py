@@ -20,6 +20,7 @@ from domain.models import (
     StoredFile,
     WeeklyKpi,
 )
+from tests.support.sqal import sqal_batch
 
 NOW = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)
 
@@ -150,20 +151,7 @@ def _busiest_slaughter_week(session: Session) -> date:
 
 def _batch(lot_id: int, grades: list[str], batch_id: str = "b1") -> SqalBatch:
     return SqalBatch.model_validate(
-        {
-            "device_id": "TEST-DEVICE-9",
-            "batch_id": batch_id,
-            "lot_id": lot_id,
-            "samples": [
-                {
-                    "measured_at": "2026-01-08T10:00:00Z",
-                    "tof_zones_mm": [40.0] * 64,
-                    "liver_weight_g": 560.0,
-                    "grade": grade,
-                }
-                for grade in grades
-            ],
-        }
+        sqal_batch(lot_id, grades, batch_id=batch_id, device_id="TEST-DEVICE-9")
     )
 
 
