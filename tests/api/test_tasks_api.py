@@ -113,3 +113,25 @@ def test_dashboard_renders_against_real_redis_behind_admin_credentials(api_clien
     for tab in ("standard", "delayed", "failed"):
         page = api_client.get(f"/dashboard/queues/default/{tab}", headers=good)
         assert page.status_code == 200, page.text[:300]
+
+
+def test_metrics_count_errors_and_latency_by_route_template(
+    api_client: Any, auth: dict[str, str]
+) -> None:
+    # Given a 404 on a templated route, a 401 and a successful enqueue
+    api_client.get("/api/tasks/status/no-such-task")
+    api_client.post("/api/tasks/maintenance/health-check")
+    api_client.post("/api/tasks/maintenance/refresh-aggregates", headers=auth)
+    text = api_client.get("/metrics/").text
+    # Then errors are counted by route template and status, latency by route template
+    assert 'gaveurs_api_http_errors_total{route="/api/tasks/status/{task_id}",status="404"}' in text
+    assert (
+        'gaveurs_api_http_errors_total{route="/api/tasks/maintenance/health-check",status="401"}'
+        in text
+    )
+    assert (
+        'gaveurs_api_request_duration_seconds_count{method="POST",'
+        'route="/api/tasks/maintenance/refresh-aggregates"}' in text
+    )
+    assert 'gaveurs_api_enqueue_duration_seconds_count{job="refresh_aggregates"}' in text
+    assert "no-such-task" not in text
