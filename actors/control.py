@@ -111,8 +111,6 @@ class Control:
         assert isinstance(abortable, Abortable)
         abortable.abort(task_id, mode=AbortMode.ABORT)
         if record.unique_key:
-            uniqueness = middleware_of(self.broker, Uniqueness)
-            assert isinstance(uniqueness, Uniqueness)
             message: dramatiq.Message[Any] = dramatiq.Message(
                 queue_name=record.queue,
                 actor_name=record.task_name,
@@ -121,8 +119,50 @@ class Control:
                 options={"unique_key": record.unique_key},
                 message_id=task_id,
             )
-            uniqueness.release(message)
+            self._release_unique(message)
         return record.state
+
+    def _release_unique(self, message: dramatiq.Message[Any]) -> None:
+        if message.options.get("unique_key"):
+            uniqueness = middleware_of(self.broker, Uniqueness)
+            assert isinstance(uniqueness, Uniqueness)
+            uniqueness.release(message)
+
+    def purge(self, queue: str) -> dict[str, int]:
+        """Drop the queue's waiting messages (ready and delayed); running ones are left alone.
+
+        Each dropped job's record becomes REVOKED ("purged by an operator") and its uniqueness
+        key is released, so the same work can be submitted again at once.
+        """
+        dropped: dict[str, int] = {}
+        for name in (queue, f"{queue}.DQ"):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.lrange(self._key(name), 0, -1)
+            pipe.delete(self._key(name))
+            ids, _ = pipe.execute()
+            bodies = self.client.hmget(self._key(name, ".msgs"), ids) if ids else []
+            if ids:
+                self.client.hdel(self._key(name, ".msgs"), *ids)
+            for body in bodies:
+                if body is None:
+                    continue
+                try:
+                    message: dramatiq.Message[Any] = dramatiq.Message.decode(body)
+                except Exception:  # an undecodable body is dropped with the rest
+                    continue
+                self.records.transition(
+                    message.message_id,
+                    State.REVOKED,
+                    epoch=-1,
+                    mode="active",
+                    fields={
+                        "completed_at": int(time.time() * 1000),
+                        "failure_reason": "purged by an operator",
+                    },
+                )
+                self._release_unique(message)
+            dropped["delayed" if name.endswith(".DQ") else "ready"] = len(ids)
+        return dropped
 
     # -- dead letters ---------------------------------------------------------------------
 
