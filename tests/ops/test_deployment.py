@@ -67,3 +67,17 @@ def test_compose_runs_the_procfile_processes_with_persistence_and_monitoring() -
         for target in group["targets"]
     }
     assert targets == {"web", "metrics"} | {n for n in procfile if n.startswith("worker_")}
+
+
+def test_env_example_documents_every_setting() -> None:
+    from domain.settings import Settings
+
+    documented = {
+        line.split("=", 1)[0].strip()
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    missing = sorted(
+        name.upper() for name in Settings.model_fields if name.upper() not in documented
+    )
+    assert not missing, f".env.example lacks {missing}"
