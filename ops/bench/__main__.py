@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["platform", "scheduler"]
+BENCHMARKS = ["platform", "scheduler", "exporter"]
 OUT = Path("var/bench")
 
 

@@ -1,0 +1,65 @@
+"""Exporter benchmark: time of one scrape with large queues (it must not scan them), and of
+one `gaveurs status`-style read. Run by `python -m ops.bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ops.local_redis import RedisServer, free_port
+
+
+def run(*, messages: int = 100_000, scrapes: int = 50) -> dict[str, Any]:
+    server = RedisServer()
+    tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
+    os.environ.update(
+        {
+            "REDIS_URL": server.url,
+            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+            "dramatiq_prom_port": str(free_port()),
+        }
+    )
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from actors.broker import broker
+    from actors.control import Control
+    from actors.jobs import records
+    from ops.bench.jobs import Noop, noop
+    from ops.exporter import BrokerCollector
+
+    try:
+        started = time.perf_counter()
+        for i in range(messages):
+            noop.send(Noop(n=i))
+        fill_s = time.perf_counter() - started
+        registry = CollectorRegistry()
+        registry.register(BrokerCollector(Control(broker, records())))
+        durations = []
+        for _ in range(scrapes):
+            began = time.perf_counter()
+            body = generate_latest(registry)
+            durations.append((time.perf_counter() - began) * 1000)
+        assert f'gaveurs_queue_ready_messages{{queue="default"}} {messages}.0' in body.decode()
+        return {
+            "benchmark": "exporter",
+            "ready_messages": messages,
+            "job_records": messages,
+            "fill_seconds": round(fill_s, 1),
+            "scrape_ms": {
+                "p50": round(statistics.median(durations), 2),
+                "max": round(max(durations), 2),
+            },
+            "redis_used_memory_bytes": int(broker.client.info("memory")["used_memory"]),
+        }
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
