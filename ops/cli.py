@@ -338,6 +338,12 @@ def dead_letters_list(
     _emit({"queue": queue, "total": total, "dead_letters": rows}, as_json, table)
 
 
+def _one_or_all(task_id: str | None, all_: bool) -> None:
+    if bool(task_id) == all_:
+        typer.echo("error: give a TASK_ID or --all", err=True)
+        raise typer.Exit(1)
+
+
 @dead_app.command("requeue")
 def dead_letters_requeue(
     queue: str,
@@ -346,9 +352,7 @@ def dead_letters_requeue(
     as_json: JsonOption = False,
 ) -> None:
     """Re-drive one dead letter (same task_id, fresh retries), or all with --all."""
-    if bool(task_id) == all_:
-        typer.echo("error: give a TASK_ID or --all", err=True)
-        raise typer.Exit(1)
+    _one_or_all(task_id, all_)
     with _redis_errors():
         control = _control()
         if all_:
@@ -375,9 +379,7 @@ def dead_letters_delete(
     as_json: JsonOption = False,
 ) -> None:
     """Delete one dead letter, or all with --all (asks first)."""
-    if bool(task_id) == all_:
-        typer.echo("error: give a TASK_ID or --all", err=True)
-        raise typer.Exit(1)
+    _one_or_all(task_id, all_)
     with _redis_errors():
         control = _control()
         if all_:

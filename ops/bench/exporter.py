@@ -5,26 +5,15 @@ one `gaveurs status`-style read. Run by `python -m ops.bench`.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from ops.local_redis import RedisServer, free_port
+from ops.bench.env import isolated
 
 
 def run(*, messages: int = 100_000, scrapes: int = 50) -> dict[str, Any]:
-    server = RedisServer()
-    tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
-    os.environ.update(
-        {
-            "REDIS_URL": server.url,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "dramatiq_prom_port": str(free_port()),
-        }
-    )
+    server, _tmp = isolated()
     from prometheus_client import CollectorRegistry, generate_latest
 
     from actors.broker import broker

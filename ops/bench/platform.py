@@ -10,12 +10,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from ops.local_redis import RedisServer, free_port
+from ops.bench.env import isolated
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,15 +25,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def run(*, jobs: int = 5000, latency_samples: int = 300, threads: int = 8) -> dict[str, Any]:
-    server = RedisServer()
-    tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
-    os.environ.update(
-        {
-            "REDIS_URL": server.url,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "dramatiq_prom_port": str(free_port()),
-        }
-    )
+    server, tmp = isolated()
     from actors.jobs import records
     from actors.middleware.heartbeat import live_workers
     from actors.records import State

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ops.bench.env import isolated
 from ops.bench.platform import percentile
-from ops.local_redis import RedisServer, free_port
+from ops.local_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,18 +144,8 @@ def _maintenance(messages: int) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    server = RedisServer()
-    tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
     token = secrets.token_urlsafe(16)
-    os.environ.update(
-        {
-            "REDIS_URL": server.url,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "API_TOKEN": token,
-            "ADMIN_TOKEN": secrets.token_urlsafe(16),
-            "dramatiq_prom_port": str(free_port()),
-        }
-    )
+    server, _tmp = isolated(API_TOKEN=token, ADMIN_TOKEN=secrets.token_urlsafe(16))
     try:
         return {
             "benchmark": "scheduler",
