@@ -1,4 +1,5 @@
-"""API metrics, served at /metrics: enqueue count and latency by job, request latency by route,
+"""API metrics, served at /metrics: enqueue count and latency by actor (not `job`: Prometheus
+owns that label and would rename ours to `exported_job`), request latency by route,
 HTTP errors by route and status. Route labels are templates (`/api/tasks/status/{task_id}`),
 never raw paths, so their number stays bounded.
 """
@@ -11,12 +12,12 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ENQUEUED = Counter(
-    "gaveurs_api_enqueued_total", "Jobs submitted through the API.", ["job", "outcome"]
+    "gaveurs_api_enqueued_total", "Jobs submitted through the API.", ["actor", "outcome"]
 )
 ENQUEUE_SECONDS = Histogram(
     "gaveurs_api_enqueue_duration_seconds",
     "Time to validate and enqueue one job (Redis round trips included).",
-    ["job"],
+    ["actor"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 REQUEST_SECONDS = Histogram(

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Iterator
 
+import redis
 from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -29,6 +30,21 @@ class BrokerCollector(Collector):
         self.control = control
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """Every figure, or only `gaveurs_exporter_redis_up 0` when Redis cannot be read: the
+        scrape still answers, so "Redis down" and "exporter down" stay different alerts."""
+        up = GaugeMetricFamily("gaveurs_exporter_redis_up", "1 when this scrape could read Redis.")
+        try:
+            families = list(self._collect())
+        except redis.RedisError as error:
+            logger.warning("scrape without Redis: %s", error)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         started = time.perf_counter()
         gauges = {
             "ready": GaugeMetricFamily(

@@ -133,5 +133,5 @@ def test_metrics_count_errors_and_latency_by_route_template(
         'gaveurs_api_request_duration_seconds_count{method="POST",'
         'route="/api/tasks/maintenance/refresh-aggregates"}' in text
     )
-    assert 'gaveurs_api_enqueue_duration_seconds_count{job="refresh_aggregates"}' in text
+    assert 'gaveurs_api_enqueue_duration_seconds_count{actor="refresh_aggregates"}' in text
     assert "no-such-task" not in text

@@ -12,6 +12,7 @@ from actors import broker
 from actors.control import Control
 from actors.jobs import records
 from ops.exporter import BrokerCollector
+from ops.local_redis import free_port
 from scheduler.state import ScheduleState
 
 
@@ -81,3 +82,16 @@ def test_queue_figures_match_known_messages(clean_redis: redis.Redis) -> None:
     consumer.ack(fetched)
     consumer.close()
     broker.client.delete("dramatiq:default.XQ", "dramatiq:default.XQ.msgs")
+
+
+def test_scrape_answers_when_redis_is_down() -> None:
+    from actors.jobs import records
+
+    unreachable = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    dead = Control(broker, records())
+    dead.client = unreachable
+    registry = CollectorRegistry()
+    registry.register(BrokerCollector(dead))
+    text = generate_latest(registry).decode()
+    assert "gaveurs_exporter_redis_up 0.0" in text
+    assert "gaveurs_queue_ready_messages{" not in text
