@@ -1,9 +1,9 @@
-"""The delivery channels: SMTP, an HTTP SMS provider shaped like Twilio's Messages resource, and
-a file outbox for the demo. Each takes the notification's idempotency key.
+"""The channels: SMTP, a Twilio-shaped SMS API, and a file outbox for demos and tests.
 
-Failures are sorted once, here: a provider refusing the message (bad number or address) is a
-`DeliveryRejected` (permanent, its reason kept); a provider that is down, slow or throttling is
-a `ProviderUnavailable` (transient, retried with backoff).
+Every send carries the notification's idempotency key: the SMS API receives it as the
+`I-Twilio-Idempotency-Token` header, the e-mail as a Message-ID derived from it, the file outbox
+as the file name. Errors are classified once here: `ProviderRejected` (never retried) or
+`ProviderUnavailable` (retried with backoff, counted by the circuit breaker).
 """
 
 from __future__ import annotations
@@ -13,23 +13,20 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
-from domain.errors import PermanentError, ServiceUnavailable
+from domain.errors import ProviderRejected, ProviderUnavailable
+from domain.redact import mask_email, mask_phone
 from domain.settings import Settings
 
-
-class DeliveryRejected(PermanentError):
-    """The provider refused this message for good (invalid number, address or content)."""
-
-
-class ProviderUnavailable(ServiceUnavailable):
-    """The provider did not accept the message this time (down, 5xx, 429, timeout)."""
+SMS_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 
 
 @dataclass(frozen=True)
@@ -42,192 +39,197 @@ class Email:
 
 @dataclass(frozen=True)
 class Sms:
-    to: str
+    to: str  # E.164
     body: str
 
 
-class EmailChannel(Protocol):
-    provider: str
-
-    def send_email(self, email: Email, *, key: str) -> str | None: ...
-
-
-class SmsChannel(Protocol):
-    provider: str
-
-    def send_sms(self, sms: Sms, *, key: str) -> str | None: ...
+class Channels(Protocol):
+    def send_email(self, email: Email, *, key: str) -> str: ...
+    def send_sms(self, sms: Sms, *, key: str) -> str: ...
+    def find_sms(self, sms: Sms, *, since: datetime) -> str | None: ...
 
 
 def build_email(email: Email, *, sender: str, key: str) -> EmailMessage:
-    """multipart/alternative: text first, HTML second; the Message-ID carries the key."""
+    """multipart/alternative, text first then HTML, with a Message-ID stable across retries."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = email.to
     message["Subject"] = email.subject
     message["Message-ID"] = make_msgid(idstring=key, domain="gaveurs.notify")
-    message["X-Idempotency-Key"] = key
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message
 
 
-class Smtp:
-    provider = "smtp"
+class LiveChannels:
+    """SMTP for e-mail, the HTTP Messages API for SMS."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def connect(self) -> smtplib.SMTP:
+    def _smtp(self) -> smtplib.SMTP:
         s = self.settings
-        try:
-            if s.smtp_security == "tls":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
-                if s.smtp_security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-            if s.smtp_user:
-                client.login(s.smtp_user, s.smtp_password.get_secret_value())
-        except (OSError, smtplib.SMTPException) as error:
-            raise ProviderUnavailable(f"SMTP {s.smtp_host}:{s.smtp_port} unreachable: {error}") from None
+        if s.smtp_security == "tls":
+            return smtplib.SMTP_SSL(
+                s.smtp_host,
+                s.smtp_port,
+                timeout=s.smtp_timeout_s,
+                context=ssl.create_default_context(),
+            )
+        client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
+        if s.smtp_security == "starttls":
+            client.starttls(context=ssl.create_default_context())
         return client
 
-    def send_email(self, email: Email, *, key: str) -> str | None:
+    def send_email(self, email: Email, *, key: str) -> str:
         message = build_email(email, sender=self.settings.smtp_sender, key=key)
-        client = self.connect()
         try:
-            client.send_message(message)
+            with self._smtp() as client:
+                if self.settings.smtp_user:
+                    client.login(
+                        self.settings.smtp_user, self.settings.smtp_password.get_secret_value()
+                    )
+                refused = client.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
-            codes = {code for code, _ in error.recipients.values()}
-            reasons = "; ".join(r.decode(errors="replace") for _, r in error.recipients.values())
-            if all(500 <= code < 600 for code in codes):
-                raise DeliveryRejected(f"SMTP refused the recipient: {reasons}") from None
-            raise ProviderUnavailable(f"SMTP deferred the recipient: {reasons}") from None
+            reason = "; ".join(
+                f"{code} {text.decode(errors='replace')}"
+                for code, text in error.recipients.values()
+            )
+            raise ProviderRejected(f"SMTP refused {mask_email(email.to)}: {reason}") from None
         except smtplib.SMTPResponseException as error:
-            reason = f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+            text = (
+                error.smtp_error.decode(errors="replace")
+                if isinstance(error.smtp_error, bytes)
+                else str(error.smtp_error)
+            )
             if 500 <= error.smtp_code < 600:
-                raise DeliveryRejected(f"SMTP refused the message: {reason}") from None
-            raise ProviderUnavailable(f"SMTP deferred the message: {reason}") from None
+                raise ProviderRejected(f"SMTP {error.smtp_code} {text}") from None
+            raise ProviderUnavailable(f"SMTP {error.smtp_code} {text}") from None
         except (OSError, smtplib.SMTPException) as error:
-            raise ProviderUnavailable(f"SMTP failed during send: {error}") from None
-        finally:
-            try:
-                client.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
+            raise ProviderUnavailable(
+                f"SMTP {self.settings.smtp_host}:{self.settings.smtp_port}: {error}"
+            ) from None
+        if refused:
+            raise ProviderRejected(f"SMTP refused {mask_email(email.to)}")
         return str(message["Message-ID"])
 
+    def _sms_url(self) -> str:
+        return self.settings.sms_base_url.rstrip("/") + SMS_PATH.format(
+            sid=self.settings.sms_account_sid
+        )
 
-class HttpSms:
-    """POST /2010-04-01/Accounts/{sid}/Messages.json with basic auth, as Twilio's API.
+    def _auth(self) -> tuple[str, str]:
+        return (self.settings.sms_account_sid, self.settings.sms_auth_token.get_secret_value())
 
-    Every request carries `I-Twilio-Idempotency-Token: <key>`: the provider answers a repeated
-    token with the message it already created instead of sending a second SMS.
-    """
-
-    provider = "sms"
-
-    def __init__(self, settings: Settings, *, client: httpx.Client | None = None) -> None:
-        self.settings = settings
-        self.client = client or httpx.Client(timeout=settings.sms_timeout_s)
-
-    @property
-    def url(self) -> str:
-        base = self.settings.sms_base_url.rstrip("/")
-        return f"{base}/2010-04-01/Accounts/{self.settings.sms_account_sid}/Messages.json"
-
-    def send_sms(self, sms: Sms, *, key: str) -> str | None:
-        s = self.settings
+    def send_sms(self, sms: Sms, *, key: str) -> str:
+        data = {"To": sms.to, "From": self.settings.sms_sender, "Body": sms.body}
         try:
-            response = self.client.post(
-                self.url,
-                data={"To": sms.to, "From": s.sms_sender, "Body": sms.body},
-                auth=(s.sms_account_sid, s.sms_auth_token.get_secret_value()),
-                headers={"I-Twilio-Idempotency-Token": key},
+            response = httpx.post(
+                self._sms_url(),
+                data=data,
+                auth=self._auth(),
+                headers={IDEMPOTENCY_HEADER: key},
+                timeout=self.settings.sms_timeout_s,
             )
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("SMS provider timed out") from None
         except httpx.HTTPError as error:
-            raise ProviderUnavailable(f"SMS provider unreachable: {error}") from None
-        if response.status_code in (200, 201):
-            return str(response.json().get("sid"))
-        reason = _reason(response)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderUnavailable(f"SMS provider answered {response.status_code}: {reason}")
-        raise DeliveryRejected(f"SMS provider refused ({response.status_code}): {reason}")
+            raise ProviderUnavailable(f"SMS API: {type(error).__name__} {error}") from None
+        return _sms_sid(response, sms)
+
+    def find_sms(self, sms: Sms, *, since: datetime) -> str | None:
+        """The sid of a message already sent to this number with this body, if any (after a
+        timeout the provider may have delivered: its Messages list is the truth)."""
+        params = {"To": sms.to, "DateSent>": (since - timedelta(days=1)).date().isoformat()}
+        try:
+            response = httpx.get(
+                self._sms_url(),
+                params=params,
+                auth=self._auth(),
+                timeout=self.settings.sms_timeout_s,
+            )
+        except httpx.HTTPError as error:
+            raise ProviderUnavailable(f"SMS API: {type(error).__name__} {error}") from None
+        if response.status_code != 200:
+            raise ProviderUnavailable(f"SMS API list answered {response.status_code}")
+        for message in response.json().get("messages", []):
+            if message.get("to") == sms.to and message.get("body") == sms.body:
+                return str(message["sid"])
+        return None
 
 
-def _reason(response: httpx.Response) -> str:
+def _sms_sid(response: httpx.Response, sms: Sms) -> str:
+    if response.status_code in (200, 201):
+        return str(response.json()["sid"])
     try:
-        body = response.json()
+        body: dict[str, Any] = response.json()
     except ValueError:
-        return response.text[:300]
-    return f"{body.get('code', '')} {body.get('message', '')}".strip()[:300]
+        body = {}
+    reason = f"{body.get('code', '')} {body.get('message', response.text[:200])}".strip()
+    if response.status_code == 429 or response.status_code >= 500:
+        raise ProviderUnavailable(f"SMS API {response.status_code}: {reason}")
+    raise ProviderRejected(f"SMS API {response.status_code} for {mask_phone(sms.to)}: {reason}")
 
 
-class FileOutbox:
-    """One file per message under outbox_dir: `<key>.eml` or `<key>.json`, written once."""
+class FileChannels:
+    """One .eml or .json per notification under OUTBOX_DIR, named by its key (rewrites are no-ops)."""
 
-    provider = "file"
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = Path(settings.outbox_dir)
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def send_email(self, email: Email, *, key: str) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        message = build_email(email, sender=self.settings.smtp_sender, key=key)
+        (self.dir / f"{key}.eml").write_bytes(bytes(message))
+        return str(message["Message-ID"])
 
-    def _write(self, name: str, content: bytes) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / name
-        if not path.exists():
-            partial = path.with_suffix(path.suffix + ".part")
-            partial.write_bytes(content)
-            partial.replace(path)
-        return name
+    def send_sms(self, sms: Sms, *, key: str) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        record = {
+            "to": sms.to,
+            "from": self.settings.sms_sender,
+            "body": sms.body,
+            "sent_at": datetime.now(UTC).isoformat(),
+        }
+        (self.dir / f"{key}.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
+        return f"file-{key}"
 
-    def send_email(self, email: Email, *, key: str) -> str | None:
-        message = build_email(email, sender="outbox@gaveurs.local", key=key)
-        return self._write(f"{key}.eml", message.as_bytes())
+    def find_sms(self, sms: Sms, *, since: datetime) -> str | None:
+        return None
 
-    def send_sms(self, sms: Sms, *, key: str) -> str | None:
-        body = json.dumps({"to": sms.to, "body": sms.body, "key": key}, ensure_ascii=False)
-        return self._write(f"{key}.json", body.encode())
+
+def channels_for(settings: Settings) -> Channels:
+    return FileChannels(settings) if settings.notify_backend == "file" else LiveChannels(settings)
 
 
 def check_backend(settings: Settings) -> None:
-    """Refuse the file backend in production: messages would silently go nowhere."""
+    """Called at worker and API start: production must not silently write mail to disk."""
     if settings.environment == "production" and settings.notify_backend == "file":
         raise RuntimeError(
-            "NOTIFY_BACKEND=file is refused when ENVIRONMENT/APP_ENV=production: set "
+            "NOTIFY_BACKEND=file is refused when APP_ENV/ENVIRONMENT=production: set "
             "NOTIFY_BACKEND=live with SMTP_* and SMS_* settings"
         )
 
 
-def email_channel(settings: Settings) -> EmailChannel:
-    check_backend(settings)
-    return FileOutbox(settings.outbox_dir) if settings.notify_backend == "file" else Smtp(settings)
-
-
-def sms_channel(settings: Settings) -> SmsChannel:
-    check_backend(settings)
-    if settings.notify_backend == "file":
-        return FileOutbox(settings.outbox_dir)
-    return HttpSms(settings)
-
-
 def providers_reachable(settings: Settings) -> str:
     """For the health check: raises with the reason when SMTP or the SMS API cannot be reached."""
-    check_backend(settings)
     if settings.notify_backend == "file":
-        settings.outbox_dir.mkdir(parents=True, exist_ok=True)
         return f"file backend, outbox {settings.outbox_dir}"
-    Smtp(settings).connect().quit()
     try:
-        with socket.create_connection(
-            (httpx.URL(settings.sms_base_url).host, httpx.URL(settings.sms_base_url).port or 443),
-            timeout=settings.sms_timeout_s,
-        ):
+        with socket.create_connection((settings.smtp_host, settings.smtp_port), timeout=5):
             pass
     except OSError as error:
-        raise ProviderUnavailable(f"SMS API {settings.sms_base_url} unreachable: {error}") from None
-    return f"SMTP {settings.smtp_host}:{settings.smtp_port} ok, SMS API {settings.sms_base_url} ok"
+        raise RuntimeError(
+            f"SMTP {settings.smtp_host}:{settings.smtp_port} unreachable: {error}"
+        ) from None
+    try:
+        response = httpx.get(
+            settings.sms_base_url.rstrip("/") + SMS_PATH.format(sid=settings.sms_account_sid),
+            auth=(settings.sms_account_sid, settings.sms_auth_token.get_secret_value()),
+            params={"PageSize": 1},
+            timeout=5,
+        )
+    except httpx.HTTPError as error:
+        raise RuntimeError(f"SMS API {settings.sms_base_url} unreachable: {error}") from None
+    if response.status_code != 200:
+        raise RuntimeError(f"SMS API {settings.sms_base_url} answered {response.status_code}")
+    return f"SMTP {settings.smtp_host}:{settings.smtp_port} and SMS API reachable"

@@ -34,6 +34,7 @@ class Entry:
     status: str
     attempts: int
     provider_message_id: str | None
+    created_at: datetime | None
 
 
 def _entry(row: NotificationOutbox) -> Entry:
@@ -47,6 +48,7 @@ def _entry(row: NotificationOutbox) -> Entry:
         status=row.status,
         attempts=row.attempts,
         provider_message_id=row.provider_message_id,
+        created_at=row.created_at,
     )
 
 
