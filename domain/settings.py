@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=1_000_000, ge=1024)
 
     # --- notifications ---
-    # `file` writes each message under outbox_dir (demo, tests); `live` talks to SMTP and the SMS API.
+    # `file` writes each message under outbox_dir (demo, tests); `live` uses SMTP and the SMS API.
     # The environment setting (ENVIRONMENT, also read as APP_ENV) `production` refuses `file`.
     notify_backend: Literal["file", "live"] = "file"
     outbox_dir: Path = Path("var/outbox")

@@ -8,7 +8,9 @@ itself carries the key as the provider's idempotency token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,8 @@ from domain.notify.channels import (
 )
 from domain.notify.outbox import idempotency_key
 from domain.notify.phone import to_e164
+
+T = TypeVar("T")
 
 __all__ = [
     "Channels",
@@ -50,9 +54,9 @@ class Delivery:
     attempts: int
 
 
-def _send(session: Session, key: str, attempt: object) -> str:
+def _send(session: Session, key: str, attempt: Callable[[], T]) -> T:
     try:
-        return attempt()  # type: ignore[operator, no-any-return]
+        return attempt()
     except ProviderRejected as error:
         outbox.mark_failed(session, key, error=str(error), final=True)
         raise

@@ -164,13 +164,15 @@ def _sms_sid(response: httpx.Response, sms: Sms) -> str:
     except ValueError:
         body = {}
     reason = f"{body.get('code', '')} {body.get('message', response.text[:200])}".strip()
+    # Providers echo the number in their reason; the dead letter must not keep it.
+    reason = reason.replace(sms.to, mask_phone(sms.to))
     if response.status_code == 429 or response.status_code >= 500:
         raise ProviderUnavailable(f"SMS API {response.status_code}: {reason}")
     raise ProviderRejected(f"SMS API {response.status_code} for {mask_phone(sms.to)}: {reason}")
 
 
 class FileChannels:
-    """One .eml or .json per notification under OUTBOX_DIR, named by its key (rewrites are no-ops)."""
+    """One .eml or .json per notification under OUTBOX_DIR, named by its key (rewrite = no-op)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

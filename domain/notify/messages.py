@@ -189,3 +189,8 @@ def feedback_ack(session: Session, feedback_id: int) -> Email:
 
 def plain_email(*, to: str, subject: str, body_html: str) -> Email:
     return render_email("email", to=to, subject=subject, body_html=body_html)
+
+
+def as_email(*, to: str, subject: str, html: str) -> Email:
+    """An already rendered document (from a fan-out job) with its text part."""
+    return Email(to=to, subject=subject, html=html, text=html_to_text(html))
