@@ -90,9 +90,10 @@ def deliver_sms(
     )
     if entry.status == OutboxStatus.SENT.value:
         return Delivery(key, entry.channel, entry.provider_message_id, True, entry.attempts)
-    if entry.attempts > 1 and entry.created_at is not None:
+    since = entry.created_at
+    if entry.attempts > 1 and since is not None:
         # An earlier attempt may have reached the provider and timed out on our side.
-        found = _send(session, key, lambda: channels.find_sms(sms, since=entry.created_at))
+        found = _send(session, key, lambda: channels.find_sms(sms, since=since))
         if found:
             outbox.mark_sent(session, key, provider_message_id=found)
             return Delivery(key, entry.channel, found, True, entry.attempts)
