@@ -13,7 +13,7 @@ import json
 import threading
 import time
 import uuid
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,7 +32,7 @@ class _Collect:
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content or b""))
+            self.messages.append(message_from_bytes(envelope.content or b"", policy=policy.default))
         return "250 Message accepted for delivery"
 
 
