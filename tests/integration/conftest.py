@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from ops.local_redis import RedisServer
+from tests.support.notify import provider, smtp  # noqa: F401  (notification servers)
 from tests.support.workers import WorkerProcess
 
 

@@ -20,20 +20,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[SmsProvider]:
-    server = SmsProvider()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def workers(
     redis_server: RedisServer, demo_database: str, smtp: SmtpServer, provider: SmsProvider
 ) -> Iterator[None]:

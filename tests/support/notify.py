@@ -13,12 +13,14 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
@@ -167,3 +169,19 @@ def _handler(provider: SmsProvider) -> type[BaseHTTPRequestHandler]:
             self._answer(201, message)
 
     return Handler
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    """A module's SMTP server (import this fixture into the test module)."""
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[SmsProvider]:
+    """A module's SMS provider (import this fixture into the test module)."""
+    server = SmsProvider()
+    yield server
+    server.stop()

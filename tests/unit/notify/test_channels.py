@@ -19,20 +19,6 @@ from domain.settings import Settings
 from tests.support.notify import SmsProvider, SmtpServer
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[SmsProvider]:
-    server = SmsProvider()
-    yield server
-    server.stop()
-
-
 @pytest.fixture()
 def live(smtp: SmtpServer, provider: SmsProvider) -> LiveChannels:
     provider.mode = "ok"
