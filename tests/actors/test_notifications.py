@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from actors.jobs import REGISTRY
@@ -57,3 +61,13 @@ def test_recipients_are_masked_in_job_records() -> None:
     ]:
         masked = redact_payload(payload, extra=REGISTRY[name].actor.options["redact"])
         assert "+33612345678" not in str(masked) and "jean@" not in str(masked)
+
+
+def test_a_production_worker_refuses_to_start_with_the_file_backend() -> None:
+    env = {**os.environ, "APP_ENV": "production", "NOTIFY_BACKEND": "file"}
+    env.pop("ENVIRONMENT", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "import actors"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "NOTIFY_BACKEND=file is refused" in done.stderr
