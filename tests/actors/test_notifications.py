@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from actors.notifications import send_sms, send_urgent_sms, sms_job_for
 from domain.errors import InvalidInput
 from domain.redact import redact_payload
 
-ALERT = {
+ALERT: dict[str, Any] = {
     "site_code": "LL",
     "severity": "critical",
     "title": "Mortalité",
@@ -54,11 +55,12 @@ def test_anomaly_alert_payload_is_the_shared_contract() -> None:
 
 
 def test_recipients_are_masked_in_job_records() -> None:
-    for name, payload in [
+    cases: list[tuple[str, dict[str, Any]]] = [
         ("send_sms", {"phone": "+33612345678", "message": "m"}),
         ("send_email", {"to_email": "jean@example.org", "subject": "s", "body_html": "b"}),
         ("send_bulk_email", {"recipients": ["jean@example.org"], "subject": "s", "body_html": "b"}),
-    ]:
+    ]
+    for name, payload in cases:
         masked = redact_payload(payload, extra=REGISTRY[name].actor.options["redact"])
         assert "+33612345678" not in str(masked) and "jean@" not in str(masked)
 

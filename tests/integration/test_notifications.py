@@ -13,7 +13,7 @@ from actors.breaker import PREFIX as BREAKER_PREFIX
 from actors.notifications import SendEmail, send_email
 from ops.local_redis import RedisServer
 from tests.support.notify import SmsProvider, SmtpServer
-from tests.support.polling import wait_for
+from tests.support.polling import wait_for, wait_state
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -56,20 +56,6 @@ def healthy(provider: SmsProvider, redis_server: RedisServer) -> None:
 
 def number() -> str:
     return f"+3361{uuid.uuid4().int % 10_000_000:07d}"
-
-
-def status(api_client: Any, task_id: str) -> dict[str, Any]:
-    response = api_client.get(f"/api/tasks/status/{task_id}")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def wait_state(api_client: Any, task_id: str, state: str, timeout: float = 30) -> dict[str, Any]:
-    return wait_for(
-        lambda: (body := status(api_client, task_id))["status"] == state and body,
-        timeout=timeout,
-        what=f"{task_id} to be {state}",
-    )
 
 
 def post(api_client: Any, auth: dict[str, str], path: str, **kwargs: Any) -> dict[str, Any]:

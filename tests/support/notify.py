@@ -33,8 +33,10 @@ class _Collect:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw = envelope.content or b""
+        data = raw.encode() if isinstance(raw, str) else raw
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content or b"", policy=policy.default))
+            self.messages.append(message_from_bytes(data, policy=policy.default))
         return "250 Message accepted for delivery"
 
 

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,7 @@ def live(smtp: SmtpServer, provider: SmsProvider) -> LiveChannels:
         smtp_security="none",
         sms_base_url=provider.url,
         sms_account_sid=provider.sid,
-        sms_auth_token=provider.token,  # type: ignore[arg-type]
+        sms_auth_token=SecretStr(provider.token),
         sms_timeout_s=0.5,
     )
     return LiveChannels(settings)
@@ -72,7 +73,7 @@ def test_email_reaches_smtp_as_multipart_html_and_text(
     received = smtp.to("a@example.org")[-1]
     assert received["Message-ID"] == message_id and "k-email-1" in message_id
     parts = {
-        p.get_content_type(): p.get_payload(decode=True).decode()
+        p.get_content_type(): bytes(p.get_payload(decode=True)).decode()
         for p in received.walk()
         if not p.is_multipart()
     }
