@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,11 +40,13 @@ RETRY = RetryPolicy(
     max_backoff_ms=max(settings.notify_retry_min_backoff_ms, 600_000),
 )
 MAX_RECIPIENTS = 10_000
+#: Checked when enqueued, so a bad address never reaches a worker (or a dead letter) unmasked.
+Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
 
 
 class SendEmail(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    to_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)
+    to_email: Address
     subject: str = Field(min_length=1, max_length=200)
     body_html: str = Field(min_length=1, max_length=200_000)
     # Set by fan-out jobs: the body is a full rendered document and the key names the notification.
@@ -93,7 +95,7 @@ class FeedbackAck(BaseModel):
 
 class BulkEmail(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    recipients: list[str] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    recipients: list[Address] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     subject: str = Field(min_length=1, max_length=200)
     body_html: str = Field(min_length=1, max_length=200_000)
 
