@@ -33,7 +33,7 @@ P = TypeVar("P", bound=BaseModel)
 #: Every job the platform knows, by actor name: the API and CLI can enqueue only these.
 REGISTRY: dict[str, Job[Any]] = {}
 
-QUEUES = ("ml_heavy", "ml_light", "exports", "notifications", "default")
+QUEUES = ("ml_heavy", "ml_light", "exports", "notifications", "notifications_urgent", "default")
 
 
 def _check_template(template: str, payload: type[BaseModel]) -> None:

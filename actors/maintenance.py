@@ -16,6 +16,7 @@ from actors.policy import NO_RETRY, RetryPolicy
 from actors.resources import chunked_session, engine, session_scope
 from domain import aggregates, backup, cleanup, db, kpis
 from domain.health import disk_space, run_checks, summarize
+from domain.notify import providers_reachable
 from domain.settings import get_settings
 
 #: Nightly and weekly upkeep: a few retries, minutes apart (a database restart, a full disk).
@@ -50,13 +51,14 @@ def _workers_per_queue() -> str:
 
 @job(queue="default", payload=HealthCheck, retry=NO_RETRY, time_limit_ms=60_000, unique="health")
 def health_check(payload: HealthCheck) -> dict[str, Any]:
-    """Redis, database, disk space and live workers per queue."""
+    """Redis, database, disk space, live workers per queue, SMTP and SMS providers."""
     settings = get_settings()
     checks = {
         "redis": lambda: f"ping ok, {broker.client.info('memory')['used_memory_human']} used",
         "database": _database,
         "disk_exports": lambda: disk_space(settings.export_dir),
         "workers": _workers_per_queue,
+        "providers": lambda: providers_reachable(settings),
     }
     results = run_checks(
         checks, on_each=lambda done, name: progress(100 * done / len(checks), f"checked {name}")

@@ -9,7 +9,16 @@ from api import errors
 from api.dashboard import PREFIX, dashboard_app
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
-from api.routers import data, health, ingest, maintenance, queues, schedules, tasks
+from api.routers import (
+    data,
+    health,
+    ingest,
+    maintenance,
+    notifications,
+    queues,
+    schedules,
+    tasks,
+)
 from domain.settings import Settings, get_settings
 
 
@@ -26,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks.router,
         queues.router,
         maintenance.router,
+        notifications.router,
         ingest.router,
         schedules.router,
         data.router,

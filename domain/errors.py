@@ -41,3 +41,15 @@ class ServiceUnavailable(TransientError):
 
 class BrokerUnavailable(TransientError):
     """Redis, the job broker, cannot be reached."""
+
+
+class ProviderRejected(InvalidInput):
+    """The SMS or mail provider refused the message for good (bad number or address)."""
+
+
+class ProviderUnavailable(ServiceUnavailable):
+    """The provider timed out, answered 5xx or asked us to slow down (429)."""
+
+
+class CircuitOpen(ServiceUnavailable):
+    """Recent calls to the provider failed: wait for the breaker to half-open, do not hammer."""

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECOND_MS = 1000
@@ -18,7 +18,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias=AliasChoices("environment", "app_env")
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_url: str = "sqlite:///var/gaveurs.db"
     export_dir: Path = Path("var/exports")
@@ -63,6 +65,31 @@ class Settings(BaseSettings):
     ingest_max_samples: int = Field(default=500, ge=1, le=10_000)
     # A batch whose share of grade C/D/rejected samples reaches this raises a quality alert.
     ingest_alert_bad_share: float = Field(default=0.3, gt=0, le=1)
+    # --- notifications ---
+    # `file` writes each message under outbox_dir (demo, tests); `live` uses SMTP and the SMS API.
+    # The environment setting (ENVIRONMENT, also read as APP_ENV) `production` refuses `file`.
+    notify_backend: Literal["file", "live"] = "file"
+    outbox_dir: Path = Path("var/outbox")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_sender: str = "Gaveurs <notifications@gaveurs.example>"
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    sms_base_url: str = "https://api.twilio.com"
+    sms_account_sid: str = ""
+    sms_auth_token: SecretStr = SecretStr("")
+    sms_sender: str = "+33700000000"
+    sms_timeout_s: float = Field(default=10.0, gt=0)
+    sms_default_region: str = "FR"
+    # Per provider, shared by every worker through Redis.
+    sms_rate_per_second: int = Field(default=10, ge=1)
+    email_rate_per_second: int = Field(default=50, ge=1)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=30.0, gt=0)
+    notify_retry_min_backoff_ms: int = Field(default=5_000, ge=0)
+    notify_max_retries: int = Field(default=8, ge=0)
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["platform", "scheduler", "exporter"]
+BENCHMARKS = ["platform", "scheduler", "exporter", "notifications"]
 OUT = Path("var/bench")
 
 

@@ -65,7 +65,14 @@ def test_listing_routes_have_the_documented_shape(api_client: Any, auth: dict[st
         "queues",
     ):
         assert field in stats
-    assert set(stats["queues"]) == {"ml_heavy", "ml_light", "exports", "notifications", "default"}
+    assert set(stats["queues"]) == {
+        "ml_heavy",
+        "ml_light",
+        "exports",
+        "notifications",
+        "notifications_urgent",
+        "default",
+    }
     queues = api_client.get("/api/queues").json()
     assert {q["name"] for q in queues} == set(stats["queues"])
 

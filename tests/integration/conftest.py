@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from ops.local_redis import RedisServer
+from tests.support.notify import provider, smtp  # noqa: F401  (notification servers)
 from tests.support.scheduler import forget_scheduled_jobs
 from tests.support.workers import WorkerProcess
 

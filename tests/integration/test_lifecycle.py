@@ -10,7 +10,7 @@ import pytest
 
 from ops.local_redis import RedisServer
 from tests.support import jobs
-from tests.support.polling import wait_for
+from tests.support.polling import status, wait_for, wait_state
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -18,20 +18,6 @@ pytestmark = pytest.mark.slow
 
 def key() -> str:
     return uuid.uuid4().hex[:12]
-
-
-def status(api_client: Any, task_id: str) -> dict[str, Any]:
-    response = api_client.get(f"/api/tasks/status/{task_id}")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def wait_state(api_client: Any, task_id: str, state: str, timeout: float = 30) -> dict[str, Any]:
-    return wait_for(
-        lambda: (body := status(api_client, task_id))["status"] == state and body,
-        timeout=timeout,
-        what=f"{task_id} to be {state}",
-    )
 
 
 def test_job_goes_pending_started_with_progress_then_success(

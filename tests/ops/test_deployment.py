@@ -32,9 +32,8 @@ def test_procfile_has_every_process_and_their_commands_exist() -> None:
     procfile = _procfile("Procfile")
     assert {"web", "release", "clock", "metrics"} <= set(procfile)
     workers = {name for name in procfile if name.startswith("worker_")}
-    assert workers == {
-        f"worker_{q}" for q in ("ml_heavy", "ml_light", "exports", "notifications", "default")
-    }
+    expected = ("ml_heavy", "ml_light", "exports", "notifications", "urgent", "default")
+    assert workers == {f"worker_{q}" for q in expected}
     ports = [re.search(r"--metrics-port (\d+)", procfile[w]) for w in sorted(workers)]
     assert len({m.group(1) for m in ports if m}) == len(workers)  # one metrics port each
     for command in procfile.values():

@@ -1,0 +1,291 @@
+"""Notification jobs on queues `notifications` (bulk, routine) and `notifications_urgent`.
+
+Composite jobs (anomaly alert, lot completion, daily summary, bulk e-mail) render their messages
+and fan out to one `send_email` / `send_sms` job per recipient, each carrying an idempotency key
+derived from what the notification is, so a re-run or retry never notifies anyone twice.
+Urgent SMS and critical alerts run on `notifications_urgent` (Procfile `worker_urgent`), which
+bulk mail never fills. Anomaly alert payload (sent by ML detection and SQAL ingest by name):
+{"site_code", "severity": "warning"|"critical", "title", "anomalies": [{kind, ref, score,
+description}, ...]} with at most 100 anomalies.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.breaker import CircuitBreaker, rate_limited
+from actors.broker import broker
+from actors.jobs import Job, current_task_id, job, progress
+from actors.policy import RetryPolicy
+from actors.resources import engine
+from domain import notify
+from domain.db import session_factory
+from domain.notify import Email, Sms, idempotency_key, messages
+from domain.redact import mask_email, mask_phone
+from domain.settings import get_settings
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+# Refuse to start a worker or the API that would write production mail to disk.
+notify.check_backend(settings)
+
+RETRY = RetryPolicy(
+    max_retries=settings.notify_max_retries,
+    min_backoff_ms=settings.notify_retry_min_backoff_ms,
+    max_backoff_ms=max(settings.notify_retry_min_backoff_ms, 600_000),
+)
+MAX_RECIPIENTS = 10_000
+#: Checked when enqueued, so a bad address never reaches a worker (or a dead letter) unmasked.
+Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
+
+
+class SendEmail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_email: Address
+    subject: str = Field(min_length=1, max_length=200)
+    body_html: str = Field(min_length=1, max_length=200_000)
+    # Set by fan-out jobs: the body is a full rendered document and the key names the notification.
+    rendered: bool = False
+    key: str | None = Field(default=None, max_length=64)
+
+
+class SendSms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str = Field(min_length=4, max_length=32)
+    message: str = Field(min_length=1, max_length=1600)
+    priority: Literal["low", "normal", "high", "critical"] = "normal"
+    key: str | None = Field(default=None, max_length=64)
+
+
+class Anomaly(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(min_length=1, max_length=64)
+    ref: str = Field(min_length=1, max_length=64)
+    score: float
+    description: str = Field(max_length=500)
+
+
+class AnomalyAlert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site_code: str = Field(min_length=1, max_length=8)
+    severity: Literal["warning", "critical"]
+    title: str = Field(min_length=1, max_length=200)
+    anomalies: list[Anomaly] = Field(min_length=1, max_length=100)
+
+
+class LotCompletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lot_id: int = Field(ge=1)
+
+
+class DailySummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    day: date | None = None
+
+
+class FeedbackAck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feedback_id: int = Field(ge=1)
+
+
+class BulkEmail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recipients: list[Address] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    subject: str = Field(min_length=1, max_length=200)
+    body_html: str = Field(min_length=1, max_length=200_000)
+
+
+def _breaker(provider: str) -> CircuitBreaker:
+    return CircuitBreaker(
+        broker.client,
+        provider,
+        threshold=settings.breaker_failure_threshold,
+        open_s=settings.breaker_open_s,
+    )
+
+
+def _own_key(kind: str) -> str:
+    return idempotency_key(kind, current_task_id() or "")
+
+
+def deliver_email(email: Email, *, key: str) -> dict[str, Any]:
+    channels = notify.channels_for(settings)
+    with session_factory(engine())() as session:
+        with rate_limited(broker.client, "smtp", per_second=settings.email_rate_per_second):
+            done = _breaker("smtp").call(
+                lambda: notify.deliver_email(session, channels, email, key=key)
+            )
+    log.info("email %s to %s (key %s)", done.provider_message_id, mask_email(email.to), key)
+    return {
+        "status": "already_sent" if done.already_sent else "sent",
+        "channel": "email",
+        "to": mask_email(email.to),
+        "key": key,
+    }
+
+
+def deliver_sms(sms: Sms, *, key: str) -> dict[str, Any]:
+    channels = notify.channels_for(settings)
+    with session_factory(engine())() as session:
+        with rate_limited(broker.client, "sms", per_second=settings.sms_rate_per_second):
+            done = _breaker("sms").call(
+                lambda: notify.deliver_sms(
+                    session, channels, sms, key=key, region=settings.sms_default_region
+                )
+            )
+    log.info("sms %s to %s (key %s)", done.provider_message_id, mask_phone(sms.to), key)
+    return {
+        "status": "already_sent" if done.already_sent else "sent",
+        "channel": "sms",
+        "to": mask_phone(sms.to),
+        "provider_message_id": done.provider_message_id,
+        "key": key,
+    }
+
+
+def _email_job(payload: SendEmail) -> dict[str, Any]:
+    """One e-mail (multipart HTML + text) through the outbox."""
+    email = (
+        messages.as_email(to=payload.to_email, subject=payload.subject, html=payload.body_html)
+        if payload.rendered
+        else messages.plain_email(
+            to=payload.to_email, subject=payload.subject, body_html=payload.body_html
+        )
+    )
+    return deliver_email(email, key=payload.key or _own_key("email"))
+
+
+def _sms_job(payload: SendSms) -> dict[str, Any]:
+    """One SMS, normalised to E.164, through the outbox."""
+    sms = Sms(to=payload.phone, body=payload.message)
+    return deliver_sms(sms, key=payload.key or _own_key("sms"))
+
+
+EMAIL_OPTIONS: dict[str, Any] = {
+    "payload": SendEmail,
+    "retry": RETRY,
+    "time_limit_ms": 120_000,
+    "redact": ("to_email",),
+}
+SMS_OPTIONS: dict[str, Any] = {
+    "payload": SendSms,
+    "retry": RETRY,
+    "time_limit_ms": 60_000,
+    "redact": ("phone",),
+}
+send_email = job(queue="notifications", actor_name="send_email", **EMAIL_OPTIONS)(_email_job)
+send_urgent_email = job(
+    queue="notifications_urgent", actor_name="send_urgent_email", **EMAIL_OPTIONS
+)(_email_job)
+send_sms = job(queue="notifications", actor_name="send_sms", **SMS_OPTIONS)(_sms_job)
+send_urgent_sms = job(queue="notifications_urgent", actor_name="send_urgent_sms", **SMS_OPTIONS)(
+    _sms_job
+)
+
+
+def sms_job_for(priority: str) -> Job[SendSms]:
+    """high/critical SMS never wait behind bulk mail."""
+    return send_urgent_sms if priority in ("high", "critical") else send_sms
+
+
+def _fan_out_emails(emails: list[Email], *, keys: list[str], urgent: bool = False) -> int:
+    target = send_urgent_email if urgent else send_email
+    for email, key in zip(emails, keys, strict=True):
+        target.send(
+            SendEmail(
+                to_email=email.to,
+                subject=email.subject,
+                body_html=email.html,
+                rendered=True,
+                key=key,
+            )
+        )
+    return len(emails)
+
+
+@job(queue="notifications_urgent", payload=AnomalyAlert, retry=RETRY, time_limit_ms=120_000)
+def send_anomaly_alert(payload: AnomalyAlert) -> dict[str, Any]:
+    """E-mail the site's gaveurs and manager; SMS them too when critical."""
+    with session_factory(engine())() as session:
+        emails, sms = messages.anomaly_alert(
+            session,
+            site_code=payload.site_code,
+            severity=payload.severity,
+            title=payload.title,
+            anomalies=[a.model_dump() for a in payload.anomalies],
+        )
+    parent = _own_key("anomaly-alert")
+    critical = payload.severity == "critical"
+    sent = _fan_out_emails(
+        emails, keys=[idempotency_key(parent, "email", e.to) for e in emails], urgent=critical
+    )
+    for text in sms:
+        send_urgent_sms.send(
+            SendSms(
+                phone=text.to,
+                message=text.body,
+                priority="critical",
+                key=idempotency_key(parent, "sms", text.to),
+            )
+        )
+    progress(100, "alert fanned out")
+    return {"status": "success", "site_code": payload.site_code, "emails": sent, "sms": len(sms)}
+
+
+@job(queue="notifications", payload=LotCompletion, retry=RETRY, unique="lot-completion-{lot_id}")
+def send_lot_completion(payload: LotCompletion) -> dict[str, Any]:
+    """The lot's results to its gaveur and the site manager (once per lot and address)."""
+    with session_factory(engine())() as session:
+        emails = messages.lot_completion(session, payload.lot_id)
+    keys = [idempotency_key("lot-completion", payload.lot_id, e.to) for e in emails]
+    return {
+        "status": "success",
+        "lot_id": payload.lot_id,
+        "emails": _fan_out_emails(emails, keys=keys),
+    }
+
+
+@job(queue="notifications", payload=DailySummary, retry=RETRY, unique="daily-summary-{day}")
+def send_daily_summary_reports(payload: DailySummary) -> dict[str, Any]:
+    """One e-mail per site manager with the day's figures (default: today, Europe/Paris)."""
+    day = payload.day or datetime.now(ZoneInfo("Europe/Paris")).date()
+    with session_factory(engine())() as session:
+        emails = messages.daily_summaries(session, day)
+    keys = [idempotency_key("daily-summary", day.isoformat(), e.to) for e in emails]
+    return {
+        "status": "success",
+        "day": day.isoformat(),
+        "emails": _fan_out_emails(emails, keys=keys),
+    }
+
+
+@job(queue="notifications", payload=FeedbackAck, retry=RETRY, unique="feedback-ack-{feedback_id}")
+def send_feedback_ack(payload: FeedbackAck) -> dict[str, Any]:
+    """Thanks the consumer who left the feedback (once per feedback)."""
+    with session_factory(engine())() as session:
+        email = messages.feedback_ack(session, payload.feedback_id)
+    return deliver_email(email, key=idempotency_key("feedback-ack", payload.feedback_id))
+
+
+@job(queue="notifications", payload=BulkEmail, retry=RETRY, redact=("recipients",))
+def send_bulk_email(payload: BulkEmail) -> dict[str, Any]:
+    """Fans out to one `send_email` job per distinct recipient."""
+    parent = _own_key("bulk-email")
+    recipients = list(dict.fromkeys(r.strip() for r in payload.recipients))
+    for done, to in enumerate(recipients, start=1):
+        send_email.send(
+            SendEmail(
+                to_email=to,
+                subject=payload.subject,
+                body_html=payload.body_html,
+                key=idempotency_key(parent, to),
+            )
+        )
+        if done % 500 == 0:
+            progress(100 * done / len(recipients), f"{done} queued")
+    return {"status": "success", "emails": len(recipients)}

@@ -1,0 +1,134 @@
+"""Enqueue routes of the notifications family (queues notifications and notifications_urgent)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.notifications import (
+    AnomalyAlert,
+    BulkEmail,
+    DailySummary,
+    FeedbackAck,
+    LotCompletion,
+    SendEmail,
+    SendSms,
+    send_anomaly_alert,
+    send_bulk_email,
+    send_daily_summary_reports,
+    send_email,
+    send_feedback_ack,
+    send_lot_completion,
+    sms_job_for,
+)
+from api.deps import WriterDep
+from api.enqueue import submit
+from api.schemas import Submitted
+from domain.notify import to_e164
+from domain.redact import mask_email, mask_phone
+from domain.settings import get_settings
+
+router = APIRouter(
+    prefix="/api/tasks/notifications", tags=["notifications"], dependencies=[WriterDep]
+)
+
+
+class SmsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str = Field(min_length=4, max_length=32, examples=["+33612345678"])
+    message: str = Field(min_length=1, max_length=1600)
+    priority: Literal["low", "normal", "high", "critical"] = "normal"
+
+
+class EmailRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)
+    subject: str = Field(min_length=1, max_length=200)
+    body_html: str = Field(min_length=1, max_length=200_000)
+
+
+@router.post("/sms", status_code=202)
+def enqueue_sms(request: SmsRequest, response: Response) -> Submitted:
+    """high/critical go to `notifications_urgent`; the number is checked here (422 if invalid)."""
+    phone = to_e164(request.phone, region=get_settings().sms_default_region)
+    job = sms_job_for(request.priority)
+    payload = SendSms(phone=phone, message=request.message, priority=request.priority)
+    return submit(
+        job,
+        payload,
+        response,
+        message="SMS sending started",
+        phone=mask_phone(phone),
+        priority=request.priority,
+    )
+
+
+@router.post("/email", status_code=202)
+def enqueue_email(request: EmailRequest, response: Response) -> Submitted:
+    payload = SendEmail(**request.model_dump())
+    return submit(
+        send_email,
+        payload,
+        response,
+        message="Email sending started",
+        to_email=mask_email(request.to_email),
+    )
+
+
+@router.post("/anomaly-alert", status_code=202)
+def enqueue_anomaly_alert(request: AnomalyAlert, response: Response) -> Submitted:
+    return submit(
+        send_anomaly_alert,
+        request,
+        response,
+        message="Anomaly alert started",
+        site_code=request.site_code,
+        severity=request.severity,
+    )
+
+
+@router.post("/lot-completion", status_code=202)
+def enqueue_lot_completion(response: Response, lot_id: int = Query(ge=1)) -> Submitted:
+    return submit(
+        send_lot_completion,
+        LotCompletion(lot_id=lot_id),
+        response,
+        message="Lot completion notification started",
+        lot_id=lot_id,
+    )
+
+
+@router.post("/daily-summary", status_code=202)
+def enqueue_daily_summary(response: Response, day: date | None = None) -> Submitted:
+    return submit(
+        send_daily_summary_reports,
+        DailySummary(day=day),
+        response,
+        message="Daily summary reports started",
+        day=day,
+    )
+
+
+@router.post("/feedback-ack", status_code=202)
+def enqueue_feedback_ack(response: Response, feedback_id: int = Query(ge=1)) -> Submitted:
+    return submit(
+        send_feedback_ack,
+        FeedbackAck(feedback_id=feedback_id),
+        response,
+        message="Feedback acknowledgement started",
+        feedback_id=feedback_id,
+    )
+
+
+@router.post("/bulk-email", status_code=202)
+def enqueue_bulk_email(request: BulkEmail, response: Response) -> Submitted:
+    return submit(
+        send_bulk_email,
+        request,
+        response,
+        message="Bulk email started",
+        recipients=len(request.recipients),
+    )

@@ -1,0 +1,102 @@
+"""Notifications: channels, templates, outbox. Delivery is exactly-once per idempotency key.
+
+`deliver_email` / `deliver_sms` record the notification in the outbox *before* sending, skip it
+when the outbox already says sent, and after an attempt that ended in doubt (a timeout: the
+provider may have delivered) ask the SMS provider's Messages list before sending again; the send
+itself carries the key as the provider's idempotency token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from domain.errors import ProviderRejected, ProviderUnavailable
+from domain.models import Channel, OutboxStatus
+from domain.notify import outbox
+from domain.notify.channels import (
+    Channels,
+    Email,
+    Sms,
+    channels_for,
+    check_backend,
+    providers_reachable,
+)
+from domain.notify.outbox import idempotency_key
+from domain.notify.phone import to_e164
+
+T = TypeVar("T")
+
+__all__ = [
+    "Channels",
+    "Delivery",
+    "Email",
+    "Sms",
+    "channels_for",
+    "check_backend",
+    "deliver_email",
+    "deliver_sms",
+    "idempotency_key",
+    "providers_reachable",
+    "to_e164",
+]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    key: str
+    channel: str
+    provider_message_id: str | None
+    already_sent: bool
+    attempts: int
+
+
+def _send(session: Session, key: str, attempt: Callable[[], T]) -> T:
+    try:
+        return attempt()
+    except ProviderRejected as error:
+        outbox.mark_failed(session, key, error=str(error), final=True)
+        raise
+    except ProviderUnavailable as error:
+        outbox.mark_failed(session, key, error=str(error), final=False)
+        raise
+
+
+def deliver_email(session: Session, channels: Channels, email: Email, *, key: str) -> Delivery:
+    entry = outbox.record(
+        session,
+        key=key,
+        channel=Channel.EMAIL.value,
+        recipient=email.to,
+        subject=email.subject,
+        body=email.html,
+    )
+    if entry.status == OutboxStatus.SENT.value:
+        return Delivery(key, entry.channel, entry.provider_message_id, True, entry.attempts)
+    message_id = _send(session, key, lambda: channels.send_email(email, key=key))
+    outbox.mark_sent(session, key, provider_message_id=message_id)
+    return Delivery(key, entry.channel, message_id, False, entry.attempts)
+
+
+def deliver_sms(
+    session: Session, channels: Channels, sms: Sms, *, key: str, region: str = "FR"
+) -> Delivery:
+    sms = Sms(to=to_e164(sms.to, region=region), body=sms.body)
+    entry = outbox.record(
+        session, key=key, channel=Channel.SMS.value, recipient=sms.to, subject=None, body=sms.body
+    )
+    if entry.status == OutboxStatus.SENT.value:
+        return Delivery(key, entry.channel, entry.provider_message_id, True, entry.attempts)
+    since = entry.created_at
+    if entry.attempts > 1 and since is not None:
+        # An earlier attempt may have reached the provider and timed out on our side.
+        found = _send(session, key, lambda: channels.find_sms(sms, since=since))
+        if found:
+            outbox.mark_sent(session, key, provider_message_id=found)
+            return Delivery(key, entry.channel, found, True, entry.attempts)
+    sid = _send(session, key, lambda: channels.send_sms(sms, key=key))
+    outbox.mark_sent(session, key, provider_message_id=sid)
+    return Delivery(key, entry.channel, sid, False, entry.attempts)
