@@ -8,7 +8,7 @@ from prometheus_client import make_asgi_app
 from api import errors
 from api.dashboard import PREFIX, dashboard_app
 from api.limits import BodySizeLimit
-from api.routers import data, health, maintenance, queues, tasks
+from api.routers import data, health, maintenance, ml, models, queues, tasks
 from domain.settings import Settings, get_settings
 
 
@@ -21,7 +21,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for router in (tasks.router, queues.router, maintenance.router, data.router, health.router):
+    for router in (
+        tasks.router,
+        queues.router,
+        maintenance.router,
+        data.router,
+        health.router,
+        ml.router,
+        models.router,
+    ):
         app.include_router(router)
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     exporter_port: int = 9200
     max_request_body_bytes: int = Field(default=1_000_000, ge=1024)
 
+    # --- ml ---
+    # Trained model artefacts (joblib/JSON), one folder per kind, next to their `models` rows.
+    model_dir: Path = Path("var/models")
+    # Symbolic regression engine: auto (PySR when a Julia runtime is installed, else Operon).
+    sr_engine: Literal["auto", "operon", "pysr"] = "auto"
+    sr_generations: int = Field(default=60, ge=1)
+    sr_population_size: int = Field(default=500, ge=10)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -72,7 +72,12 @@ def finished_lots(session: Session, scope: Scope) -> list[Lot]:
 def itm_table(lots: list[Lot], *, minimum: int) -> tuple[np.ndarray, np.ndarray]:
     """Features (ITM_FEATURES order) and ITM of finished lots, or InsufficientData."""
     rows = [
-        (lot.total_maize_kg_per_duck, lot.initial_weight_g / 1000.0, lot.mean_temperature_c, lot.itm)
+        (
+            lot.total_maize_kg_per_duck,
+            lot.initial_weight_g / 1000.0,
+            lot.mean_temperature_c,
+            lot.itm,
+        )
         for lot in lots
         if None not in (lot.total_maize_kg_per_duck, lot.mean_temperature_c, lot.itm)
     ]

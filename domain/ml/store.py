@@ -30,7 +30,7 @@ def save_model(
     """Next version of `kind`; JSON-able artefacts are written as JSON, others with joblib."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; use one of {KINDS}")
-    version = (session.scalar(select(func.max(MlModel.version)).where(MlModel.kind == kind)) or 0) + 1
+    version = (latest_version(session, kind) or 0) + 1
     folder = model_dir / kind
     folder.mkdir(parents=True, exist_ok=True)
     if isinstance(artefact, dict | list):
@@ -83,3 +83,7 @@ def latest_model(session: Session, kind: str) -> dict[str, Any]:
     if not found:
         raise NotFound(f"no {kind} model trained yet")
     return found[0]
+
+
+def latest_version(session: Session, kind: str) -> int | None:
+    return session.scalar(select(func.max(MlModel.version)).where(MlModel.kind == kind))

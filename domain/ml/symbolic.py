@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, PermanentError
 
 #: Called after each round with (generations done, best R^2 so far); False stops the search.
 OnRound = Callable[[int, float], bool]
@@ -51,9 +51,19 @@ class Engine(Protocol):
     name: str
 
     def search(
-        self, x: np.ndarray, y: np.ndarray, names: Sequence[str], *, options: SearchOptions,
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: Sequence[str],
+        *,
+        options: SearchOptions,
         on_round: OnRound,
+        interrupts: tuple[type[BaseException], ...] = (),
     ) -> Found: ...
+
+
+class InsufficientTime(PermanentError):
+    """The time limit left no round to complete: there is no formula to return."""
 
 
 def r2(y: np.ndarray, predicted: np.ndarray) -> float:
@@ -70,8 +80,14 @@ class OperonEngine:
     name = "operon"
 
     def search(
-        self, x: np.ndarray, y: np.ndarray, names: Sequence[str], *, options: SearchOptions,
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: Sequence[str],
+        *,
+        options: SearchOptions,
         on_round: OnRound,
+        interrupts: tuple[type[BaseException], ...] = (),
     ) -> Found:
         from pyoperon.sklearn import SymbolicRegressor
 
@@ -86,11 +102,18 @@ class OperonEngine:
         )
         done, stopped = 0, False
         while done < options.generations:
-            model.fit(x, y)
-            done += options.generations_per_round
-            if not on_round(done, r2(y, model.predict(x))):
+            try:
+                model.fit(x, y)
+                done += options.generations_per_round
+                go_on = on_round(done, r2(y, model.predict(x)))
+            except interrupts:
+                # The soft limit fired: keep the last completed round's population and model.
+                go_on = False
+            if not go_on:
                 stopped = done < options.generations
                 break
+        if done == 0:
+            raise InsufficientTime("the search was stopped before its first round finished")
         formula = model.get_model_string(model.model_, 4, list(names))
         front = [
             {
@@ -117,10 +140,16 @@ class PySREngine:
     name = "pysr"
 
     def search(
-        self, x: np.ndarray, y: np.ndarray, names: Sequence[str], *, options: SearchOptions,
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        names: Sequence[str],
+        *,
+        options: SearchOptions,
         on_round: OnRound,
+        interrupts: tuple[type[BaseException], ...] = (),
     ) -> Found:
-        from pysr import PySRRegressor  # type: ignore[import-not-found]
+        from pysr import PySRRegressor
 
         model = PySRRegressor(
             niterations=1,
@@ -139,14 +168,24 @@ class PySREngine:
         # One PySR iteration evolves every population several cycles: count it as one round.
         rounds = max(options.generations // options.generations_per_round, 1)
         while done < rounds:
-            model.fit(x, y, variable_names=list(names))
-            done += 1
-            if not on_round(done * options.generations_per_round, r2(y, model.predict(x))):
+            try:
+                model.fit(x, y, variable_names=list(names))
+                done += 1
+                go_on = on_round(done * options.generations_per_round, r2(y, model.predict(x)))
+            except interrupts:
+                go_on = False
+            if not go_on:
                 stopped = done < rounds
                 break
+        if done == 0:
+            raise InsufficientTime("the search was stopped before its first round finished")
         best = model.get_best()
         front = [
-            {"formula": str(row.equation), "complexity": int(row.complexity), "mse": float(row.loss)}
+            {
+                "formula": str(row.equation),
+                "complexity": int(row.complexity),
+                "mse": float(row.loss),
+            }
             for row in model.equations_.itertuples()
         ]
         formula = str(best["equation"])
