@@ -3,16 +3,19 @@ ml_light (forecast, clustering, anomalies). Logic lives in domain/ml; these are 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import dramatiq
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.jobs import REGISTRY, current_task_id, job, progress, soft_limit_reached
+from actors.jobs import REGISTRY, current_task_id, job, progress, records, soft_limit_reached
+from actors.middleware.soft_time_limit import SoftTimeLimitExceeded
 from actors.policy import RetryPolicy
+from actors.records import ACTIVE_STATES, State
 from actors.resources import session_scope
+from domain.errors import PermanentError
 from domain.ml import runs, symbolic
 from domain.settings import get_settings
 
@@ -57,12 +60,6 @@ class RetrainAll(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RetrainAllDone(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    parent_task_id: str
-    children: dict[str, str]
-
-
 def _run(fn: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
     settings = get_settings()
     with session_scope() as session:
@@ -72,6 +69,7 @@ def _run(fn: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
             task_id=current_task_id(),
             report=progress,
             should_stop=soft_limit_reached,
+            interrupts=(SoftTimeLimitExceeded,),
         )
         result = fn(context, **options)
     progress(100, "done")
@@ -189,40 +187,62 @@ def _children() -> list[tuple[str, BaseModel]]:
     return children
 
 
+class ChildFailed(PermanentError):
+    """A retrain-all child ended in FAILURE or was cancelled."""
+
+
+#: How often the orchestrator reads its children's records.
+POLL_S = 0.5
+
+
 @job(
-    queue="ml_heavy",
+    queue="ml_light",
     payload=RetrainAll,
     retry=RetryPolicy(max_retries=0),
-    time_limit_ms=60_000,
+    time_limit_ms=2 * 3600_000,
     unique="retrain-all",
 )
 def retrain_all_ml_models(payload: RetrainAll) -> dict[str, Any]:
-    """Dispatch every model's training as one Dramatiq group; a completion step summarises."""
-    children = _children()
-    messages = [
-        REGISTRY[name].actor.message_with_options(kwargs=child.model_dump(mode="json"))
-        for name, child in children
-    ]
-    ids = {
-        f"{name}:{i}": m.message_id
-        for i, ((name, _), m) in enumerate(zip(children, messages, strict=True))
+    """Fan out every model's training, then follow the children until all have finished.
+
+    It runs on ml_light, not ml_heavy: ml_heavy has one thread, and a parent waiting there for
+    its ml_heavy children would wait forever. ml_light has two threads, so one stays free.
+    Children go through `submit`, so a training already running is joined, not duplicated.
+    """
+    children = {
+        f"{name}:{i}": REGISTRY[name].submit(child).task_id
+        for i, (name, child) in enumerate(_children())
     }
-    done = retrain_all_completed.actor.message_with_options(
-        kwargs=RetrainAllDone(parent_task_id=current_task_id() or "", children=ids).model_dump()
-    )
-    dramatiq.group(messages).add_completion_callback(done).run()
-    progress(100, f"{len(messages)} trainings dispatched")
-    return {"status": "dispatched", "children": ids, "completion_task_id": done.message_id}
-
-
-@job(queue="ml_light", payload=RetrainAllDone, retry=ML_RETRY, time_limit_ms=60_000)
-def retrain_all_completed(payload: RetrainAllDone) -> dict[str, Any]:
-    """The group's completion step: every child finished; report each one's outcome."""
-    from actors.jobs import records
-
-    found = {r.task_id: r for r in records().get_many(payload.children.values())}
-    outcome = {
-        name: found[task_id].state.value if task_id in found else "UNKNOWN"
-        for name, task_id in payload.children.items()
+    progress(1, f"{len(children)} trainings dispatched")
+    store = records()
+    while True:
+        found = {r.task_id: r for r in store.get_many(children.values())}
+        # A record missing here has expired or been deleted: count it as lost, not pending.
+        states = {
+            name: found[task_id].state if task_id in found else State.REVOKED
+            for name, task_id in children.items()
+        }
+        finished = [name for name, state in states.items() if state not in ACTIVE_STATES]
+        done_pct = sum(
+            100 if name in finished else found[task_id].progress
+            for name, task_id in children.items()
+        ) / len(children)
+        progress(done_pct, f"{len(finished)}/{len(children)} trainings finished")
+        if len(finished) == len(children):
+            break
+        time.sleep(POLL_S)
+    failed = {name: states[name].value for name in children if states[name] != State.SUCCESS}
+    if failed:
+        raise ChildFailed(
+            "retrain-all: "
+            + ", ".join(
+                f"{name} ({children[name]}) ended {state}" for name, state in failed.items()
+            )
+        )
+    return {
+        "status": "success",
+        "children": {
+            name: {"task_id": task_id, "state": states[name].value}
+            for name, task_id in children.items()
+        },
     }
-    return {"status": "success", "parent_task_id": payload.parent_task_id, "children": outcome}

@@ -28,6 +28,9 @@ class RunContext:
     task_id: str | None
     report: Report
     should_stop: Callable[[], bool]
+    #: Exceptions a worker raises asynchronously at the soft time limit: the search keeps its
+    #: last completed round instead of losing everything.
+    interrupts: tuple[type[BaseException], ...] = ()
 
 
 def train_symbolic(
@@ -48,7 +51,9 @@ def train_symbolic(
         ctx.report(5 + 90 * done / options.generations, f"generation {done}, R2 {best_r2:.4f}")
         return not ctx.should_stop()
 
-    found = chosen.search(x, y, data.ITM_FEATURES, options=options, on_round=on_round)
+    found = chosen.search(
+        x, y, data.ITM_FEATURES, options=options, on_round=on_round, interrupts=ctx.interrupts
+    )
     row = store.save_model(
         ctx.session,
         model_dir=ctx.model_dir,
