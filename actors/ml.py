@@ -169,21 +169,21 @@ def optimize_abattage_planning(payload: AbattagePlanning) -> dict[str, Any]:
 
 
 def _children() -> list[tuple[str, BaseModel]]:
-    from domain.ml.runs import default_site_codes
-
     with session_scope() as session:
-        sites = default_site_codes(session)
+        plan = runs.retrain_plan(session)
     today = date.today()
     children: list[tuple[str, BaseModel]] = [
         ("train_pysr", TrainPysr()),
-        ("cluster_gaveurs", Clustering()),
+        ("cluster_gaveurs", Clustering(k=plan.cluster_k)),
         ("detect_anomalies", DetectAnomalies()),
         (
             "optimize_abattage_planning",
             AbattagePlanning(date_debut=today, date_fin=date.fromordinal(today.toordinal() + 60)),
         ),
     ]
-    children += [("train_prophet", TrainProphet(site_code=code, horizon_days=90)) for code in sites]
+    children += [
+        ("train_prophet", TrainProphet(site_code=code, horizon_days=90)) for code in plan.site_codes
+    ]
     return children
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from domain.errors import InsufficientData, InvalidInput
 from domain.models import Gaveur, Lot, Site
 
+DEFAULT_K = 5
 FEATURES = ("lots", "mean_itm", "mean_mortality_pct", "mean_liver_weight_g")
 
 
@@ -39,7 +40,7 @@ def gaveur_performance(session: Session) -> pd.DataFrame:
     return pd.DataFrame(session.execute(query).mappings().all())
 
 
-def cluster(frame: pd.DataFrame, *, k: int = 5, seed: int = 0) -> dict[str, Any]:
+def cluster(frame: pd.DataFrame, *, k: int = DEFAULT_K, seed: int = 0) -> dict[str, Any]:
     if k < 2:
         raise InvalidInput(f"k={k}: clustering needs at least 2 clusters")
     if len(frame) < 2 * k:

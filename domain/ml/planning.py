@@ -71,6 +71,17 @@ def solve(
     lots: list[PlanLot], capacity: dict[tuple[str, date], int], *, time_limit_s: float = 60.0
 ) -> dict[str, Any]:
     """The optimal plan; `unplanned` lists lots no candidate day could take."""
+    if not lots:
+        # Nothing finishes in the window: an empty plan is the answer (milp rejects no variables).
+        return {
+            "optimal": True,
+            "lots": 0,
+            "planned": 0,
+            "unplanned": [],
+            "total_shift_days": 0,
+            "plan": [],
+            "daily_load": [],
+        }
     variables: list[tuple[int, date]] = []
     cost: list[float] = []
     for index, lot in enumerate(lots):

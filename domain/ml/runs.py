@@ -218,9 +218,22 @@ def optimize_abattage(ctx: RunContext, *, start: date, end: date) -> dict[str, A
     }
 
 
-def default_site_codes(session: Session) -> list[str]:
+@dataclass(frozen=True)
+class RetrainPlan:
+    """What retrain-all trains: every site's forecast, and a k the gaveur count can support."""
+
+    site_codes: list[str]
+    cluster_k: int
+
+
+def retrain_plan(session: Session) -> RetrainPlan:
     from sqlalchemy import select
 
     from domain.models import Site
 
-    return list(session.scalars(select(Site.code).order_by(Site.code)))
+    gaveurs = len(clustering.gaveur_performance(session))
+    return RetrainPlan(
+        site_codes=list(session.scalars(select(Site.code).order_by(Site.code))),
+        # K-Means wants about two gaveurs per cluster; small cooperatives get fewer clusters.
+        cluster_k=max(2, min(clustering.DEFAULT_K, gaveurs // 2)),
+    )
