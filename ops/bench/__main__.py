@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["platform"]
+BENCHMARKS = ["platform", "ml"]
 OUT = Path("var/bench")
 
 
