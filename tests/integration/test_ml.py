@@ -126,3 +126,44 @@ def test_retrain_all_follows_its_children_to_success(
         assert record["status"] == "SUCCESS", record
         assert record["completed_at"] <= done["completed_at"]
     assert len(set(seen)) >= 2 and seen == sorted(seen), seen
+
+
+def test_retrain_all_fails_naming_the_child_that_failed(
+    ml_workers: tuple[WorkerProcess, WorkerProcess],
+    api_client: Any,
+    auth: dict[str, str],
+    demo_database: str,
+) -> None:
+    from sqlalchemy import delete
+
+    from domain import db
+    from domain.models import Site
+
+    # Given a new site without any slaughter history: its forecast can only fail (no retry)
+    engine = db.make_engine(demo_database)
+    factory = db.session_factory(engine)
+    with factory() as session, session.begin():
+        session.add(
+            Site(
+                code="ZZ",
+                name="Empty site",
+                region="Test",
+                manager_name="Nobody",
+                manager_email="nobody@example.org",
+                manager_phone="+33000000000",
+            )
+        )
+    try:
+        response = api_client.post("/api/tasks/ml/retrain-all", headers=auth)
+        assert response.status_code == 202, response.text
+
+        _, done = follow(api_client, response.json()["task_id"], timeout=150)
+    finally:
+        with factory() as session, session.begin():
+            session.execute(delete(Site).where(Site.code == "ZZ"))
+        engine.dispose()
+
+    # Then the parent ends FAILURE, after its children, naming the failed forecast
+    assert done["status"] == "FAILURE"
+    assert "ChildFailed" in done["error"] and "train_prophet" in done["error"]
+    assert done["attempts"] == 1
