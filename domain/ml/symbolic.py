@@ -76,6 +76,34 @@ def used_variables(formula: str, names: Sequence[str]) -> list[str]:
     return [name for name in names if name in formula]
 
 
+def run_rounds(
+    fit: Callable[[], float],
+    *,
+    rounds: int,
+    per_round: int,
+    on_round: OnRound,
+    interrupts: tuple[type[BaseException], ...],
+) -> tuple[int, bool]:
+    """Call `fit` (one warm-started round, returning the best R^2) until done or told to stop.
+
+    Returns (rounds completed, stopped early). An interrupt (the soft time limit) ends the
+    search with the last completed round's model, which warm start left in place.
+    """
+    done = 0
+    while done < rounds:
+        try:
+            best = fit()
+            done += 1
+            go_on = on_round(done * per_round, best)
+        except interrupts:
+            go_on = False
+        if not go_on:
+            break
+    if done == 0:
+        raise InsufficientTime("the search was stopped before its first round finished")
+    return done, done < rounds
+
+
 class OperonEngine:
     name = "operon"
 
@@ -100,20 +128,18 @@ class OperonEngine:
             random_state=options.seed,
             warm_start=True,
         )
-        done, stopped = 0, False
-        while done < options.generations:
-            try:
-                model.fit(x, y)
-                done += options.generations_per_round
-                go_on = on_round(done, r2(y, model.predict(x)))
-            except interrupts:
-                # The soft limit fired: keep the last completed round's population and model.
-                go_on = False
-            if not go_on:
-                stopped = done < options.generations
-                break
-        if done == 0:
-            raise InsufficientTime("the search was stopped before its first round finished")
+
+        def fit() -> float:
+            model.fit(x, y)
+            return r2(y, model.predict(x))
+
+        rounds, stopped = run_rounds(
+            fit,
+            rounds=-(-options.generations // options.generations_per_round),
+            per_round=options.generations_per_round,
+            on_round=on_round,
+            interrupts=interrupts,
+        )
         formula = model.get_model_string(model.model_, 4, list(names))
         front = [
             {
@@ -130,7 +156,7 @@ class OperonEngine:
             complexity=len(model.model_.Nodes),
             variables=used_variables(formula, names),
             pareto_front=sorted(front, key=lambda entry: entry["complexity"]),
-            generations=done,
+            generations=rounds * options.generations_per_round,
             stopped_early=stopped,
             model=model,
         )
@@ -164,21 +190,19 @@ class PySREngine:
             verbosity=0,
             progress=False,
         )
-        done, stopped = 0, False
+
+        def fit() -> float:
+            model.fit(x, y, variable_names=list(names))
+            return r2(y, model.predict(x))
+
         # One PySR iteration evolves every population several cycles: count it as one round.
-        rounds = max(options.generations // options.generations_per_round, 1)
-        while done < rounds:
-            try:
-                model.fit(x, y, variable_names=list(names))
-                done += 1
-                go_on = on_round(done * options.generations_per_round, r2(y, model.predict(x)))
-            except interrupts:
-                go_on = False
-            if not go_on:
-                stopped = done < rounds
-                break
-        if done == 0:
-            raise InsufficientTime("the search was stopped before its first round finished")
+        rounds, stopped = run_rounds(
+            fit,
+            rounds=max(options.generations // options.generations_per_round, 1),
+            per_round=options.generations_per_round,
+            on_round=on_round,
+            interrupts=interrupts,
+        )
         best = model.get_best()
         front = [
             {
@@ -196,7 +220,7 @@ class PySREngine:
             complexity=int(best["complexity"]),
             variables=used_variables(formula, names),
             pareto_front=front,
-            generations=done * options.generations_per_round,
+            generations=rounds * options.generations_per_round,
             stopped_early=stopped,
             model=None,
         )

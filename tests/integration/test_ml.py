@@ -22,21 +22,16 @@ def ml_workers(
     """The two ML workers as the Procfile runs them: ml_heavy with ONE thread, ml_light with two."""
     env = {"MODEL_DIR": str(tmp_path_factory.mktemp("models"))}
     logs = tmp_path_factory.mktemp("ml-logs")
-    heavy = WorkerProcess(
-        redis_server.client,
-        module="actors",
-        queues=("ml_heavy",),
-        threads=1,
-        env=env,
-        log_path=Path(logs) / "ml_heavy.log",
-    )
-    light = WorkerProcess(
-        redis_server.client,
-        module="actors",
-        queues=("ml_light",),
-        threads=2,
-        env=env,
-        log_path=Path(logs) / "ml_light.log",
+    heavy, light = (
+        WorkerProcess(
+            redis_server.client,
+            module="actors",
+            queues=(queue,),
+            threads=threads,
+            env=env,
+            log_path=Path(logs) / f"{queue}.log",
+        )
+        for queue, threads in (("ml_heavy", 1), ("ml_light", 2))
     )
     yield heavy, light
     heavy.stop()

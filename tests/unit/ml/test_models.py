@@ -217,3 +217,34 @@ def test_unknown_lot_or_site_and_too_little_data_fail_permanently(
                 options=options,
             )
     assert issubclass(InsufficientData, PermanentError) and issubclass(NotFound, PermanentError)
+
+
+class _SoftLimit(Exception):
+    """Stands for the worker's asynchronous SoftTimeLimitExceeded."""
+
+
+def test_an_interrupt_keeps_the_last_completed_round() -> None:
+    calls = iter([0.5, 0.7, _SoftLimit()])
+
+    def fit() -> float:
+        value = next(calls)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    done, stopped = symbolic.run_rounds(
+        fit, rounds=12, per_round=5, on_round=lambda d, b: True, interrupts=(_SoftLimit,)
+    )
+    assert (done, stopped) == (2, True)
+
+    def interrupted() -> float:
+        raise _SoftLimit
+
+    with pytest.raises(symbolic.InsufficientTime):
+        symbolic.run_rounds(
+            interrupted,
+            rounds=12,
+            per_round=5,
+            on_round=lambda d, b: True,
+            interrupts=(_SoftLimit,),
+        )
