@@ -65,7 +65,9 @@ class JobTracking(Middleware):
             },
         )
 
-    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy
+    ) -> None:
         state = self.records.transition(
             message.message_id,
             State.STARTED,

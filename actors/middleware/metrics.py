@@ -47,7 +47,9 @@ class CanonicalPrometheus(Prometheus):
             self.delayed_messages.add(message.message_id)
             self.inprogress_delayed_messages.labels(*labels(message)).inc()
 
-    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy
+    ) -> None:
         if not self._booted():
             return
         if message.message_id in self.delayed_messages:

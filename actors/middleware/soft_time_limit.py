@@ -40,7 +40,9 @@ class SoftTimeLimit(Middleware):
         self._watcher = threading.Thread(target=self._watch, name="soft-time-limit", daemon=True)
         self._watcher.start()
 
-    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy
+    ) -> None:
         actor = broker.get_actor(message.actor_name)
         limit_ms = message.options.get("soft_time_limit") or actor.options.get("soft_time_limit")
         thread_id = threading.get_ident()
