@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     breaker_open_s: float = Field(default=30.0, gt=0)
     notify_retry_min_backoff_ms: int = Field(default=5_000, ge=0)
     notify_max_retries: int = Field(default=8, ge=0)
+    # --- ml ---
+    # Trained model artefacts (joblib/JSON), one folder per kind, next to their `models` rows.
+    model_dir: Path = Path("var/models")
+    # Symbolic regression engine: auto (PySR when a Julia runtime is installed, else Operon).
+    sr_engine: Literal["auto", "operon", "pysr"] = "auto"
+    sr_generations: int = Field(default=60, ge=1)
+    sr_population_size: int = Field(default=500, ge=10)
 
     @property
     def is_sqlite(self) -> bool:

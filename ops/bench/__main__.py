@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["platform", "scheduler", "exporter", "notifications"]
+BENCHMARKS = ["platform", "scheduler", "exporter", "notifications", "ml"]
 OUT = Path("var/bench")
 
 

@@ -1,0 +1,248 @@
+"""ML jobs on queues ml_heavy (symbolic regression, feeding curve, planning, retrain-all) and
+ml_light (forecast, clustering, anomalies). Logic lives in domain/ml; these are thin wrappers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.jobs import REGISTRY, current_task_id, job, progress, records, soft_limit_reached
+from actors.middleware.soft_time_limit import SoftTimeLimitExceeded
+from actors.policy import RetryPolicy
+from actors.records import ACTIVE_STATES, State
+from actors.resources import session_scope
+from domain.errors import PermanentError
+from domain.ml import runs, symbolic
+from domain.settings import get_settings
+
+ML_RETRY = RetryPolicy(max_retries=2, min_backoff_ms=30_000, max_backoff_ms=600_000)
+
+
+class TrainPysr(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lot_id: int | None = None
+    site_code: str | None = None
+    generations: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class FeedingCurve(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lot_id: int
+
+
+class TrainProphet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site_code: str
+    horizon_days: int = 30
+
+
+class Clustering(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(default=5, ge=2, le=20)
+
+
+class DetectAnomalies(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site_code: str | None = None
+
+
+class AbattagePlanning(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date_debut: date
+    date_fin: date
+
+
+class RetrainAll(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _run(fn: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
+    settings = get_settings()
+    with session_scope() as session:
+        context = runs.RunContext(
+            session=session,
+            model_dir=settings.model_dir,
+            task_id=current_task_id(),
+            report=progress,
+            should_stop=soft_limit_reached,
+            interrupts=(SoftTimeLimitExceeded,),
+        )
+        result = fn(context, **options)
+    progress(100, "done")
+    return result
+
+
+@job(
+    queue="ml_heavy",
+    payload=TrainPysr,
+    retry=ML_RETRY,
+    time_limit_ms=30 * 60_000,
+    soft_time_limit_ms=25 * 60_000,
+    unique="pysr-{lot_id}-{site_code}",
+)
+def train_pysr(payload: TrainPysr) -> dict[str, Any]:
+    """Symbolic regression of the ITM law on the lots of a lot's site, a site, or all sites."""
+    settings = get_settings()
+    options = symbolic.SearchOptions(
+        generations=payload.generations or settings.sr_generations,
+        population_size=settings.sr_population_size,
+    )
+    return _run(
+        runs.train_symbolic,
+        lot_id=payload.lot_id,
+        site_code=payload.site_code,
+        engine=settings.sr_engine,
+        options=options,
+    )
+
+
+@job(
+    queue="ml_heavy",
+    payload=FeedingCurve,
+    retry=ML_RETRY,
+    time_limit_ms=10 * 60_000,
+    unique="feeding-{lot_id}",
+)
+def optimize_feeding_curve(payload: FeedingCurve) -> dict[str, Any]:
+    """Random forest on past curves, then the best welfare-bounded 14-day curve for the lot."""
+    return _run(runs.optimize_feeding_curve, lot_id=payload.lot_id)
+
+
+@job(
+    queue="ml_light",
+    payload=TrainProphet,
+    retry=ML_RETRY,
+    time_limit_ms=5 * 60_000,
+    unique="prophet-{site_code}-{horizon_days}",
+)
+def train_prophet(payload: TrainProphet) -> dict[str, Any]:
+    """Prophet forecast of a site's daily liver output with 80 % intervals."""
+    return _run(runs.train_prophet, site_code=payload.site_code, horizon_days=payload.horizon_days)
+
+
+@job(
+    queue="ml_light",
+    payload=Clustering,
+    retry=ML_RETRY,
+    time_limit_ms=5 * 60_000,
+    unique="clustering-{k}",
+)
+def cluster_gaveurs(payload: Clustering) -> dict[str, Any]:
+    """K-Means on per-gaveur performance, silhouette and cluster profiles."""
+    return _run(runs.cluster_gaveurs, k=payload.k)
+
+
+@job(
+    queue="ml_light",
+    payload=DetectAnomalies,
+    retry=ML_RETRY,
+    time_limit_ms=5 * 60_000,
+    unique="anomalies-{site_code}",
+)
+def detect_anomalies(payload: DetectAnomalies) -> dict[str, Any]:
+    """Isolation forests over feeding records; critical items go out as anomaly alerts."""
+    result = _run(runs.detect_anomalies, site_code=payload.site_code)
+    alerts = result.pop("_alerts")
+    alert = REGISTRY.get("send_anomaly_alert")
+    if alert is None:
+        result["alerts"] = {"sent": 0, "note": "notifications are not installed"}
+    else:
+        ids = [alert.submit(alert.validate(data)).task_id for data in alerts]
+        result["alerts"] = {"sent": len(ids), "task_ids": ids}
+    return result
+
+
+@job(
+    queue="ml_heavy",
+    payload=AbattagePlanning,
+    retry=ML_RETRY,
+    time_limit_ms=10 * 60_000,
+    unique="abattage-{date_debut}-{date_fin}",
+)
+def optimize_abattage_planning(payload: AbattagePlanning) -> dict[str, Any]:
+    """Exact assignment of finishing lots to slaughter days under per-site capacity."""
+    return _run(runs.optimize_abattage, start=payload.date_debut, end=payload.date_fin)
+
+
+def _children() -> list[tuple[str, BaseModel]]:
+    with session_scope() as session:
+        plan = runs.retrain_plan(session)
+    today = date.today()
+    children: list[tuple[str, BaseModel]] = [
+        ("train_pysr", TrainPysr()),
+        ("cluster_gaveurs", Clustering(k=plan.cluster_k)),
+        ("detect_anomalies", DetectAnomalies()),
+        (
+            "optimize_abattage_planning",
+            AbattagePlanning(date_debut=today, date_fin=date.fromordinal(today.toordinal() + 60)),
+        ),
+    ]
+    children += [
+        ("train_prophet", TrainProphet(site_code=code, horizon_days=90)) for code in plan.site_codes
+    ]
+    return children
+
+
+class ChildFailed(PermanentError):
+    """A retrain-all child ended in FAILURE or was cancelled."""
+
+
+#: How often the orchestrator reads its children's records.
+POLL_S = 0.5
+
+
+@job(
+    queue="ml_light",
+    payload=RetrainAll,
+    retry=RetryPolicy(max_retries=0),
+    time_limit_ms=2 * 3600_000,
+    unique="retrain-all",
+)
+def retrain_all_ml_models(payload: RetrainAll) -> dict[str, Any]:
+    """Fan out every model's training, then follow the children until all have finished.
+
+    It runs on ml_light, not ml_heavy: ml_heavy has one thread, and a parent waiting there for
+    its ml_heavy children would wait forever. ml_light has two threads, so one stays free.
+    Children go through `submit`, so a training already running is joined, not duplicated.
+    """
+    children = {
+        f"{name}:{i}": REGISTRY[name].submit(child).task_id
+        for i, (name, child) in enumerate(_children())
+    }
+    progress(1, f"{len(children)} trainings dispatched")
+    store = records()
+    while True:
+        found = {r.task_id: r for r in store.get_many(children.values())}
+        # A record missing here has expired or been deleted: count it as lost, not pending.
+        states = {
+            name: found[task_id].state if task_id in found else State.REVOKED
+            for name, task_id in children.items()
+        }
+        finished = [name for name, state in states.items() if state not in ACTIVE_STATES]
+        done_pct = sum(
+            100 if name in finished else found[task_id].progress
+            for name, task_id in children.items()
+        ) / len(children)
+        progress(done_pct, f"{len(finished)}/{len(children)} trainings finished")
+        if len(finished) == len(children):
+            break
+        time.sleep(POLL_S)
+    failed = {name: states[name].value for name in children if states[name] != State.SUCCESS}
+    if failed:
+        raise ChildFailed(
+            "retrain-all: "
+            + ", ".join(
+                f"{name} ({children[name]}) ended {state}" for name, state in failed.items()
+            )
+        )
+    return {
+        "status": "success",
+        "children": {
+            name: {"task_id": task_id, "state": states[name].value}
+            for name, task_id in children.items()
+        },
+    }
