@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +17,6 @@ from actors.policy import RetryPolicy
 from actors.records import ACTIVE_STATES, State
 from actors.resources import session_scope
 from domain.errors import PermanentError
-from domain.ml import runs, symbolic
 from domain.settings import get_settings
 
 ML_RETRY = RetryPolicy(max_retries=2, min_backoff_ms=30_000, max_backoff_ms=600_000)
@@ -60,10 +60,24 @@ class RetrainAll(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _runs() -> ModuleType:
+    """The ML code, imported on first use: scikit-learn, pandas and Prophet take seconds to
+    import, and every process that imports `actors` (API, CLI, clock, every worker) would pay."""
+    from domain.ml import runs
+
+    return runs
+
+
+def _symbolic() -> ModuleType:
+    from domain.ml import symbolic
+
+    return symbolic
+
+
 def _run(fn: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
     settings = get_settings()
     with session_scope() as session:
-        context = runs.RunContext(
+        context = _runs().RunContext(
             session=session,
             model_dir=settings.model_dir,
             task_id=current_task_id(),
@@ -87,12 +101,12 @@ def _run(fn: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
 def train_pysr(payload: TrainPysr) -> dict[str, Any]:
     """Symbolic regression of the ITM law on the lots of a lot's site, a site, or all sites."""
     settings = get_settings()
-    options = symbolic.SearchOptions(
+    options = _symbolic().SearchOptions(
         generations=payload.generations or settings.sr_generations,
         population_size=settings.sr_population_size,
     )
     return _run(
-        runs.train_symbolic,
+        _runs().train_symbolic,
         lot_id=payload.lot_id,
         site_code=payload.site_code,
         engine=settings.sr_engine,
@@ -109,7 +123,7 @@ def train_pysr(payload: TrainPysr) -> dict[str, Any]:
 )
 def optimize_feeding_curve(payload: FeedingCurve) -> dict[str, Any]:
     """Random forest on past curves, then the best welfare-bounded 14-day curve for the lot."""
-    return _run(runs.optimize_feeding_curve, lot_id=payload.lot_id)
+    return _run(_runs().optimize_feeding_curve, lot_id=payload.lot_id)
 
 
 @job(
@@ -121,7 +135,9 @@ def optimize_feeding_curve(payload: FeedingCurve) -> dict[str, Any]:
 )
 def train_prophet(payload: TrainProphet) -> dict[str, Any]:
     """Prophet forecast of a site's daily liver output with 80 % intervals."""
-    return _run(runs.train_prophet, site_code=payload.site_code, horizon_days=payload.horizon_days)
+    return _run(
+        _runs().train_prophet, site_code=payload.site_code, horizon_days=payload.horizon_days
+    )
 
 
 @job(
@@ -133,7 +149,7 @@ def train_prophet(payload: TrainProphet) -> dict[str, Any]:
 )
 def cluster_gaveurs(payload: Clustering) -> dict[str, Any]:
     """K-Means on per-gaveur performance, silhouette and cluster profiles."""
-    return _run(runs.cluster_gaveurs, k=payload.k)
+    return _run(_runs().cluster_gaveurs, k=payload.k)
 
 
 @job(
@@ -145,7 +161,7 @@ def cluster_gaveurs(payload: Clustering) -> dict[str, Any]:
 )
 def detect_anomalies(payload: DetectAnomalies) -> dict[str, Any]:
     """Isolation forests over feeding records; critical items go out as anomaly alerts."""
-    result = _run(runs.detect_anomalies, site_code=payload.site_code)
+    result = _run(_runs().detect_anomalies, site_code=payload.site_code)
     alerts = result.pop("_alerts")
     alert = REGISTRY.get("send_anomaly_alert")
     if alert is None:
@@ -165,12 +181,12 @@ def detect_anomalies(payload: DetectAnomalies) -> dict[str, Any]:
 )
 def optimize_abattage_planning(payload: AbattagePlanning) -> dict[str, Any]:
     """Exact assignment of finishing lots to slaughter days under per-site capacity."""
-    return _run(runs.optimize_abattage, start=payload.date_debut, end=payload.date_fin)
+    return _run(_runs().optimize_abattage, start=payload.date_debut, end=payload.date_fin)
 
 
 def _children() -> list[tuple[str, BaseModel]]:
     with session_scope() as session:
-        plan = runs.retrain_plan(session)
+        plan = _runs().retrain_plan(session)
     today = date.today()
     children: list[tuple[str, BaseModel]] = [
         ("train_pysr", TrainPysr()),

@@ -27,7 +27,7 @@ from api.enqueue import submit
 from api.schemas import Submitted
 from domain.errors import InvalidInput
 from domain.ml import data
-from domain.ml.forecast import HORIZONS
+from domain.ml.data import HORIZONS
 
 router = APIRouter(prefix="/api/tasks/ml", tags=["ml"], dependencies=[WriterDep])
 

@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 from domain.errors import InsufficientData, NotFound
 from domain.models import Lot, Site
 
+#: Forecast horizons (days) the API and the forecast accept.
+HORIZONS = (7, 30, 90)
+
 #: The lot features symbolic regression sees, named as in the hidden ITM law.
 ITM_FEATURES = ("dose_totale_kg", "poids_initial_kg", "temperature_moyenne_c")
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.errors import InsufficientData, InvalidInput
+from domain.ml.data import HORIZONS
 from domain.models import Lot
 
-HORIZONS = (7, 30, 90)
 MIN_DAYS = 60
 
 

@@ -23,13 +23,19 @@ from tests.support.workers import WorkerProcess
 def test_two_clock_processes_send_each_tick_once(
     scheduler_state: redis.Redis, demo_database: str, tmp_path: Path
 ) -> None:
-    # Given two clock processes replaying 06:57 to ~07:09 on a Monday at 60x speed
-    # The replayed clock starts 8 s from now, once both processes have surely started.
-    epoch = f"{time.time() + 8:.3f}"
-    replay = ["--start", "2026-01-05T06:57:00", "--speed", "60", "--epoch", epoch]
+    # Given two clock processes replaying a Monday morning from 06:52 at 60x speed; the replay
+    # starts 10 s from now, and however slowly the processes start, the test waits for the
+    # replayed clock to pass 07:05
+    epoch = f"{time.time() + 10:.3f}"
+    replay = ["--start", "2026-01-05T06:52:00", "--speed", "60", "--epoch", epoch]
     clocks = [clock_process(tmp_path / f"clock{i}.log", *replay) for i in range(2)]
+
+    def past_0705() -> bool:
+        ticks = [r["tick"] for r in ScheduleState(scheduler_state).history(limit=50)]
+        return any(tick >= "2026-01-05T07:05" for tick in ticks)
+
     try:
-        time.sleep(8 + 12)
+        wait_for(past_0705, timeout=120, interval=0.5, what="the replay to pass 07:05")
     finally:
         for process in clocks:
             process.terminate()
@@ -39,10 +45,15 @@ def test_two_clock_processes_send_each_tick_once(
     per_tick = Counter((run["entry"], run["tick"]) for run in history)
     # Then every (entry, tick) was sent exactly once, by one clock or the other
     assert per_tick and max(per_tick.values()) == 1, per_tick.most_common(3)
-    # and no minute was lost: broker maintenance ran for ~12 consecutive minutes,
+    # and no minute was lost: broker maintenance ran every minute up to 07:05,
+    as_minutes = [
+        int(t[14:16]) + 60 * int(t[11:13])
+        for t in sorted(tick for entry, tick in per_tick if entry == "broker-maintenance")
+    ]
+    assert as_minutes == list(range(as_minutes[0], as_minutes[-1] + 1)), as_minutes
     minutes = sorted(tick for entry, tick in per_tick if entry == "broker-maintenance")
-    assert len(minutes) >= 10
-    assert minutes[0] <= "2026-01-05T06:58"
+    assert len(minutes) >= 6 and minutes[-1] >= "2026-01-05T07:05"
+    assert minutes[0] <= "2026-01-05T07:00"
     # the Monday 07:00 KPIs ran once, hourly aggregates once at 07:00,
     assert per_tick[("weekly-kpis-calculation", "2026-01-05T07:00:00+01:00")] == 1
     assert per_tick[("refresh-continuous-aggregates-hourly", "2026-01-05T07:00:00+01:00")] == 1
