@@ -143,7 +143,10 @@ def status(as_json: JsonOption = False) -> None:
     def table() -> Table:
         grid = Table(title=f"queues - {len(workers)} workers, {len(clocks)} clocks alive")
         for column in ("queue", "ready", "delayed", "dead letters", "in flight", "oldest (s)"):
-            grid.add_column(column, justify="left" if column == "queue" else "right")
+            if column == "queue":
+                grid.add_column(column, no_wrap=True, min_width=20)
+            else:
+                grid.add_column(column, justify="right")
         grid.add_column("workers", justify="right")
         for q in queues:
             grid.add_row(
