@@ -6,17 +6,11 @@ real redis-server and a real worker process. Run by `python -m ops.bench`.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from ops.bench.env import isolated
-
-ROOT = Path(__file__).resolve().parents[2]
+from ops.bench.env import isolated, worker
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -27,72 +21,48 @@ def percentile(values: list[float], pct: float) -> float:
 def run(*, jobs: int = 5000, latency_samples: int = 300, threads: int = 8) -> dict[str, Any]:
     server, tmp = isolated()
     from actors.jobs import records
-    from actors.middleware.heartbeat import live_workers
     from actors.records import State
     from ops.bench.jobs import Noop, noop
 
-    log = open(tmp / "worker.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "ops.bench.jobs",
-            "--processes",
-            "1",
-            "--threads",
-            str(threads),
-            "--queues",
-            "default",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while not live_workers(server.client):
-            assert worker.poll() is None and time.monotonic() < deadline, "worker did not start"
-            time.sleep(0.1)
-        store = records()
+        with worker(
+            server.client, module="ops.bench.jobs", queue="default", threads=threads, log_dir=tmp
+        ):
+            store = records()
 
-        # End-to-end latency: one job at a time, enqueue -> SUCCESS visible in its record.
-        latencies = []
-        for i in range(latency_samples):
+            # End-to-end latency: one job at a time, enqueue -> SUCCESS visible in its record.
+            latencies = []
+            for i in range(latency_samples):
+                started = time.perf_counter()
+                task_id = noop.send(Noop(n=i)).message_id
+                while (record := store.get(task_id)) is None or record.state != State.SUCCESS:
+                    time.sleep(0.0005)
+                latencies.append((time.perf_counter() - started) * 1000)
+
+            # Enqueue rate, then drain: the worker runs while we enqueue.
             started = time.perf_counter()
-            task_id = noop.send(Noop(n=i)).message_id
-            while (record := store.get(task_id)) is None or record.state != State.SUCCESS:
-                time.sleep(0.0005)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-        # Enqueue rate, then drain: the worker runs while we enqueue.
-        started = time.perf_counter()
-        ids = [noop.send(Noop(n=i)).message_id for i in range(jobs)]
-        enqueue_s = time.perf_counter() - started
-        while store.counts()[State.SUCCESS] < jobs + latency_samples:
-            time.sleep(0.05)
-        drain_s = time.perf_counter() - started
-        assert store.get(ids[-1]) is not None
-        info = server.client.info("memory")
-        return {
-            "benchmark": "platform",
-            "jobs": jobs,
-            "worker_threads": threads,
-            "enqueue_per_second": round(jobs / enqueue_s, 1),
-            "enqueue_ms_mean": round(enqueue_s / jobs * 1000, 3),
-            "throughput_jobs_per_second": round(jobs / drain_s, 1),
-            "e2e_latency_ms": {
-                "p50": round(statistics.median(latencies), 2),
-                "p99": round(percentile(latencies, 99), 2),
-                "max": round(max(latencies), 2),
-            },
-            "redis_used_memory_bytes_after": int(info["used_memory"]),
-        }
+            ids = [noop.send(Noop(n=i)).message_id for i in range(jobs)]
+            enqueue_s = time.perf_counter() - started
+            while store.counts()[State.SUCCESS] < jobs + latency_samples:
+                time.sleep(0.05)
+            drain_s = time.perf_counter() - started
+            assert store.get(ids[-1]) is not None
+            info = server.client.info("memory")
+            return {
+                "benchmark": "platform",
+                "jobs": jobs,
+                "worker_threads": threads,
+                "enqueue_per_second": round(jobs / enqueue_s, 1),
+                "enqueue_ms_mean": round(enqueue_s / jobs * 1000, 3),
+                "throughput_jobs_per_second": round(jobs / drain_s, 1),
+                "e2e_latency_ms": {
+                    "p50": round(statistics.median(latencies), 2),
+                    "p99": round(percentile(latencies, 99), 2),
+                    "max": round(max(latencies), 2),
+                },
+                "redis_used_memory_bytes_after": int(info["used_memory"]),
+            }
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        log.close()
         server.stop()
 
 

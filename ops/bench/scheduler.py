@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ops.bench.env import isolated
+from ops.bench.env import ROOT, isolated
 from ops.bench.platform import percentile
 from ops.local_redis import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _batch(n: int, samples: int) -> dict[str, Any]:
