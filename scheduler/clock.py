@@ -102,7 +102,7 @@ class Clock:
             target, missed = self._due(entry, minute, minute_ms, last_tick_ms)
             if target is None:
                 continue
-            outcome = self._fire(entry, target, missed, last, now)
+            outcome = self._fire(entry, target, missed, last, minute)
             if outcome is not None:
                 fired.append(outcome)
         return fired
@@ -127,11 +127,10 @@ class Clock:
         target: pendulum.DateTime,
         missed: int,
         previous: LastRun | None,
-        now: datetime,
+        minute: pendulum.DateTime,
     ) -> Fired | None:
         job = self.jobs[entry.name]
         tick_ms = int(target.timestamp() * 1000)
-        minute = cron.minute_of(now, self.tz)
         kind = "on_time" if target == minute else "catch_up"
         options: dict[str, Any] = {
             "scheduled_at": target.isoformat(),
