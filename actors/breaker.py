@@ -1,8 +1,9 @@
 """Per-provider guards shared by every worker through Redis: a circuit breaker and a rate limit.
 
 Breaker states live in one hash per provider (`gaveurs:breaker:<provider>`):
-closed (failures < threshold) -> open (calls refused with CircuitOpen until `open_until`) ->
+closed (failures < threshold) -> open (calls refused with CircuitOpen until `open_until_ms`) ->
 half-open (one probe at a time, elected with SET NX; success closes, failure re-opens).
+Admission and failure counting are Lua scripts on Redis server time: atomic across workers.
 CircuitOpen is a TransientError, so a refused job goes back to the queue with backoff instead of
 calling a provider that is down. The rate limit is Dramatiq's WindowRateLimiter on the same Redis.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from typing import TypeVar
 
 import redis
@@ -26,6 +28,10 @@ PREFIX = "gaveurs:breaker:"
 RATE_WAIT_S = 2.0
 
 
+def _script(name: str) -> str:
+    return resources.files("actors").joinpath(f"lua/{name}.lua").read_text()
+
+
 class CircuitBreaker:
     def __init__(
         self, client: redis.Redis, provider: str, *, threshold: int, open_s: float
@@ -33,39 +39,40 @@ class CircuitBreaker:
         self.client = client
         self.provider = provider
         self.key = PREFIX + provider
+        self.probe_key = self.key + ":probe"
         self.threshold = threshold
-        self.open_s = open_s
+        self.open_ms = max(1, int(open_s * 1000))
+        self._admit_script = client.register_script(_script("breaker_admit"))
+        self._failed_script = client.register_script(_script("breaker_failed"))
 
     def state(self) -> str:
         raw = self.client.hgetall(self.key)
         failures = int(raw.get(b"failures", 0))
-        open_until = float(raw.get(b"open_until", 0))
         if failures < self.threshold:
             return "closed"
-        return "open" if time.time() < open_until else "half_open"
+        seconds, micros = self.client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        return "open" if now_ms < int(raw.get(b"open_until_ms", 0)) else "half_open"
 
     def _admit(self) -> bool:
-        """True when this call is a half-open probe; raises CircuitOpen when calls must wait."""
-        state = self.state()
-        if state == "closed":
-            return False
-        if state == "half_open" and self.client.set(
-            self.key + ":probe", "1", nx=True, px=int(self.open_s * 1000)
-        ):
-            return True
-        raise CircuitOpen(f"{self.provider} circuit open after repeated failures; retrying later")
+        """True when this call is a half-open probe; raises CircuitOpen when calls must wait.
+
+        State check and probe election are one Lua call: two workers can never both decide
+        they are the probe, nor slip through between "threshold reached" and "opened"."""
+        admitted = int(
+            self._admit_script(keys=[self.key, self.probe_key], args=[self.threshold, self.open_ms])
+        )
+        if admitted < 0:
+            raise CircuitOpen(
+                f"{self.provider} circuit open after repeated failures; retrying later"
+            )
+        return admitted == 1
 
     def _failed(self) -> None:
-        pipe = self.client.pipeline()
-        pipe.hincrby(self.key, "failures", 1)
-        pipe.hget(self.key, "failures")
-        failures = int(pipe.execute()[1] or 0)
-        if failures >= self.threshold:
-            self.client.hset(self.key, "open_until", time.time() + self.open_s)
-            self.client.delete(self.key + ":probe")
+        self._failed_script(keys=[self.key, self.probe_key], args=[self.threshold, self.open_ms])
 
     def _succeeded(self) -> None:
-        self.client.delete(self.key, self.key + ":probe")
+        self.client.delete(self.key, self.probe_key)
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn` through the breaker; only ProviderUnavailable counts as a provider failure."""
@@ -77,7 +84,7 @@ class CircuitBreaker:
             raise
         except BaseException:
             # A rejected message (bad number) says nothing about the provider's health.
-            self.client.delete(self.key + ":probe")
+            self.client.delete(self.probe_key)
             raise
         self._succeeded()
         return result
