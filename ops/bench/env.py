@@ -1,22 +1,28 @@
 """A throw-away Redis and SQLite for one benchmark process (set in the environment before the
-broker is imported), and a real worker process on them."""
+broker is imported), and the real processes the benchmarks drive on them: workers, the API
+(started as the Procfile starts it), the clock. Each runs in its own process group, so a crash
+can be simulated by SIGKILLing the whole group and its CPU time can be read from /proc.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import redis
 
 from ops.local_redis import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def isolated(**extra: str) -> tuple[RedisServer, Path]:
@@ -33,40 +39,143 @@ def isolated(**extra: str) -> tuple[RedisServer, Path]:
     return server, tmp
 
 
-@contextmanager
-def worker(
-    client: redis.Redis, *, module: str, queue: str, threads: int, log_dir: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `dramatiq` worker process consuming `queue`, live (heartbeating) when yielded."""
-    from actors.middleware.heartbeat import live_workers
+def _metrics_env() -> dict[str, str]:
+    # Dramatiq's Prometheus middleware binds a port and keeps samples in a directory: each
+    # process gets its own, so two workers alive at once never collide.
+    return {
+        "dramatiq_prom_port": str(free_port()),
+        "dramatiq_prom_db": tempfile.mkdtemp(prefix="gaveurs-bench-prom-"),
+    }
 
-    with open(log_dir / "worker.log", "wb") as log:
+
+@contextmanager
+def spawned(
+    command: Sequence[str], *, log_dir: Path, name: str, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process (and its children) in its own group, stopped with SIGTERM when the block ends."""
+    with open(log_dir / f"{name}.log", "ab") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dramatiq",
-                module,
-                "--processes",
-                "1",
-                "--threads",
-                str(threads),
-                "--queues",
-                queue,
-            ],  # fmt: skip
+            list(command),
             cwd=ROOT,
-            env=dict(os.environ),
+            env={**os.environ, **_metrics_env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 60
-            while not live_workers(client):
-                assert process.poll() is None and time.monotonic() < deadline, (
-                    "worker did not start"
-                )
-                time.sleep(0.1)
             yield process
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], *, timeout_s: float = 30) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill(process)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole group (Dramatiq's main process and its worker processes), as an OOM
+    kill or a lost machine would: no shutdown hook runs."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+@contextmanager
+def worker(
+    client: redis.Redis,
+    *,
+    module: str,
+    queue: str | Sequence[str],
+    threads: int,
+    log_dir: Path,
+    processes: int = 1,
+    env: Mapping[str, str] | None = None,
+    wait_live: bool = True,
+    name: str = "worker",
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `dramatiq` worker consuming `queue`. With `wait_live`, yielded once it heartbeats
+    in our worker registry; plain Dramatiq has no registry, so its callers wait for what they
+    need themselves (a first completion, a job started)."""
+    queues = [queue] if isinstance(queue, str) else list(queue)
+    ready = _new_live_worker(client) if wait_live else lambda: True
+    command = [
+        sys.executable, "-m", "dramatiq", module,
+        "--processes", str(processes), "--threads", str(threads), "--queues", *queues,
+    ]  # fmt: skip
+    with spawned(command, log_dir=log_dir, name=name, env=env) as process:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert process.poll() is None and time.monotonic() < deadline, (
+                f"worker did not start; see {log_dir / name}.log"
+            )
+            time.sleep(0.1)
+        yield process
+
+
+def _new_live_worker(client: redis.Redis) -> Callable[[], bool]:
+    from actors.middleware.heartbeat import live_workers
+
+    known = {w["pid"] for w in live_workers(client)}
+    return lambda: bool({w["pid"] for w in live_workers(client)} - known)
+
+
+@contextmanager
+def api_server(*, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """The API as the Procfile's `web` line starts it (uvicorn, no access log), on a free port;
+    yields its base URL once /healthz answers."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "api.main:app",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+    ]  # fmt: skip
+    with spawned(command, log_dir=log_dir, name="api", env=env) as process:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "API did not start"
+            time.sleep(0.1)
+        yield base
+
+
+@contextmanager
+def clock(*, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[None]:
+    """A real clock process (`python -m scheduler`, the Procfile's `clock`) on wall-clock time."""
+    with spawned([sys.executable, "-m", "scheduler"], log_dir=log_dir, name="clock", env=env):
+        yield
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one live process."""
+    return _cpu_of(Path(f"/proc/{pid}/stat").read_text())[1]
+
+
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of the live processes of a process group."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            group, seconds = _cpu_of(stat.read_text())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited meanwhile
+        if group == pgid:
+            total += seconds
+    return total
+
+
+def _cpu_of(stat: str) -> tuple[int, float]:
+    # Fields after the command name (which may hold spaces): state ppid pgrp ... utime stime.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[2]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS

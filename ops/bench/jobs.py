@@ -1,11 +1,17 @@
-"""The benchmark's job: a no-op through the full middleware stack."""
+"""The benchmarks' jobs, through the full middleware stack: a no-op, a counted no-op and a slow
+job. The counted no-op and the slow job do exactly what their plain Dramatiq twins in
+ops/bench/plain_jobs.py do, so a side-by-side run compares the platforms, not the actors."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import time
+
+from pydantic import BaseModel, ConfigDict, Field
 
 import actors  # noqa: F401  (broker and production middleware)
+from actors.broker import broker
 from actors.jobs import job
+from ops.bench import counters
 
 
 class Noop(BaseModel):
@@ -13,6 +19,36 @@ class Noop(BaseModel):
     n: int = 0
 
 
+class Slow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(min_length=1, max_length=100)
+    seconds: float = Field(gt=0, le=600)
+
+
 @job(queue="default", payload=Noop)
 def noop(payload: Noop) -> dict[str, int]:
     return {"n": payload.n}
+
+
+@job(queue="default", payload=Noop)
+def counted_noop(payload: Noop) -> dict[str, int]:
+    counters.complete(broker.client)
+    return {"n": payload.n}
+
+
+# On ml_light, not default: a worker killed mid-job must not also hold a prefetched
+# broker_maintenance message (default), which would keep the maintenance's uniqueness key.
+@job(queue="ml_light", payload=Slow)
+def slow(payload: Slow) -> None:
+    counters.attempt(broker.client, payload.key)
+    time.sleep(payload.seconds)
+    counters.finish(broker.client, payload.key)
+
+
+def fill(count: int, *, start: int = 0) -> None:
+    for n in range(start, start + count):
+        counted_noop.send(Noop(n=n))
+
+
+def send_slow(key: str, seconds: float) -> str:
+    return str(slow.send(Slow(key=key, seconds=seconds)).message_id)

@@ -6,16 +6,11 @@ real redis-server and a real worker process. Run by `python -m ops.bench`.
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from typing import Any
 
 from ops.bench.env import isolated, worker
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+from ops.bench.report import latency_ms
 
 
 def run(*, jobs: int = 5000, latency_samples: int = 300, threads: int = 8) -> dict[str, Any]:
@@ -55,11 +50,7 @@ def run(*, jobs: int = 5000, latency_samples: int = 300, threads: int = 8) -> di
                 "enqueue_per_second": round(jobs / enqueue_s, 1),
                 "enqueue_ms_mean": round(enqueue_s / jobs * 1000, 3),
                 "throughput_jobs_per_second": round(jobs / drain_s, 1),
-                "e2e_latency_ms": {
-                    "p50": round(statistics.median(latencies), 2),
-                    "p99": round(percentile(latencies, 99), 2),
-                    "max": round(max(latencies), 2),
-                },
+                "e2e_latency_ms": latency_ms(latencies),
                 "redis_used_memory_bytes_after": int(info["used_memory"]),
             }
     finally:

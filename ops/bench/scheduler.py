@@ -6,19 +6,14 @@ messages of a dead worker. Run by `python -m ops.bench`.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from ops.bench.env import ROOT, isolated
-from ops.bench.platform import percentile
-from ops.local_redis import free_port
+from ops.bench.env import api_server, isolated
+from ops.bench.report import latency_ms
 
 
 def _batch(n: int, samples: int) -> dict[str, Any]:
@@ -38,55 +33,25 @@ def _batch(n: int, samples: int) -> dict[str, Any]:
     }
 
 
-def _ingest_latency(token: str, *, requests: int, samples: int) -> dict[str, Any]:
+def _ingest_latency(token: str, *, requests: int, samples: int, log_dir: Path) -> dict[str, Any]:
     import httpx
 
-    port = free_port()
-    log = open(Path(tempfile.gettempdir()) / "gaveurs-bench-api.log", "wb")  # noqa: SIM115
-    api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port), "--no-access-log"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "API did not start"
-                    time.sleep(0.1)
-            headers = {"Authorization": f"Bearer {token}"}
-            bodies = [json.dumps(_batch(i, samples)) for i in range(requests + 20)]
-            for body in bodies[:20]:  # warm-up
-                client.post("/api/ingest/sqal", content=body, headers=headers)
-            latencies = []
-            for body in bodies[20:]:
-                started = time.perf_counter()
-                response = client.post(
-                    "/api/ingest/sqal",
-                    content=body,
-                    headers={**headers, "Content-Type": "application/json"},
-                )
-                latencies.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 202, response.text
-    finally:
-        api.terminate()
-        api.wait(timeout=20)
-        log.close()
+    with api_server(log_dir=log_dir) as base, httpx.Client(base_url=base, timeout=10) as client:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        bodies = [json.dumps(_batch(i, samples)) for i in range(requests + 20)]
+        for body in bodies[:20]:  # warm-up
+            client.post("/api/ingest/sqal", content=body, headers=headers)
+        latencies = []
+        for body in bodies[20:]:
+            started = time.perf_counter()
+            response = client.post("/api/ingest/sqal", content=body, headers=headers)
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 202, response.text
     return {
         "requests": requests,
         "samples_per_batch": samples,
         "body_bytes": len(bodies[-1]),
-        "ack_ms": {
-            "p50": round(statistics.median(latencies), 2),
-            "p99": round(percentile(latencies, 99), 2),
-            "max": round(max(latencies), 2),
-        },
+        "ack_ms": latency_ms(latencies),
     }
 
 
@@ -143,12 +108,12 @@ def _maintenance(messages: int) -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     token = secrets.token_urlsafe(16)
-    server, _tmp = isolated(API_TOKEN=token, ADMIN_TOKEN=secrets.token_urlsafe(16))
+    server, tmp = isolated(API_TOKEN=token, ADMIN_TOKEN=secrets.token_urlsafe(16))
     try:
         return {
             "benchmark": "scheduler",
-            "ingest_100_samples": _ingest_latency(token, requests=300, samples=100),
-            "ingest_500_samples": _ingest_latency(token, requests=100, samples=500),
+            "ingest_100_samples": _ingest_latency(token, requests=300, samples=100, log_dir=tmp),
+            "ingest_500_samples": _ingest_latency(token, requests=100, samples=500, log_dir=tmp),
             "clock_pass_full_table": _clock_pass(200),
             "broker_maintenance": _maintenance(1000),
         }

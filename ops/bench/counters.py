@@ -1,0 +1,37 @@
+"""What the benchmark actors of both sides (ours in ops/bench/jobs.py, plain Dramatiq in
+ops/bench/plain_jobs.py) record in Redis, so each side does the same work and the benchmark
+reads completions and attempts from outside the workers the same way for both."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+#: INCR'd once by every completed no-op.
+COMPLETED = "bench:completed"
+PREFIX = "bench:slow:"
+
+
+def complete(client: Any) -> None:
+    client.incr(COMPLETED)
+
+
+def completed(client: Any) -> int:
+    return int(client.get(COMPLETED) or 0)
+
+
+def attempt(client: Any, key: str) -> None:
+    """A slow job starts: when (unix time) goes to a list, read by the crash benchmark."""
+    client.rpush(f"{PREFIX}attempts:{key}", time.time())
+
+
+def attempts(client: Any, key: str) -> list[float]:
+    return [float(t) for t in client.lrange(f"{PREFIX}attempts:{key}", 0, -1)]
+
+
+def finish(client: Any, key: str) -> None:
+    client.incr(f"{PREFIX}done:{key}")
+
+
+def finished(client: Any, key: str) -> int:
+    return int(client.get(f"{PREFIX}done:{key}") or 0)

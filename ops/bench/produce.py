@@ -1,0 +1,72 @@
+"""Fill a queue with counted no-ops from a separate process, through one side's real enqueue
+path (ours: `Job.send`, which validates the payload and writes the job record; plain: the actor's
+`send`). A process per side keeps the plain side free of our broker and middleware.
+
+    python -m ops.bench.produce ours 20000 [--start 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ops.bench.env import ROOT
+
+#: The worker module of each side, which also holds its `fill`.
+SIDES = {"ours": "ops.bench.jobs", "plain": "ops.bench.plain_jobs"}
+
+
+def produce(
+    side: str, count: int, *, producers: int = 1, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Enqueue `count` no-ops from `producers` parallel processes; their enqueue rate."""
+    share, extra = divmod(count, producers)
+    commands, start = [], 0
+    for index in range(producers):
+        size = share + (1 if index < extra else 0)
+        commands.append(
+            [sys.executable, "-m", "ops.bench.produce", side, str(size), "--start", str(start)]
+        )
+        start += size
+    started = time.perf_counter()
+    running = [
+        subprocess.Popen(c, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE)
+        for c in commands
+    ]
+    outputs = [process.communicate()[0] for process in running]
+    elapsed = time.perf_counter() - started
+    if any(process.returncode for process in running):
+        raise RuntimeError(f"a {side} producer failed")
+    # The processes' own enqueue time, without their start-up (imports: ~2 s for ours).
+    enqueue_s = max(json.loads(output)["seconds"] for output in outputs)
+    return {
+        "producers": producers,
+        "enqueued": count,
+        "enqueue_seconds": round(enqueue_s, 2),
+        "enqueue_per_second": round(count / enqueue_s, 1),
+        "wall_seconds_with_start_up": round(elapsed, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ops.bench.produce", description=__doc__)
+    parser.add_argument("side", choices=sorted(SIDES))
+    parser.add_argument("count", type=int)
+    parser.add_argument("--start", type=int, default=0)
+    args = parser.parse_args(argv)
+    module = importlib.import_module(SIDES[args.side])
+    started = time.perf_counter()
+    module.fill(args.count, start=args.start)
+    print(json.dumps({"enqueued": args.count, "seconds": time.perf_counter() - started}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
