@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -127,10 +128,16 @@ def _new_live_worker(client: redis.Redis) -> Callable[[], bool]:
     return lambda: bool({w["pid"] for w in live_workers(client)} - known)
 
 
+@dataclass(frozen=True)
+class Api:
+    url: str
+    pid: int  # also its process group
+
+
 @contextmanager
-def api_server(*, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """The API as the Procfile's `web` line starts it (uvicorn, no access log), on a free port;
-    yields its base URL once /healthz answers."""
+def api_server(*, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[Api]:
+    """The API as the Procfile's `web` line starts it (uvicorn, no access log), on a free port,
+    once /healthz answers."""
     port = free_port()
     command = [
         sys.executable, "-m", "uvicorn", "api.main:app",
@@ -147,7 +154,7 @@ def api_server(*, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterat
                 pass
             assert process.poll() is None and time.monotonic() < deadline, "API did not start"
             time.sleep(0.1)
-        yield base
+        yield Api(base, process.pid)
 
 
 @contextmanager

@@ -36,7 +36,7 @@ def _batch(n: int, samples: int) -> dict[str, Any]:
 def _ingest_latency(token: str, *, requests: int, samples: int, log_dir: Path) -> dict[str, Any]:
     import httpx
 
-    with api_server(log_dir=log_dir) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with api_server(log_dir=log_dir) as api, httpx.Client(base_url=api.url, timeout=10) as client:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         bodies = [json.dumps(_batch(i, samples)) for i in range(requests + 20)]
         for body in bodies[:20]:  # warm-up
