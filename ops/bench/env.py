@@ -7,6 +7,7 @@ can be simulated by SIGKILLing the whole group and its CPU time can be read from
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def _metrics_env() -> dict[str, str]:
     # process gets its own, so two workers alive at once never collide.
     return {
         "dramatiq_prom_port": str(free_port()),
-        "dramatiq_prom_db": tempfile.mkdtemp(prefix="gaveurs-bench-prom-"),
+        "dramatiq_prom_db": tempfile.mkdtemp(prefix="gaveurs-prom-bench-"),
     }
 
 
@@ -54,11 +55,12 @@ def spawned(
     command: Sequence[str], *, log_dir: Path, name: str, env: Mapping[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A process (and its children) in its own group, stopped with SIGTERM when the block ends."""
+    metrics = _metrics_env()
     with open(log_dir / f"{name}.log", "ab") as log:
         process = subprocess.Popen(
             list(command),
             cwd=ROOT,
-            env={**os.environ, **_metrics_env(), **(env or {})},
+            env={**os.environ, **metrics, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -67,6 +69,7 @@ def spawned(
             yield process
         finally:
             stop(process)
+            shutil.rmtree(metrics["dramatiq_prom_db"], ignore_errors=True)
 
 
 def stop(process: subprocess.Popen[bytes], *, timeout_s: float = 30) -> None:

@@ -1,8 +1,10 @@
-"""Fill a queue with counted no-ops from a separate process, through one side's real enqueue
-path (ours: `Job.send`, which validates the payload and writes the job record; plain: the actor's
-`send`). A process per side keeps the plain side free of our broker and middleware.
+"""Fill a queue with counted no-ops, or send one slow job, from a separate process, through one
+side's real enqueue path (ours: `Job.send`, which validates the payload and writes the job
+record; plain: the actor's `send`). A process per side keeps the plain side free of our broker
+and middleware.
 
     python -m ops.bench.produce ours 20000 [--start 0]
+    python -m ops.bench.produce plain --slow KEY --seconds 10
 """
 
 from __future__ import annotations
@@ -55,13 +57,29 @@ def produce(
     }
 
 
+def send_slow(side: str, key: str, seconds: float, *, env: Mapping[str, str] | None = None) -> None:
+    command = [sys.executable, "-m", "ops.bench.produce", side, "--slow", key]
+    subprocess.run(
+        [*command, "--seconds", str(seconds)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ops.bench.produce", description=__doc__)
     parser.add_argument("side", choices=sorted(SIDES))
-    parser.add_argument("count", type=int)
+    parser.add_argument("count", type=int, nargs="?", default=0)
     parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--slow", metavar="KEY", help="send one slow job with this key instead")
+    parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     module = importlib.import_module(SIDES[args.side])
+    if args.slow:
+        print(json.dumps({"task_id": module.send_slow(args.slow, args.seconds)}))
+        return 0
     started = time.perf_counter()
     module.fill(args.count, start=args.start)
     print(json.dumps({"enqueued": args.count, "seconds": time.perf_counter() - started}))
