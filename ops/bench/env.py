@@ -54,7 +54,7 @@ def _metrics_env() -> dict[str, str]:
 def spawned(
     command: Sequence[str], *, log_dir: Path, name: str, env: Mapping[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A process (and its children) in its own group, stopped with SIGTERM when the block ends."""
+    """A process (and its children) in its own group, stopped when the block ends."""
     metrics = _metrics_env()
     with open(log_dir / f"{name}.log", "ab") as log:
         process = subprocess.Popen(
@@ -73,9 +73,11 @@ def spawned(
 
 
 def stop(process: subprocess.Popen[bytes], *, timeout_s: float = 30) -> None:
+    """SIGTERM to the main process only: Dramatiq's forwards it to its worker processes, and a
+    worker process that gets a second SIGTERM exits at once, mid-job."""
     if process.poll() is not None:
         return
-    os.killpg(process.pid, signal.SIGTERM)
+    process.terminate()
     try:
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -25,7 +25,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,7 @@ class Side:
     survivor_queues: tuple[str, ...]
     heartbeat_timeout_s: float
     maintenance_chance: int  # per million broker calls
+    send_slow: Callable[[str, float], object]
 
 
 def _wait(condition: Any, *, timeout_s: float, poll_s: float = 0.1) -> bool:
@@ -77,7 +78,7 @@ def trial(side: Side, *, index: int, seconds: float, cap_s: float, log_dir: Path
     common["wait_live"] = False  # the same readiness for both sides, below
     victim_worker = worker(client, queue=SLOW_QUEUE, threads=1, name=f"{key}-victim", **common)
     with victim_worker as victim:
-        send_slow(side.name, key, seconds, env=side.env)
+        side.send_slow(key, seconds)
         assert _wait(lambda: counters.attempts(client, key), timeout_s=120), "job did not start"
         known = set(client.zrange(HEARTBEATS, 0, -1))
         queues = side.survivor_queues
@@ -189,10 +190,17 @@ def run(
     if stock_maintenance_chance != DRAMATIQ_MAINTENANCE_CHANCE:
         stock_env["BENCH_PLAIN_MAINTENANCE_CHANCE"] = str(stock_maintenance_chance)
     from domain.settings import get_settings
+    from ops.bench import jobs  # ours, in this process: it reads our records anyway
 
     chance = get_settings().broker_maintenance_chance
     our_side = Side(
-        "ours", server.client, {}, (SLOW_QUEUE, "default"), heartbeat_timeout_ms / 1000, chance
+        "ours",
+        server.client,
+        {},
+        (SLOW_QUEUE, "default"),
+        heartbeat_timeout_ms / 1000,
+        chance,
+        jobs.send_slow,
     )
     stock_side = Side(
         "plain",
@@ -201,6 +209,7 @@ def run(
         (SLOW_QUEUE,),
         stock_heartbeat_timeout_ms / 1000,
         stock_maintenance_chance,
+        lambda key, seconds: send_slow("plain", key, seconds, env=stock_env),
     )
     found: dict[str, Any] = {}
 
