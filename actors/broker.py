@@ -40,6 +40,7 @@ from dramatiq.middleware import (  # noqa: E402
     TimeLimit,
 )
 from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend  # noqa: E402
+from dramatiq.results import Results  # noqa: E402
 from dramatiq.results.backends import RedisBackend as ResultsBackend  # noqa: E402
 from dramatiq_abort import Abortable  # noqa: E402
 from dramatiq_abort.backends import RedisBackend as AbortBackend  # noqa: E402
@@ -50,7 +51,6 @@ from actors.middleware.heartbeat import WorkerHeartbeat  # noqa: E402
 from actors.middleware.job_records import JobTracking  # noqa: E402
 from actors.middleware.journal import Journal  # noqa: E402
 from actors.middleware.metrics import CanonicalPrometheus  # noqa: E402
-from actors.middleware.results import KeptResults  # noqa: E402
 from actors.middleware.retries import PolicyRetries  # noqa: E402
 from actors.middleware.scheduled_runs import ScheduledRuns  # noqa: E402
 from actors.middleware.soft_time_limit import SoftTimeLimit  # noqa: E402
@@ -124,7 +124,7 @@ def build_broker(settings: Settings) -> RobustRedisBroker:
             default_policy=default_policy, outage_patience_s=settings.redis_outage_patience_s
         ),
         SoftTimeLimit(),
-        KeptResults(
+        Results(
             backend=ResultsBackend(client=client),
             store_results=True,
             result_ttl=settings.result_ttl_ms,

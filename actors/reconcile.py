@@ -29,8 +29,8 @@ logger = logging.getLogger("gaveurs.reconcile")
 CURSOR_KEY = "gaveurs:journal:cursor"
 #: Total jobs re-sent from the journal (the exporter publishes it; an alert watches it).
 RECOVERED_KEY = "gaveurs:journal:recovered"
-#: Entries younger than this are not judged: their record may not be written yet.
-GRACE_S = 30
+#: Entries younger than this are not judged yet (a resend must not race a slow first enqueue).
+GRACE_S = 5
 BATCH = 1000
 
 

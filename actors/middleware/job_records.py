@@ -156,6 +156,8 @@ class JobTracking(Middleware):
             raise JobCancelled(f"job {message.message_id} was cancelled before it started")
         if not outcome.applied:
             setattr(message, DUPLICATE, True)
+            # Results would store None over the result the first run stored.
+            message.options["store_results"] = False
             raise DuplicateDelivery(
                 f"job {message.message_id} is already {outcome.state.value}: duplicate delivery "
                 "skipped"
