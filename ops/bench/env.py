@@ -28,6 +28,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def isolated(**extra: str) -> tuple[RedisServer, Path]:
+    """A fresh Redis, and a SQLite database migrated as the Procfile's `release` step does (the
+    job journal and the notification outbox write there)."""
+    from domain import db
+
     server = RedisServer()
     tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
     os.environ.update(
@@ -38,6 +42,7 @@ def isolated(**extra: str) -> tuple[RedisServer, Path]:
             **extra,
         }
     )
+    db.migrate(os.environ["DATABASE_URL"])
     return server, tmp
 
 

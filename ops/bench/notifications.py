@@ -6,7 +6,6 @@ redis-server and a real worker process consuming `notifications`. Run by `python
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from typing import Any
@@ -39,9 +38,6 @@ def run(*, emails: int = 1000, threads: int = 8) -> dict[str, Any]:
         SMTP_SECURITY="none",
         EMAIL_RATE_PER_SECOND="100000",
     )
-    from domain import db
-
-    db.migrate(os.environ["DATABASE_URL"])
     from actors.notifications import SendEmail, send_email
 
     try:
