@@ -60,7 +60,7 @@ bench: install
 	@ops/bin/ensure-system-packages redis-server
 	$(RUN) python -m ops.bench
 
-# About 30 minutes on 2 cores: kept out of `make bench` so that one stays near 15 minutes.
+# About 31 minutes on 2 cores: kept out of `make bench` so that one stays near 15 minutes.
 bench-long: install
 	@ops/bin/ensure-system-packages redis-server
 	$(RUN) python -m ops.bench --long
