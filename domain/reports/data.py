@@ -266,8 +266,10 @@ def _ranking(session: Session, site: Site, lots: list[SiteLot]) -> list[GaveurRa
     by_gaveur: dict[str, list[SiteLot]] = defaultdict(list)
     for lot in lots:
         by_gaveur[lot.gaveur_code].append(lot)
-    phones = dict(
-        session.execute(select(Gaveur.code, Gaveur.phone).where(Gaveur.site_id == site.id)).all()
+    phones: dict[str, str] = dict(
+        session.execute(select(Gaveur.code, Gaveur.phone).where(Gaveur.site_id == site.id))
+        .tuples()
+        .all()
     )
 
     def figures(code: str, own: list[SiteLot]) -> tuple[float | None, float | None]:

@@ -27,14 +27,8 @@ from reportlab.platypus.doctemplate import BaseDocTemplate
 
 from domain.reports import charts
 from domain.reports.data import LotReport, SiteReport
-from domain.reports.fmt import day_fr, num
+from domain.reports.fmt import KPI_LABELS, STATUS_FR, day_fr, num
 
-STATUS_FR = {
-    "planned": "planifié",
-    "feeding": "en gavage",
-    "finished": "terminé",
-    "slaughtered": "abattu",
-}
 _STYLES = getSampleStyleSheet()
 TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontSize=18, spaceAfter=4)
 H2 = ParagraphStyle("h2", parent=_STYLES["Heading2"], fontSize=12, spaceBefore=10, spaceAfter=4)
@@ -262,21 +256,6 @@ def lot_story(report: LotReport, *, complete: bool) -> list[Flowable]:
     return story
 
 
-_KPI_LABELS = {
-    "lots": ("Lots en gavage sur la période", 0),
-    "lots_finished": ("Lots finis (ITM mesuré)", 0),
-    "ducks": ("Canards mis en gavage", 0),
-    "deaths_in_period": ("Morts sur la période", 0),
-    "mortality_pct": ("Mortalité des lots finis (%)", 2),
-    "mean_itm": ("ITM moyen", 2),
-    "mean_liver_weight_g": ("Foie moyen (g)", 1),
-    "mean_dose_g": ("Dose moyenne par repas (g)", 1),
-    "sqal_samples": ("Foies mesurés SQAL", 0),
-    "grade_a_share_pct": ("Part A+ et A (%)", 1),
-    "mean_rating": ("Note consommateurs (/5)", 2),
-}
-
-
 def site_story(report: SiteReport) -> list[Flowable]:
     site = report.site
     period = f"du {day_fr(report.date_debut)} au {day_fr(report.date_fin)}"
@@ -297,7 +276,7 @@ def site_story(report: SiteReport) -> list[Flowable]:
         facts(
             [
                 (label, num(report.kpis.get(key), digits))
-                for key, (label, digits) in _KPI_LABELS.items()
+                for key, (label, digits) in KPI_LABELS.items()
             ],
             label_cm=5.6,
         ),
