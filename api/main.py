@@ -11,6 +11,8 @@ from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
 from api.routers import (
     data,
+    exports,
+    files,
     health,
     ingest,
     maintenance,
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maintenance.router,
         notifications.router,
         ml.router,
+        exports.router,
+        files.router,
         models.router,
         ingest.router,
         schedules.router,

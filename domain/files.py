@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from domain.errors import Gone, NotFound
 from domain.models import StoredFile
+from domain.settings import Settings
 
 #: Folders under EXPORT_DIR, which are also the `{kind}` of the download URL.
 FOLDERS = ("reports", "csv", "certificates")
@@ -196,6 +197,10 @@ class FileStore:
         if not self.path_of(row).is_file():
             raise Gone(f"/exports/{row.path} is no longer on disk")
         return row
+
+
+def store_for(settings: Settings) -> FileStore:
+    return FileStore(settings.export_dir, retention_days=settings.export_retention_days)
 
 
 def url_of(row: StoredFile) -> str:

@@ -23,16 +23,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.errors import NotFound, TransientError
+from domain.errors import InvalidInput, NotFound, TransientError
 from domain.files import inside, sha256_of
-from domain.models import Certificate, StoredFile
+from domain.models import Certificate, Lot, LotStatus, StoredFile
 
 GENESIS = "0" * 64
 MAX_ATTEMPTS = 50
+#: A certificate describes a whole feeding: only lots whose feeding is over are certified.
+CERTIFIABLE = (LotStatus.FINISHED.value, LotStatus.SLAUGHTERED.value)
 
 
 class LedgerBusy(TransientError):
     """Other appends kept winning the race for the tip of the chain."""
+
+
+def check_certifiable(lot: Lot) -> None:
+    if lot.status not in CERTIFIABLE:
+        raise InvalidInput(
+            f"lot {lot.id} is {lot.status}: only finished or slaughtered lots can be certified"
+        )
 
 
 def link_hash(prev_hash: str, content_hash: str) -> str:

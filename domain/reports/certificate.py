@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from domain import ledger
 from domain.errors import InvalidInput
 from domain.files import FileStore
-from domain.models import Certificate, LotStatus
+from domain.models import Certificate
 from domain.reports import data
 from domain.reports.csv_export import Report, quiet
 from domain.reports.fmt import day_fr, num
@@ -28,14 +28,6 @@ TYPES = {
     "quality": "Certificat de qualité SQAL",
     "origin": "Certificat d'origine – Sud-Ouest",
 }
-CERTIFIABLE = (LotStatus.FINISHED.value, LotStatus.SLAUGHTERED.value)
-
-
-def check_certifiable(status: str, lot_id: int) -> None:
-    if status not in CERTIFIABLE:
-        raise InvalidInput(
-            f"lot {lot_id} is {status}: only finished or slaughtered lots can be certified"
-        )
 
 
 def certificate_story(
@@ -98,7 +90,7 @@ def issue(
     reference = uuid.uuid4().hex
     with factory() as session:
         lot_report = data.load_lot(session, lot_id)
-        check_certifiable(lot_report.lot.status, lot_id)
+        ledger.check_certifiable(lot_report.lot)
         report(10, "data loaded")
         story = certificate_story(
             lot_report, certificate_type=certificate_type, reference=reference, issued_at=now
