@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from domain.errors import InvalidInput, NotFound
@@ -51,6 +51,13 @@ class Export:
             yield partition if shape is None else [shape(row) for row in partition]
 
 
+def _as_text(column: Any) -> Any:
+    """The column as the driver returns it: SQLite's ISO date text is written as it is, instead
+    of being parsed into a date and formatted back (a second per million rows); PostgreSQL's
+    driver returns a date, which the csv module writes in the same ISO form."""
+    return type_coerce(column, String).label(column.key)
+
+
 def _lot_filter(query: Select[Any], column: Any, lot_ids: Sequence[int] | None) -> Select[Any]:
     return query.where(column.in_(lot_ids)) if lot_ids is not None else query
 
@@ -65,7 +72,7 @@ def gavage(
     query = (
         select(
             FeedingRecord.lot_id, Lot.code, Site.code, Gaveur.code, FeedingRecord.day,
-            FeedingRecord.meal, FeedingRecord.record_date, FeedingRecord.dose_g,
+            FeedingRecord.meal, _as_text(FeedingRecord.record_date), FeedingRecord.dose_g,
             FeedingRecord.mean_weight_g, FeedingRecord.temperature_c,
             FeedingRecord.humidity_pct, FeedingRecord.mortality,
         )

@@ -51,7 +51,9 @@ def _slaughtered_lot(demo_database: str) -> tuple[int, str]:
     return row.id, row.code
 
 
-def _run(api_client: Any, auth: dict[str, str], path: str, **kwargs: Any) -> tuple[list[int], dict]:  # type: ignore[type-arg]
+def _run(
+    api_client: Any, auth: dict[str, str], path: str, **kwargs: Any
+) -> tuple[list[int], dict[str, Any]]:
     """Enqueue through the API and poll until the job ends: progress seen, final record."""
     response = api_client.post(path, headers=auth, **kwargs)
     assert response.status_code == 202, response.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -35,13 +36,15 @@ def _lot(factory: sessionmaker[Session], status: LotStatus) -> Lot:
 
 def _issue(
     factory: sessionmaker[Session], store: FileStore, lot_id: int, kind: str = "traceability"
-) -> dict:  # type: ignore[type-arg]
+) -> dict[str, Any]:
     return certificate.issue(
         factory, store, lot_id=lot_id, certificate_type=kind, now=NOW, task_id=None
     )
 
 
-def _verify(factory: sessionmaker[Session], store: FileStore, certificate_id: int) -> dict:  # type: ignore[type-arg]
+def _verify(
+    factory: sessionmaker[Session], store: FileStore, certificate_id: int
+) -> dict[str, Any]:
     with factory() as session:
         return ledger.verify(session, certificate_id, export_dir=store.root)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from domain.models import ConsumerFeedback, FeedingRecord, Lot, SqalSample, StoredFile
@@ -13,7 +14,7 @@ from domain.reports import runs
 from domain.reports.runs import ExportContext
 
 
-def _workbook(ctx: ExportContext, result: dict[str, object]):  # type: ignore[no-untyped-def]
+def _workbook(ctx: ExportContext, result: dict[str, Any]) -> Workbook:
     row = ctx.session.get(StoredFile, result["file_id"])
     assert row is not None and row.content_type.endswith("spreadsheetml.sheet")
     return load_workbook(ctx.store.path_of(row))
@@ -42,7 +43,7 @@ def test_lot_workbook_has_a_sheet_per_topic_with_charts(ctx: ExportContext) -> N
         .order_by(FeedingRecord.day, FeedingRecord.meal.desc())
     ).all()
     sheet = book["Repas"]
-    assert sheet.max_row - 1 == len(meals) == result["rows"]["meals"]  # type: ignore[index]
+    assert sheet.max_row - 1 == len(meals) == result["rows"]["meals"]
     assert [cell.value for cell in sheet[1]][:6] == [
         "lot_id", "lot_code", "site_code", "gaveur_code", "day", "meal",
     ]  # fmt: skip
@@ -71,8 +72,8 @@ def test_site_workbook_has_lots_trends_and_ranking(ctx: ExportContext) -> None:
     book = _workbook(ctx, result)
     assert book.sheetnames == ["Site", "Lots", "Tendances", "Gaveurs", "SQAL"]
     assert [len(book[name]._charts) for name in book.sheetnames] == [0, 0, 1, 1, 1]
-    assert book["Lots"].max_row - 1 == result["rows"]["lots"] > 0  # type: ignore[index]
+    assert book["Lots"].max_row - 1 == result["rows"]["lots"] > 0
     # the trend has one row per day with a feeding record on the site
-    assert book["Tendances"].max_row - 1 == result["rows"]["days"] > 60  # type: ignore[index]
+    assert book["Tendances"].max_row - 1 == result["rows"]["days"] > 60
     assert book["Tendances"]["A2"].value.date() == date(2025, 9, 1)
     assert book["Gaveurs"]["A2"].value == 1 and book["Gaveurs"].auto_filter.ref
