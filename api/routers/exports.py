@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 import pendulum
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from actors.exports import (
     CertificateRequest,
@@ -39,7 +38,6 @@ from domain.kpis import week_of
 from domain.queries import lot_by_id, site_by_code
 from domain.reports.csv_export import checked_lot_ids
 from domain.reports.data import period_bounds
-from domain.settings import Settings
 
 router = APIRouter(prefix="/api/tasks/export", tags=["exports"], dependencies=[WriterDep])
 #: A site report without dates covers the last 30 days, today included.
@@ -47,12 +45,12 @@ DEFAULT_PERIOD_DAYS = 30
 CertificateType = Literal["traceability", "quality", "origin"]
 
 
-def _site_report(
-    session: Session,
-    settings: Settings,
+def site_report(
+    session: SessionDep,
+    settings: SettingsDep,
     site_code: str,
-    date_debut: date | None,
-    date_fin: date | None,
+    date_debut: date | None = None,
+    date_fin: date | None = None,
 ) -> SiteReport:
     """The payload of a site report: a known site, and a period (default the last 30 days)."""
     site = site_by_code(session, site_code)
@@ -62,11 +60,23 @@ def _site_report(
     return SiteReport(site_code=site.code, date_debut=start, date_fin=end)
 
 
-def _table(session: Session, lot_id: int | None, start: date | None, end: date | None) -> None:
+def table_export(
+    session: SessionDep,
+    lot_id: int | None = None,
+    date_debut: date | None = None,
+    date_fin: date | None = None,
+) -> TableExport:
+    """The payload of a gavage or SQAL export: a known lot if any, an ordered period if any."""
     if lot_id is not None:
         lot_by_id(session, lot_id)
-    if start is not None and end is not None:
-        period_bounds(start, end)
+    if date_debut is not None and date_fin is not None:
+        period_bounds(date_debut, date_fin)
+    return TableExport(lot_id=lot_id, date_debut=date_debut, date_fin=date_fin)
+
+
+# The query parameters are parsed and checked once, by these dependencies.
+SiteReportDep = Annotated[SiteReport, Depends(site_report)]
+TableExportDep = Annotated[TableExport, Depends(table_export)]
 
 
 @router.post("/pdf/lot", status_code=202)
@@ -88,15 +98,7 @@ def enqueue_lot_pdf(
 
 
 @router.post("/pdf/site", status_code=202)
-def enqueue_site_pdf(
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    site_code: str,
-    date_debut: date | None = None,
-    date_fin: date | None = None,
-) -> Submitted:
-    payload = _site_report(session, settings, site_code, date_debut, date_fin)
+def enqueue_site_pdf(response: Response, payload: SiteReportDep) -> Submitted:
     return submit(
         generate_site_pdf_report,
         payload,
@@ -119,15 +121,7 @@ def enqueue_lot_xlsx(response: Response, session: SessionDep, lot_id: int) -> Su
 
 
 @router.post("/xlsx/site", status_code=202)
-def enqueue_site_xlsx(
-    response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
-    site_code: str,
-    date_debut: date | None = None,
-    date_fin: date | None = None,
-) -> Submitted:
-    payload = _site_report(session, settings, site_code, date_debut, date_fin)
+def enqueue_site_xlsx(response: Response, payload: SiteReportDep) -> Submitted:
     return submit(
         generate_site_excel_report,
         payload,
@@ -138,15 +132,7 @@ def enqueue_site_xlsx(
 
 
 @router.post("/csv/gavage", status_code=202)
-def enqueue_gavage_csv(
-    response: Response,
-    session: SessionDep,
-    lot_id: int | None = None,
-    date_debut: date | None = None,
-    date_fin: date | None = None,
-) -> Submitted:
-    _table(session, lot_id, date_debut, date_fin)
-    payload = TableExport(lot_id=lot_id, date_debut=date_debut, date_fin=date_fin)
+def enqueue_gavage_csv(response: Response, payload: TableExportDep) -> Submitted:
     return submit(
         export_gavage_data_csv,
         payload,
@@ -157,15 +143,7 @@ def enqueue_gavage_csv(
 
 
 @router.post("/csv/sqal", status_code=202)
-def enqueue_sqal_csv(
-    response: Response,
-    session: SessionDep,
-    lot_id: int | None = None,
-    date_debut: date | None = None,
-    date_fin: date | None = None,
-) -> Submitted:
-    _table(session, lot_id, date_debut, date_fin)
-    payload = TableExport(lot_id=lot_id, date_debut=date_debut, date_fin=date_fin)
+def enqueue_sqal_csv(response: Response, payload: TableExportDep) -> Submitted:
     return submit(
         export_sqal_data_csv,
         payload,
@@ -178,11 +156,11 @@ def enqueue_sqal_csv(
 @router.post("/csv/feedbacks", status_code=202)
 def enqueue_feedbacks_csv(
     response: Response,
-    session: SessionDep,
     date_debut: date | None = None,
     date_fin: date | None = None,
 ) -> Submitted:
-    _table(session, None, date_debut, date_fin)
+    if date_debut is not None and date_fin is not None:
+        period_bounds(date_debut, date_fin)
     payload = FeedbackExport(date_debut=date_debut, date_fin=date_fin)
     return submit(
         export_consumer_feedbacks_csv,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.charts.legends import Legend
@@ -33,6 +34,13 @@ FAR = colors.HexColor("#f7f7f7")
 Series = tuple[str, Sequence[tuple[float, float]]]
 
 
+def _placed(chart: Any, width: int, height: int) -> Any:
+    """The chart's plot area inside its drawing: room for the axis labels and the title."""
+    chart.x, chart.y = 45, 30
+    chart.width, chart.height = width - 60, height - 65
+    return chart
+
+
 def _title(drawing: Drawing, text: str) -> None:
     drawing.add(String(0, drawing.height - 12, text, fontName="Helvetica-Bold", fontSize=10))
 
@@ -49,9 +57,7 @@ def line_chart(
     """One or more (x, y) series; `x_format` labels the x axis (days, dates)."""
     drawing = Drawing(width, height)
     _title(drawing, title)
-    plot = LinePlot()
-    plot.x, plot.y = 45, 30
-    plot.width, plot.height = width - 60, height - 65
+    plot = _placed(LinePlot(), width, height)
     plot.data = [list(points) for _, points in series] or [[(0, 0)]]
     for index in range(len(plot.data)):
         colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
@@ -91,9 +97,7 @@ def bar_chart(
     """One bar per category; `counts` keeps the value axis on whole numbers."""
     drawing = Drawing(width, height)
     _title(drawing, title)
-    chart = VerticalBarChart()
-    chart.x, chart.y = 45, 30
-    chart.width, chart.height = width - 60, height - 65
+    chart = _placed(VerticalBarChart(), width, height)
     chart.data = [list(values) or [0]]
     chart.categoryAxis.categoryNames = list(categories) or [""]
     chart.categoryAxis.labels.fontSize = 7

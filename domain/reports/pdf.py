@@ -108,6 +108,12 @@ def build(out: IO[bytes], story: list[Flowable], *, title: str, generated_at: da
     document.build(story, onFirstPage=footer, onLaterPages=footer)
 
 
+def _grades_chart(title: str, grades: dict[str, int]) -> Flowable:
+    return charts.bar_chart(
+        title, list(grades), list(grades.values()), y_label="foies", counts=True
+    )
+
+
 def _lot_identity(report: LotReport) -> Table:
     lot, site, gaveur = report.lot, report.site, report.gaveur
     return facts(
@@ -203,15 +209,7 @@ def lot_story(report: LotReport, *, complete: bool) -> list[Flowable]:
             BODY,
         )
     )
-    story.append(
-        charts.bar_chart(
-            "Répartition des grades",
-            list(report.grades),
-            list(report.grades.values()),
-            y_label="foies",
-            counts=True,
-        )
-    )
+    story.append(_grades_chart("Répartition des grades", report.grades))
     if complete and report.tof_mean_mm:
         story.append(
             KeepTogether(
@@ -290,13 +288,7 @@ def site_story(report: SiteReport) -> list[Flowable]:
         charts.line_chart(
             "Poids moyen", [("poids", trend("mean_weight_g"))], y_label="g", x_format=as_day
         ),
-        charts.bar_chart(
-            "Grades SQAL de la période",
-            list(report.grades),
-            list(report.grades.values()),
-            y_label="foies",
-            counts=True,
-        ),
+        _grades_chart("Grades SQAL de la période", report.grades),
         Paragraph("Classement des gaveurs (ITM moyen, le plus bas d'abord)", H2),
         table(
             ["Rang", "Code", "Gaveur", "Téléphone", "Lots", "ITM moyen", "Mortalité (%)"],

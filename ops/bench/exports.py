@@ -147,7 +147,7 @@ def main() -> dict[str, Any]:
     big_path = tmp / "big.db"
     big_path.write_bytes(demo_path.read_bytes())
     started = time.perf_counter()
-    grown = grow_feeding_records(f"sqlite:///{big_path}", at_least=CSV_ROWS)
+    grown: dict[str, Any] = grow_feeding_records(f"sqlite:///{big_path}", at_least=CSV_ROWS)
     grown["seconds"] = round(time.perf_counter() - started, 1)
     cases = {
         "lot_pdf": _measure("lot_pdf", url, tmp / "exports"),
