@@ -23,8 +23,6 @@ from domain.queries import lot_by_id
 from domain.reports import csv_export, data, pdf, xlsx
 from domain.reports.csv_export import Report, quiet
 
-REPORT_TYPES = ("summary", "complete")
-
 
 @dataclass(frozen=True)
 class ExportContext:
