@@ -67,12 +67,15 @@ def gavage(
     lot_ids: Sequence[int] | None = None,
     date_debut: date | None = None,
     date_fin: date | None = None,
+    text_dates: bool = True,
 ) -> Export:
-    """Feeding records (one row per meal) with the lot, site and gaveur codes."""
+    """Feeding records (one row per meal) with the lot, site and gaveur codes; `text_dates`
+    leaves `record_date` as the driver gives it (for CSV), else it is a date (for Excel)."""
+    record_date = _as_text(FeedingRecord.record_date) if text_dates else FeedingRecord.record_date
     query = (
         select(
             FeedingRecord.lot_id, Lot.code, Site.code, Gaveur.code, FeedingRecord.day,
-            FeedingRecord.meal, _as_text(FeedingRecord.record_date), FeedingRecord.dose_g,
+            FeedingRecord.meal, record_date, FeedingRecord.dose_g,
             FeedingRecord.mean_weight_g, FeedingRecord.temperature_c,
             FeedingRecord.humidity_pct, FeedingRecord.mortality,
         )

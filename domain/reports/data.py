@@ -272,17 +272,10 @@ def _ranking(session: Session, site: Site, lots: list[SiteLot]) -> list[GaveurRa
         .all()
     )
 
-    def figures(code: str, own: list[SiteLot]) -> tuple[float | None, float | None]:
-        itms = [lot.itm for lot in own if lot.itm is not None]
-        done = [lot for lot in own if lot.ducks_end is not None]
-        ducks = sum(lot.ducks_start for lot in done)
-        dead = sum(lot.ducks_start - (lot.ducks_end or 0) for lot in done)
-        return (
-            round(sum(itms) / len(itms), 3) if itms else None,
-            round(100 * dead / ducks, 2) if ducks else None,
-        )
+    def figures(own: list[SiteLot]) -> tuple[float | None, float | None]:
+        return _mean([lot.itm for lot in own], 3), _mortality_pct(own)
 
-    stats = {code: figures(code, own) for code, own in by_gaveur.items()}
+    stats = {code: figures(own) for code, own in by_gaveur.items()}
     # Best (lowest) mean ITM first; gaveurs with no finished lot in the period last.
     order = sorted(stats, key=lambda code: (stats[code][0] is None, stats[code][0] or 0, code))
     return [
@@ -338,19 +331,13 @@ def load_site(session: Session, site_code: str, start: date, end: date) -> SiteR
         )
     )
     finished = [lot for lot in lots if lot.itm is not None]
-    done = [lot for lot in lots if lot.ducks_end is not None]
-    ducks_done = sum(lot.ducks_start for lot in done)
     samples = sum(grades.values())
     kpis: dict[str, float | int | None] = {
         "lots": len(lots),
         "lots_finished": len(finished),
         "ducks": sum(lot.ducks_start for lot in lots),
         "deaths_in_period": sum(point.deaths for point in trend),
-        "mortality_pct": (
-            round(100 * sum(lot.ducks_start - (lot.ducks_end or 0) for lot in done) / ducks_done, 2)
-            if ducks_done
-            else None
-        ),
+        "mortality_pct": _mortality_pct(lots),
         "mean_itm": _mean([lot.itm for lot in finished], 3),
         "mean_liver_weight_g": _mean([lot.mean_liver_weight_g for lot in finished], 1),
         "mean_dose_g": _mean([point.mean_dose_g for point in trend], 1),
@@ -370,6 +357,14 @@ def load_site(session: Session, site_code: str, start: date, end: date) -> SiteR
         grades=grades,
         kpis=kpis,
     )
+
+
+def _mortality_pct(lots: list[SiteLot]) -> float | None:
+    """Deaths over ducks of the lots whose feeding is over (their end count is known)."""
+    done = [lot for lot in lots if lot.ducks_end is not None]
+    ducks = sum(lot.ducks_start for lot in done)
+    dead = sum(lot.ducks_start - (lot.ducks_end or 0) for lot in done)
+    return round(100 * dead / ducks, 2) if ducks else None
 
 
 def _mean(values: list[float | None], digits: int) -> float | None:

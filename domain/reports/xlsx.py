@@ -150,7 +150,7 @@ def lot_workbook(session: Session, report: LotReport, out: IO[bytes]) -> dict[st
         days, "line", "Dose et poids par jour", source="Jours", rows=n_days, categories=0,
         series=[(2, False), (3, True)], anchor="H2",
     )  # fmt: skip
-    meals = csv_export.gavage(lot_ids=[lot.id])
+    meals = csv_export.gavage(lot_ids=[lot.id], text_dates=False)
     _, n_meals = book.table(
         "Repas",
         [(name, kind, 13) for name, kind in zip(meals.columns, _GAVAGE_KINDS, strict=True)],

@@ -49,6 +49,7 @@ def test_lot_workbook_has_a_sheet_per_topic_with_charts(ctx: ExportContext) -> N
     ]  # fmt: skip
     assert sheet["H2"].value == meals[0].dose_g and sheet["F3"].value == meals[1].meal
     assert sheet["H2"].number_format == "#,##0.0"
+    assert sheet["G2"].value.date() == meals[0].record_date  # a real Excel date
     days = book["Jours"]
     assert days.max_row - 1 == lot.duration_days
     samples = session.scalar(select(func.count()).where(SqalSample.lot_id == 3472))
