@@ -7,7 +7,7 @@ from prometheus_client import make_asgi_app
 
 from api import errors
 from api.dashboard import PREFIX, dashboard_app
-from api.limits import BodySizeLimit
+from api.limits import BodySizeLimit, JsonOnly
 from api.metrics import RequestMetrics
 from api.routers import (
     data,
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
+    app.add_middleware(JsonOnly, exempt=(PREFIX,))  # inside BodySizeLimit: it buffers bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestMetrics)  # outermost: sees 413s and errors of every layer
     return app
