@@ -54,6 +54,7 @@ def leave_redis_as_found(redis_server: RedisServer, demo_database: str) -> Itera
 @settings(
     max_examples=MAX_EXAMPLES,
     derandomize=True,
+    database=None,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )

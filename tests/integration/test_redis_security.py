@@ -213,6 +213,21 @@ def exporter_process(redis_url: str, log: Path) -> Iterator[str]:
         process.wait(timeout=20)
 
 
+def listening_on(port: int) -> set[str]:
+    """The addresses a local TCP port listens on, from the kernel's socket tables (Linux)."""
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(str(ipaddress.ip_address(words[-4:] if width == 8 else words)))
+    return found
+
+
 def _up(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -333,6 +348,10 @@ def test_the_documented_acl_runs_api_worker_clock_and_exporter(
                 scrape = httpx.get(exporter, timeout=10).text
                 assert "gaveurs_exporter_redis_up 1.0" in scrape, scrape[-2000:]
                 assert 'gaveurs_workers_alive{queue="default"} 1.0' in scrape
+                # Metrics of the worker and the exporter, and the API, listen on loopback only
+                for port in (consumer.metrics_port, int(exporter.split(":")[2].split("/")[0])):
+                    assert listening_on(port) == {"127.0.0.1"}, port
+                assert listening_on(int(base.rsplit(":", 1)[1])) == {"127.0.0.1"}
                 for path in ("/api/tasks/stats", "/api/queues", "/api/tasks?limit=50", "/readyz"):
                     api.get(path)
                 assert "default" in api.get("/dashboard/", auth=("admin", ADMIN_TOKEN))
