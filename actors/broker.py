@@ -3,7 +3,10 @@
 Middleware order matters. Before-hooks run in list order, after-hooks in reverse:
 - Uniqueness precedes JobTracking so a duplicate never creates a record;
 - Abortable and JobTracking run before the actor so cancelled jobs are skipped;
-- JobTracking and Uniqueness precede PolicyRetries so their after-hooks see its retry decision.
+- JobTracking, Journal and Uniqueness precede PolicyRetries so their after-hooks see its retry
+  decision.
+The broker is RobustRedisBroker (actors/consumer.py): Dramatiq's Redis broker with its consumer
+failure modes fixed (malformed and oversized messages, stalls, lost delayed messages).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ os.environ.setdefault(
 import dramatiq  # noqa: E402
 import orjson  # noqa: E402
 import redis  # noqa: E402
-from dramatiq.brokers.redis import RedisBroker  # noqa: E402
 from dramatiq.encoder import Encoder, MessageData  # noqa: E402
 from dramatiq.errors import DecodeError  # noqa: E402
 from dramatiq.middleware import (  # noqa: E402
@@ -43,8 +45,11 @@ from dramatiq.results.backends import RedisBackend as ResultsBackend  # noqa: E4
 from dramatiq_abort import Abortable  # noqa: E402
 from dramatiq_abort.backends import RedisBackend as AbortBackend  # noqa: E402
 
+from actors.consumer import RobustRedisBroker  # noqa: E402
+from actors.middleware.handover import Handover  # noqa: E402
 from actors.middleware.heartbeat import WorkerHeartbeat  # noqa: E402
 from actors.middleware.job_records import JobTracking  # noqa: E402
+from actors.middleware.journal import Journal  # noqa: E402
 from actors.middleware.metrics import CanonicalPrometheus  # noqa: E402
 from actors.middleware.retries import PolicyRetries  # noqa: E402
 from actors.middleware.scheduled_runs import ScheduledRuns  # noqa: E402
@@ -52,6 +57,7 @@ from actors.middleware.soft_time_limit import SoftTimeLimit  # noqa: E402
 from actors.middleware.uniqueness import Uniqueness  # noqa: E402
 from actors.policy import RetryPolicy  # noqa: E402
 from actors.records import JobRecords  # noqa: E402
+from actors.resources import engine  # noqa: E402
 from domain.settings import Settings, get_settings  # noqa: E402
 
 NAMESPACE = "dramatiq"
@@ -88,13 +94,19 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
-def build_broker(settings: Settings) -> RedisBroker:
+def build_broker(settings: Settings) -> RobustRedisBroker:
     client = redis_client(settings)
     records = JobRecords(client, retention_s=settings.job_retention_s)
     default_policy = RetryPolicy(
         max_retries=settings.default_max_retries,
         min_backoff_ms=settings.default_min_backoff_ms,
         max_backoff_ms=settings.default_max_backoff_ms,
+    )
+    tracking = JobTracking(
+        records=records,
+        dead_letter_ttl_s=settings.dead_letter_ttl_ms // 1000,
+        max_worker_deaths=settings.max_worker_deaths,
+        outage_patience_s=settings.redis_outage_patience_s,
     )
     middleware: list[dramatiq.Middleware] = [
         AgeLimit(),
@@ -107,8 +119,10 @@ def build_broker(settings: Settings) -> RedisBroker:
         Abortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
         Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS),
         ScheduledRuns(client=client, records=records),
-        JobTracking(records=records, dead_letter_ttl_s=settings.dead_letter_ttl_ms // 1000),
-        PolicyRetries(default_policy=default_policy),
+        tracking,
+        PolicyRetries(
+            default_policy=default_policy, outage_patience_s=settings.redis_outage_patience_s
+        ),
         SoftTimeLimit(),
         Results(
             backend=ResultsBackend(client=client),
@@ -117,14 +131,23 @@ def build_broker(settings: Settings) -> RedisBroker:
         ),
         CanonicalPrometheus(),
         WorkerHeartbeat(client=client),
+        Handover(),
     ]
-    return RedisBroker(
+    if settings.journal_enabled:
+        # Before PolicyRetries, like JobTracking: its after-hooks must see the retry decision.
+        middleware.insert(
+            middleware.index(tracking) + 1,
+            Journal(engine=engine, flush_ms=settings.journal_flush_ms),
+        )
+    return RobustRedisBroker(
         client=client,
         namespace=NAMESPACE,
         middleware=middleware,
         heartbeat_timeout=settings.worker_heartbeat_timeout_ms,
         maintenance_chance=settings.broker_maintenance_chance,
         dead_message_ttl=settings.dead_letter_ttl_ms,
+        max_message_bytes=settings.max_message_bytes,
+        on_rejected=tracking.record_rejected,
     )
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq_abort import Abortable
 from dramatiq_abort.middleware import AbortMode
 
 from actors.broker import middleware_of
+from actors.consumer import RobustRedisBroker
 from actors.middleware.uniqueness import DuplicateJob, Uniqueness
 from actors.records import JobRecord, JobRecords, State, epoch_of
 from domain.errors import Conflict, NotFound
@@ -45,7 +45,7 @@ class DeadLetter:
 
 
 class Control:
-    def __init__(self, broker: RedisBroker, records: JobRecords) -> None:
+    def __init__(self, broker: RobustRedisBroker, records: JobRecords) -> None:
         self.broker = broker
         self.client: redis.Redis = broker.client
         self.records = records
@@ -284,7 +284,7 @@ class Control:
         maintenance deterministically, once per queue (and its delay queue), and reports how
         many messages came back and from how many dead workers.
         """
-        now_ms = int(time.time() * 1000)
+        now_ms = self.broker.now_ms()
         timeout_ms = int(self.broker.heartbeat_timeout)
         dead = [
             worker.decode()
@@ -310,21 +310,8 @@ class Control:
             if exists:
                 canonical = name.removesuffix(".DQ")
                 recovered[canonical] = recovered.get(canonical, 0) + 1
-        dispatch = self.broker.scripts["dispatch"]
         for name in names:
-            dispatch(
-                keys=[self.ns],
-                args=[
-                    "qsize",
-                    now_ms,
-                    name,
-                    self.broker.broker_id,
-                    timeout_ms,
-                    int(self.broker.dead_message_ttl),
-                    1,  # do_maintenance
-                    self.broker._max_unpack_size(),  # noqa: SLF001 (Dramatiq's own stack bound)
-                ],
-            )
+            self.broker.maintain(name, now_ms=now_ms)
         return {
             "dead_workers": len(dead),
             "recovered": sum(recovered.values()),

@@ -11,7 +11,12 @@ Actors call `progress(pct, note)` to report how far they are, and long ones chec
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import string
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -26,12 +31,17 @@ from actors.middleware.soft_time_limit import SoftTimeLimit
 from actors.middleware.uniqueness import DuplicateJob, Uniqueness
 from actors.policy import RetryPolicy
 from actors.records import JobRecords
-from domain.errors import InvalidInput, PermanentError
+from domain.errors import Conflict, InvalidInput, PermanentError
 
 P = TypeVar("P", bound=BaseModel)
 
 #: Every job the platform knows, by actor name: the API and CLI can enqueue only these.
 REGISTRY: dict[str, Job[Any]] = {}
+
+IDEMPOTENCY_PREFIX = "gaveurs:idempotency:"
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5b3c1f0e-8a4d-4e0c-9a57-6f1d2c3b4a59")
+IDEMPOTENCY_TTL_S = 86_400
+IDEMPOTENCY_WAIT_S = 0.5
 
 QUEUES = ("ml_heavy", "ml_light", "exports", "notifications", "notifications_urgent", "default")
 
@@ -92,12 +102,66 @@ class Job(Generic[P]):
     def send(self, payload: P, *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
         return self.actor.broker.enqueue(self.message(payload), delay=delay_ms)
 
-    def submit(self, payload: P, *, delay_ms: int | None = None) -> Submitted:
-        """Send, or return the active job with the same uniqueness key."""
+    def submit(
+        self,
+        payload: P,
+        *,
+        delay_ms: int | None = None,
+        idempotency_key: str | None = None,
+        idempotency_ttl_s: int = IDEMPOTENCY_TTL_S,
+    ) -> Submitted:
+        """Send, or return the active job with the same uniqueness key.
+
+        With an `idempotency_key` (a client's retry of the same request), the task id is derived
+        from the key: the first call creates the job, later ones return it, and a retry after a
+        failed attempt (Redis down: 503) creates it then, once. Reusing a key for a different
+        payload is refused.
+        """
+        message = self.message(payload)
+        if idempotency_key is not None:
+            message = self._keyed(message, idempotency_key)
+            existing = self._claim_idempotency(message, idempotency_key, idempotency_ttl_s)
+            if existing is not None:
+                return existing
         try:
-            return Submitted(self.send(payload, delay_ms=delay_ms).message_id)
+            return Submitted(self.actor.broker.enqueue(message, delay=delay_ms).message_id)
         except DuplicateJob as duplicate:
             return Submitted(duplicate.existing_task_id, duplicate=True)
+
+    def _keyed(self, message: dramatiq.Message[Any], key: str) -> dramatiq.Message[Any]:
+        """The message with its task id derived from the key, the same on every retry."""
+        task_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{self.name}:{key}"))
+        return dataclasses.replace(message, message_id=task_id)
+
+    def _claim_idempotency(
+        self, message: dramatiq.Message[Any], key: str, ttl_s: int
+    ) -> Submitted | None:
+        """None when this call must send the message; else the Submitted to answer."""
+        task_id = message.message_id
+        body = json.dumps(message.kwargs, sort_keys=True, default=str).encode()
+        fingerprint = hashlib.sha256(body).hexdigest()[:32]
+        scope = f"{self.name}:{key}"
+        claim_key = IDEMPOTENCY_PREFIX + hashlib.sha256(scope.encode()).hexdigest()
+        client = broker.client
+        pipe = client.pipeline(transaction=False)
+        pipe.set(claim_key, fingerprint, nx=True, ex=ttl_s)
+        pipe.get(claim_key)
+        pipe.exists(records().key(task_id))
+        claimed, stored, exists = pipe.execute()
+        if claimed:
+            return None
+        if stored is not None and stored.decode() != fingerprint:
+            raise Conflict(
+                f"Idempotency-Key {key!r} was already used for {self.name} with a different "
+                "request; use a new key for a new request"
+            )
+        # Claimed by an earlier attempt: it created the job, is creating it right now (a
+        # concurrent retry: give it a moment), or failed before it could (send it now).
+        deadline = time.monotonic() + IDEMPOTENCY_WAIT_S
+        while not exists and time.monotonic() < deadline:
+            time.sleep(0.02)
+            exists = client.exists(records().key(task_id))
+        return Submitted(task_id, duplicate=True) if exists else None
 
 
 def job(
@@ -114,6 +178,8 @@ def job(
     priority: int = 0,
     actor_name: str | None = None,
     max_age_ms: int | None = None,
+    journal: bool = True,
+    max_worker_deaths: int | None = None,
 ) -> Callable[[Callable[[P], Any]], Job[P]]:
     """Declare a job. Bad declarations fail at import time with a message saying how to fix them."""
     if queue not in QUEUES:
@@ -141,7 +207,9 @@ def job(
         run.__name__ = name
         run.__qualname__ = name
         run.__doc__ = fn.__doc__
-        options: dict[str, Any] = {"throws": throws, "redact": redact}
+        options: dict[str, Any] = {"throws": throws, "redact": redact, "journal": journal}
+        if max_worker_deaths is not None:
+            options["max_worker_deaths"] = max_worker_deaths
         if retry is not None:
             options["retry"] = retry
         if time_limit_ms is not None:

@@ -13,6 +13,7 @@ from actors.control import Control
 from actors.jobs import QUEUES, job, progress, records
 from actors.middleware.heartbeat import live_workers
 from actors.policy import NO_RETRY, RetryPolicy
+from actors.reconcile import reconcile
 from actors.resources import chunked_session, engine, session_scope
 from domain import aggregates, backup, cleanup, db, kpis
 from domain.health import disk_space, run_checks, summarize
@@ -184,8 +185,14 @@ def calculate_weekly_kpis(payload: WeeklyKpis) -> dict[str, Any]:
     retry=NO_RETRY,
     time_limit_ms=60_000,
     unique="broker-maintenance",
+    journal=False,
 )
 def broker_maintenance(payload: Empty) -> dict[str, Any]:
-    """Re-queue the messages of dead workers and expire old dead letters, every minute."""
+    """Re-queue the messages of dead workers, expire old dead letters, and resend accepted jobs
+    that Redis lost (from the database journal), every minute."""
     control = Control(broker, records())
-    return {"status": "success", **control.recover_dead_workers(QUEUES)}
+    recovered = control.recover_dead_workers(QUEUES)
+    if not get_settings().journal_enabled:
+        return {"status": "success", **recovered}
+    reconciled = reconcile(broker, records(), engine())
+    return {"status": "success", **recovered, **reconciled.as_dict()}

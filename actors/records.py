@@ -60,6 +60,16 @@ def epoch_of(options: Mapping[str, Any]) -> int:
 
 
 @dataclass(frozen=True)
+class Transition:
+    """What one transition did: the record's state afterwards, whether this call changed it, and
+    how many earlier deliveries of the same attempt never finished (their worker died)."""
+
+    state: State
+    lost_runs: int = 0
+    applied: bool = True
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """A job record as read back from Redis."""
 
@@ -82,6 +92,7 @@ class JobRecord:
     dead_letter_id: str | None = None
     failure_reason: str | None = None
     redrives: int = 0
+    lost_runs: int = 0
 
     @property
     def active(self) -> bool:
@@ -119,6 +130,7 @@ class JobRecord:
             dead_letter_id=data.get("dead_letter_id") or None,
             failure_reason=data.get("failure_reason") or None,
             redrives=as_int("redrives") or 0,
+            lost_runs=as_int("lost_runs") or 0,
         )
 
 
@@ -169,6 +181,23 @@ class JobRecords:
 
         `client` may be a pipeline, to batch this call with others in one round trip.
         """
+        outcome = self.apply(
+            task_id, state, epoch=epoch, mode=mode, ttl_s=ttl_s, fields=fields, client=client
+        )
+        return outcome.state if outcome else None
+
+    def apply(
+        self,
+        task_id: str,
+        state: State,
+        *,
+        epoch: int,
+        mode: str = "any",
+        ttl_s: int | None = None,
+        fields: Mapping[str, Any] | None = None,
+        client: Any = None,
+    ) -> Transition | None:
+        """`transition`, saying also whether it applied and how many deliveries were lost."""
         argv: list[Any] = [
             task_id,
             state.value,
@@ -184,7 +213,10 @@ class JobRecords:
         outcome = self._transition(keys=[self.key(task_id), self.prefix], args=argv, client=client)
         if client is not None and client is not self.client:
             return None
-        return State(outcome.decode()) if outcome else None
+        current, lost_runs, applied = outcome
+        if not current:
+            return None
+        return Transition(State(current.decode()), int(lost_runs), bool(applied))
 
     def progress(self, task_id: str, pct: int, note: str) -> bool:
         return bool(self._progress(keys=[self.key(task_id)], args=[pct, note, now_ms()]))

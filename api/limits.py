@@ -1,23 +1,19 @@
-"""What a request may carry, checked before any route runs: its size (413) and JSON only (415/422).
-
-FastAPI alone answers a form or text body with a 422 about "a valid dictionary" (or ignores the
-body of a route that takes none), and its parser accepts NaN and Infinity, which JSON does not
-have and which a job payload would carry as null. Here a body must say it is JSON and be JSON.
-"""
+"""Request limits: a clear 413 before a large body is read into memory, and a 429 when a web
+process is asked to accept more writes per second than configured."""
 
 from __future__ import annotations
 
-import orjson
+import json
+import time
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-async def reject(send: Send, status: int, detail: str) -> None:
-    """An error answer shaped like every other one: `{"detail": ...}`."""
-    body = orjson.dumps({"detail": detail})
+async def reject(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer `{"detail": ...}` with `status` straight from ASGI middleware."""
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
@@ -25,10 +21,15 @@ async def reject(send: Send, status: int, detail: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    pass
 
 
 class BodySizeLimit:
@@ -64,69 +65,32 @@ class BodySizeLimit:
             await self._reject(send)
 
 
-def is_json(content_type: bytes) -> bool:
-    """application/json, or a structured +json type (application/merge-patch+json)."""
-    media = content_type.split(b";", 1)[0].strip().lower()
-    kind, _, subtype = media.partition(b"/")
-    return kind == b"application" and (subtype == b"json" or subtype.endswith(b"+json"))
+class WriteRateLimit:
+    """A token bucket per web process over POST/DELETE requests: `rate_per_s` sustained, bursts
+    of the same size. It protects Redis and the workers from a flood; reads are not limited.
+    Runs in the event loop (one thread), so it needs no lock and costs no I/O."""
 
-
-def _has_body(headers: dict[bytes, bytes]) -> bool:
-    length = headers.get(b"content-length")
-    return b"transfer-encoding" in headers or (length is not None and length.strip() != b"0")
-
-
-class JsonOnly:
-    """A request with a body: 415 unless its Content-Type is JSON, 422 unless the body parses.
-
-    Install it inside BodySizeLimit, which bounds what this buffers. Paths under `exempt` pass
-    untouched (the dashboard posts HTML forms).
-    """
-
-    def __init__(self, app: ASGIApp, *, exempt: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, rate_per_s: int) -> None:
         self.app = app
-        self.exempt = exempt
+        self.rate = float(rate_per_s)
+        self.tokens = self.rate
+        self.updated = time.monotonic()
+
+    def _take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
-        if (
-            scope["type"] != "http"
-            or (self.exempt and scope["path"].startswith(self.exempt))
-            or not _has_body(headers)
-        ):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "DELETE") or not self.rate:
             await self.app(scope, receive, send)
             return
-        content_type = headers.get(b"content-type", b"")
-        if not is_json(content_type):
-            given = content_type.decode("latin-1")[:100] or "none"
-            await reject(
-                send,
-                415,
-                f"request bodies must be JSON: send Content-Type: application/json (got {given!r})",
-            )
+        if not self._take():
+            detail = f"more than {int(self.rate)} writes per second; retry in a second"
+            await reject(send, 429, detail, [(b"retry-after", b"1")])
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        if body:
-            try:
-                orjson.loads(body)
-            except orjson.JSONDecodeError as error:
-                await reject(send, 422, f"malformed JSON body: {error}")
-                return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, receive, send)

@@ -419,3 +419,22 @@ class IngestBatch(Base):
     samples: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     task_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class JournalEntry(Base):
+    """A job accepted by the broker: its message, kept until it has finished and aged out.
+
+    Redis holds queues and job records; if it loses them (restarted without persistence, the
+    last second before a crash with appendfsync everysec) this is what tells which accepted
+    jobs vanished, and carries the message to send them again (domain/journal.py)."""
+
+    __tablename__ = "job_journal"
+    __table_args__ = (Index(None, "finished_at", "accepted_at", "task_id"),)
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    queue: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(16))

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     worker_heartbeat_timeout_ms: int = Field(default=30_000, ge=1000)
     # Out of a million broker calls; Dramatiq's default is 1000 (0.1%).
     broker_maintenance_chance: int = Field(default=1000, ge=0, le=1_000_000)
+    # A worker keeps retrying record writes and retry enqueues this long while Redis is away.
+    redis_outage_patience_s: float = Field(default=300.0, gt=0)
+    # Encoded messages larger than this are refused at enqueue and dead-lettered at fetch.
+    max_message_bytes: int = Field(default=4_000_000, ge=10_000)
+    # A job whose worker died under it this many times is dead-lettered, not redelivered.
+    max_worker_deaths: int = Field(default=3, ge=1, le=100)
+    # The database journal of accepted jobs, to find and resend the ones Redis loses.
+    journal_enabled: bool = True
+    journal_flush_ms: int = Field(default=200, ge=10, le=10_000)
     # API side: fail fast when Redis is down instead of hanging the request.
     redis_connect_timeout_s: float = Field(default=0.5, gt=0)
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
@@ -56,6 +65,10 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     exporter_port: int = 9200
     max_request_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Enqueues per second one web process accepts before answering 429 (0: no limit).
+    enqueue_rate_per_s: int = Field(default=2000, ge=0)
+    # How long an Idempotency-Key keeps returning the job it first created.
+    idempotency_ttl_s: int = Field(default=86_400, ge=60)
 
     # --- scheduler and maintenance ---
     scheduler_poll_s: float = Field(default=5.0, gt=0, le=30)

@@ -161,6 +161,13 @@ def status(as_json: JsonOption = False) -> None:
                 str(alive.get(q.name, 0)),
             )
         grid.caption = "jobs: " + ", ".join(f"{s.value} {n}" for s, n in counts.items())
+        skewed = [
+            f"{w['worker']} {w['clock_offset_ms'] / 1000:+.1f} s"
+            for w in workers
+            if abs(w.get("clock_offset_ms", 0)) > 1000
+        ]
+        if skewed:
+            grid.caption += "\nclocks off Redis's: " + ", ".join(skewed)
         return grid
 
     _emit(data, as_json, table)

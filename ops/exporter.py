@@ -1,8 +1,9 @@
 """The `metrics` process: what worker middleware cannot see, read from Redis at each scrape.
 
 Per queue: ready, delayed, dead letters, in flight, age of the oldest ready message; jobs by
-state; live worker processes per queue; clock heartbeats and skipped scheduled runs. A handful
-of pipelined reads per scrape, no KEYS/SCAN.
+state; live worker processes per queue; clock heartbeats and skipped scheduled runs; the largest
+clock skew of a live process; jobs re-sent from the journal. A handful of pipelined reads per
+scrape, no KEYS/SCAN.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import redis
 from prometheus_client import start_http_server
@@ -20,6 +22,7 @@ from prometheus_client.registry import Collector
 from actors.control import Control
 from actors.jobs import QUEUES
 from actors.middleware.heartbeat import live_workers
+from actors.reconcile import RECOVERED_KEY
 from scheduler.state import ALIVE_WINDOW_S, ScheduleState
 
 logger = logging.getLogger(__name__)
@@ -87,14 +90,22 @@ class BrokerCollector(Collector):
             "gaveurs_workers_alive", "Live worker processes consuming the queue.", labels=["queue"]
         )
         alive = dict.fromkeys(QUEUES, 0)
-        for worker in live_workers(self.control.client):
+        living = live_workers(self.control.client)
+        for worker in living:
             for queue in worker.get("queues", []):
                 alive[queue] = alive.get(queue, 0) + 1
         for queue, count in alive.items():
             workers.add_metric([queue], count)
         yield workers
 
-        yield from self._scheduler()
+        yield from self._scheduler(living)
+
+        recovered = CounterMetricFamily(
+            "gaveurs_jobs_recovered",
+            "Accepted jobs found missing from Redis and re-sent from the database journal.",
+        )
+        recovered.add_metric([], int(self.control.client.get(RECOVERED_KEY) or 0))
+        yield recovered
 
         scrape = GaugeMetricFamily(
             "gaveurs_exporter_scrape_duration_seconds", "Time this scrape spent reading Redis."
@@ -102,10 +113,21 @@ class BrokerCollector(Collector):
         scrape.add_metric([], time.perf_counter() - started)
         yield scrape
 
-    def _scheduler(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def _scheduler(
+        self, living: list[dict[str, Any]]
+    ) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         state = ScheduleState(self.control.client)
         now = time.time()
         beats = state.heartbeats()
+        offsets = [abs(int(w.get("clock_offset_ms", 0))) for w in living]
+        clocks_alive = {sid for sid, at in beats.items() if now - at <= ALIVE_WINDOW_S}
+        offsets += [abs(ms) for sid, ms in state.clock_offsets().items() if sid in clocks_alive]
+        skew = GaugeMetricFamily(
+            "gaveurs_clock_skew_seconds",
+            "Largest difference between a live worker's or clock's wall clock and Redis's.",
+        )
+        skew.add_metric([], max(offsets, default=0) / 1000)
+        yield skew
         age = GaugeMetricFamily(
             "gaveurs_scheduler_heartbeat_age_seconds",
             "Seconds since the most recent beat of any clock (+Inf when none ever beat).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -19,14 +20,17 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, *, appendonly: bool = False) -> None:
+    """`appendonly` turns AOF persistence on (`appendfsync`: always, everysec or no); without
+    it the server keeps nothing across a restart. Fault tests use kill/start/pause/resume."""
+
+    def __init__(self, *, appendonly: bool = False, appendfsync: str = "everysec") -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: `make test` and `make bench` install it")
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="gaveurs-redis-"))
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        args = [
+        self.args = [
             binary,
             "--port",
             str(self.port),
@@ -38,20 +42,42 @@ class RedisServer:
             "",
             "--appendonly",
             "yes" if appendonly else "no",
+            "--appendfsync",
+            appendfsync,
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         self.client = redis.Redis.from_url(self.url)
+        self.start()
+
+    def start(self) -> None:
+        """Start (or start again, on the same port and directory) and wait until it answers."""
+        self.process = subprocess.Popen(
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
                 self.client.ping()
                 break
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.BusyLoadingError):
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError(f"redis-server did not start on port {self.port}") from None
                 time.sleep(0.05)
 
+    def kill(self) -> None:
+        """SIGKILL: a crash. What survives is what the AOF had on disk."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        """SIGSTOP: the server stalls; connections stay open, commands get no answer."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
+        if self.process.poll() is None:
+            self.resume()  # a stopped process would not act on SIGTERM
         stop_server(self.process, self.dir)
 
 

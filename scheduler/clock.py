@@ -136,6 +136,10 @@ class Clock:
             "scheduled_at": target.isoformat(),
             "schedule_entry": entry.name,
         }
+        now_ms = getattr(job.actor.broker, "now_ms", None)
+        if now_ms is not None:
+            # Redis time: a worker judges lateness on the same clock, whatever its own says.
+            options["sent_at_ms"] = now_ms()
         if entry.late_after_s is not None:
             options["late_after_ms"] = entry.late_after_s * 1000
         message = job.message(self.payloads[entry.name], **options)

@@ -16,6 +16,8 @@ import redis
 
 PREFIX = "gaveurs:scheduler:"
 HEARTBEAT_KEY = PREFIX + "heartbeat"
+#: Each clock's wall clock minus Redis's, in ms, for the clock-skew alert.
+OFFSETS_KEY = PREFIX + "clock_offsets"
 SKIPS_KEY = PREFIX + "skips"
 HISTORY_KEY = PREFIX + "history"
 HISTORY_LENGTH = 1000
@@ -128,14 +130,23 @@ class ScheduleState:
         now_s = time.time() if now_s is None else now_s
         beats = self.heartbeats()
         stale = [sid for sid, at in beats.items() if now_s - at > FORGET_AFTER_S]
+        seconds, micros = self.client.time()
+        offset_ms = int((time.time() - seconds - micros / 1_000_000) * 1000)
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(HEARTBEAT_KEY, scheduler_id, f"{now_s:.3f}")
+        pipe.hset(OFFSETS_KEY, scheduler_id, offset_ms)
         if stale:
             pipe.hdel(HEARTBEAT_KEY, *stale)
+            pipe.hdel(OFFSETS_KEY, *stale)
         pipe.execute()
 
     def leave(self, scheduler_id: str) -> None:
         self.client.hdel(HEARTBEAT_KEY, scheduler_id)
+        self.client.hdel(OFFSETS_KEY, scheduler_id)
+
+    def clock_offsets(self) -> dict[str, int]:
+        """Wall clock minus Redis clock (ms) of each clock that beat recently."""
+        return {k.decode(): int(v) for k, v in self.client.hgetall(OFFSETS_KEY).items()}
 
     def heartbeats(self) -> dict[str, float]:
         return {k.decode(): float(v) for k, v in self.client.hgetall(HEARTBEAT_KEY).items()}

@@ -37,8 +37,10 @@ class WorkerHeartbeat(Middleware):
         self._stop = threading.Event()
         self._info: dict[str, Any] = {}
         self._broker_heartbeats: tuple[str, str] | None = None
+        self._broker: dramatiq.Broker | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._broker = broker
         queues = sorted(worker.consumer_whitelist or broker.get_declared_queues())
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._info = {
@@ -81,9 +83,25 @@ class WorkerHeartbeat(Middleware):
         except redis.RedisError:
             pass  # Redis gone at shutdown: the entry ages out of the alive window by itself.
 
+    def _redis_now_and_offset(self) -> tuple[float, int]:
+        """Redis server time (s) and this machine's offset from it (ms): liveness is judged on
+        Redis time, so a machine with a wrong clock is neither taken for dead nor kept alive."""
+        measure = getattr(self._broker, "measure_clock_offset", None)
+        if measure is not None:
+            offset_ms = int(measure())
+        else:
+            seconds, micros = self.client.time()
+            offset_ms = int(time.time() * 1000) - (seconds * 1000 + micros // 1000)
+        return time.time() - offset_ms / 1000, offset_ms
+
     def beat_once(self) -> None:
-        now = time.time()
-        info = {**self._info, "processed": dict(self.processed), "last_seen": int(now * 1000)}
+        now, offset_ms = self._redis_now_and_offset()
+        info = {
+            **self._info,
+            "processed": dict(self.processed),
+            "last_seen": int(now * 1000),
+            "clock_offset_ms": offset_ms,
+        }
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(WORKERS_KEY, self.worker_id, json.dumps(info))
         pipe.zadd(SEEN_KEY, {self.worker_id: now})
@@ -106,9 +124,14 @@ class WorkerHeartbeat(Middleware):
             self._stop.wait(self.interval_s)
 
 
+def redis_time(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return float(seconds) + micros / 1_000_000
+
+
 def live_workers(client: redis.Redis, *, window_s: float = ALIVE_WINDOW_S) -> list[dict[str, Any]]:
-    """Workers seen within the window, newest first."""
-    ids = client.zrevrangebyscore(SEEN_KEY, "+inf", time.time() - window_s)
+    """Workers seen within the window (Redis time), newest first."""
+    ids = client.zrevrangebyscore(SEEN_KEY, "+inf", redis_time(client) - window_s)
     if not ids:
         return []
     rows = client.hmget(WORKERS_KEY, ids)

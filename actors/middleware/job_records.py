@@ -2,6 +2,14 @@
 
 Each hook is one Lua call (one round trip). Place it before Retries in the middleware list: after-
 hooks run in reverse order, so it sees Retries' decision (retry or fail) for the same message.
+
+The record also guards deliveries, because Redis queues deliver at least once:
+- a delivery of an attempt whose record already ended (SUCCESS, FAILURE, REVOKED), or of an
+  older attempt than the record's, is a duplicate (a redelivery after a crash or a Redis
+  restart): it is skipped, not run again;
+- an attempt whose workers died under it `max_worker_deaths` times (OOM kills, segfaults) is
+  dead-lettered with that reason instead of being redelivered forever (Dramatiq issue 213).
+In a worker, record writes wait for Redis through an outage instead of being lost.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ import json
 import os
 import socket
 import threading
+import uuid
 from typing import Any
 
 import dramatiq
@@ -17,12 +26,37 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 from dramatiq_abort import Abort
 
-from actors.records import JobRecords, State, encode_error, encode_result, epoch_of, now_ms
+from actors.consumer import Rejected
+from actors.outage import until_redis_answers
+from actors.records import (
+    JobRecords,
+    State,
+    Transition,
+    encode_error,
+    encode_result,
+    epoch_of,
+    now_ms,
+)
 from domain.redact import redact_payload
+
+#: Attribute set on a MessageProxy whose delivery is a duplicate: later hooks leave it alone.
+DUPLICATE = "_gaveurs_duplicate_delivery"
 
 
 class JobCancelled(SkipMessage):
     """The job was cancelled while it waited in the queue."""
+
+
+class DuplicateDelivery(SkipMessage):
+    """This attempt already ran to an end (or a newer attempt exists): not run twice."""
+
+
+class WorkerDeaths(SkipMessage):
+    """Workers died under this attempt too many times: dead-lettered, not redelivered."""
+
+
+def is_duplicate(message: MessageProxy) -> bool:
+    return bool(getattr(message, DUPLICATE, False))
 
 
 def worker_name() -> str:
@@ -32,13 +66,50 @@ def worker_name() -> str:
 class JobTracking(Middleware):
     """Writes job records; actors declare which payload fields to mask with the `redact` option."""
 
-    def __init__(self, *, records: JobRecords, dead_letter_ttl_s: int) -> None:
+    def __init__(
+        self,
+        *,
+        records: JobRecords,
+        dead_letter_ttl_s: int,
+        max_worker_deaths: int = 3,
+        outage_patience_s: float = 300.0,
+    ) -> None:
         self.records = records
         self.dead_letter_ttl_s = max(dead_letter_ttl_s, records.retention_s)
+        self.max_worker_deaths = max_worker_deaths
+        self.outage_patience_s = outage_patience_s
 
     @property
     def actor_options(self) -> set[str]:
-        return {"redact"}
+        return {"redact", "max_worker_deaths"}
+
+    def _write(self, message: MessageProxy, state: State, **kwargs: Any) -> Transition | None:
+        return until_redis_answers(
+            lambda: self.records.apply(message.message_id, state, **kwargs),
+            patience_s=self.outage_patience_s,
+            what=f"record {state.value} of {message.message_id}",
+        )
+
+    def record_rejected(self, rejected: Rejected) -> None:
+        """A fetched message that could not run (malformed, too large, unknown actor) is in the
+        dead letters: its record says why, under its task id, or its Redis id when unreadable."""
+        task_id = rejected.message_id or rejected.redis_id
+        error = {"type": rejected.error_type, "message": rejected.reason, "traceback": ""}
+        self.records.transition(
+            task_id,
+            State.FAILURE,
+            epoch=-1,
+            ttl_s=self.dead_letter_ttl_s,
+            fields={
+                "task_id": task_id,
+                "task_name": rejected.actor_name or "<undecodable>",
+                "queue": rejected.queue.removesuffix(".DQ"),
+                "completed_at": now_ms(),
+                "error": json.dumps(error, ensure_ascii=False),
+                "failure_reason": rejected.reason,
+                "dead_letter_id": rejected.redis_id,
+            },
+        )
 
     def before_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
@@ -66,8 +137,8 @@ class JobTracking(Middleware):
         )
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        state = self.records.transition(
-            message.message_id,
+        outcome = self._write(
+            message,
             State.STARTED,
             epoch=epoch_of(message.options),
             fields={
@@ -76,10 +147,31 @@ class JobTracking(Middleware):
                 "progress": 0,
                 "progress_note": "",
                 "eta": None,
+                "delivery": uuid.uuid4().hex,
             },
         )
-        if state == State.REVOKED:
+        if outcome is None:
+            return
+        if outcome.state == State.REVOKED:
             raise JobCancelled(f"job {message.message_id} was cancelled before it started")
+        if not outcome.applied:
+            setattr(message, DUPLICATE, True)
+            # Results would store None over the result the first run stored.
+            message.options["store_results"] = False
+            raise DuplicateDelivery(
+                f"job {message.message_id} is already {outcome.state.value}: duplicate delivery "
+                "skipped"
+            )
+        actor = broker.get_actor(message.actor_name)
+        limit = int(actor.options.get("max_worker_deaths", self.max_worker_deaths))
+        if outcome.lost_runs >= limit:
+            reason = (
+                f"its worker died {outcome.lost_runs} times while running it (killed, out of "
+                f"memory?); dead-lettered after {outcome.lost_runs + 1} deliveries"
+            )
+            message.options["failure_reason"] = reason
+            message.fail()
+            raise WorkerDeaths(reason)
 
     def after_process_message(
         self,
@@ -92,22 +184,22 @@ class JobTracking(Middleware):
         epoch = epoch_of(message.options)
         done = {"completed_at": now_ms()}
         if exception is None:
-            self.records.transition(
-                message.message_id,
+            self._write(
+                message,
                 State.SUCCESS,
                 epoch=epoch,
                 fields={**done, "progress": 100, "result": encode_result(result)},
             )
         elif isinstance(exception, Abort):
-            self.records.transition(
-                message.message_id,
+            self._write(
+                message,
                 State.REVOKED,
                 epoch=epoch,
                 fields={**done, "error": encode_error(exception, "cancelled while running")},
             )
         elif message.failed:
-            self.records.transition(
-                message.message_id,
+            self._write(
+                message,
                 State.FAILURE,
                 epoch=epoch,
                 ttl_s=self.dead_letter_ttl_s,
@@ -119,8 +211,8 @@ class JobTracking(Middleware):
                 },
             )
         else:
-            self.records.transition(
-                message.message_id,
+            self._write(
+                message,
                 State.RETRY,
                 epoch=epoch,
                 fields={
@@ -130,19 +222,22 @@ class JobTracking(Middleware):
             )
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        if message.failed:  # e.g. AgeLimit: too old to run, dead-lettered
-            self.records.transition(
-                message.message_id,
+        if is_duplicate(message):
+            return  # the record already tells the truth about this attempt
+        if message.failed:  # worker deaths, AgeLimit: dead-lettered without running
+            reason = message.options.get("failure_reason") or "skipped"
+            error = {"type": "WorkerDeaths", "message": reason, "traceback": ""}
+            self._write(
+                message,
                 State.FAILURE,
                 epoch=epoch_of(message.options),
                 ttl_s=self.dead_letter_ttl_s,
                 fields={
                     "completed_at": now_ms(),
-                    "failure_reason": "skipped",
+                    "failure_reason": reason,
+                    "error": json.dumps(error) if reason != "skipped" else "",
                     "dead_letter_id": message.options.get("redis_message_id"),
                 },
             )
         else:
-            self.records.transition(
-                message.message_id, State.REVOKED, epoch=-1, fields={"completed_at": now_ms()}
-            )
+            self._write(message, State.REVOKED, epoch=-1, fields={"completed_at": now_ms()})

@@ -12,6 +12,7 @@ from dramatiq.middleware import Retries
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from dramatiq_abort import Abort
 
+from actors.outage import REDIS_ERRORS, until_redis_answers
 from actors.policy import RetryPolicy
 
 
@@ -22,7 +23,8 @@ class PolicyRetries(Retries):
     its hard time limit is not retried either: it would hit it again.
     """
 
-    def __init__(self, *, default_policy: RetryPolicy) -> None:
+    def __init__(self, *, default_policy: RetryPolicy, outage_patience_s: float = 300.0) -> None:
+        self.outage_patience_s = outage_patience_s
         super().__init__(
             max_retries=default_policy.max_retries,
             min_backoff=default_policy.min_backoff_ms,
@@ -81,4 +83,14 @@ class PolicyRetries(Retries):
         message.options["requeue_timestamp"] = int(time.time() * 1000)
         message.options["retry_eta"] = int(time.time() * 1000) + delay
         self.logger.info("Retrying message %r in %d ms.", message.message_id, delay)
-        broker.enqueue(message._message, delay=delay)
+        try:
+            # Stock Retries loses the job here when Redis is away: the enqueue fails, the error is
+            # logged by the broker, and the message is acked once Redis is back.
+            until_redis_answers(
+                lambda: broker.enqueue(message._message, delay=delay),
+                patience_s=self.outage_patience_s,
+                what=f"retry of {message.message_id}",
+            )
+        except REDIS_ERRORS as error:
+            message.options["failure_reason"] = f"its retry could not be scheduled: {error}"
+            message.fail()

@@ -4,7 +4,9 @@ periodiq's middleware skips any scheduled message that waited more than `skip_de
 queue, silently. Here each schedule entry says how late its run may start (`late_after_ms` on
 the message, None = always run: a backlog must not drop the nightly backup). A skipped run is
 counted per entry (`gaveurs_schedule_skips_total`), shown as the entry's last outcome, and its
-job record says why. Only the first delivery is judged: a retry is late by design.
+job record says why. Only the first delivery is judged: a retry is late by design. The wait is
+measured on Redis's clock (the clock stamps `sent_at_ms`), so a worker whose clock runs ahead
+does not take every run for late.
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ class ScheduledRuns(PeriodiqMiddleware):
         late_after_ms = options.get("late_after_ms")
         if not entry or late_after_ms is None or options.get("retries", 0):
             return
-        waited_ms = int(time.time() * 1000) - message.message_timestamp
+        sent_at_ms, redis_now = options.get("sent_at_ms"), getattr(broker, "now_ms", None)
+        if sent_at_ms is not None and redis_now is not None:
+            waited_ms = int(redis_now()) - int(sent_at_ms)  # both Redis time: skew cancels
+        else:
+            waited_ms = int(time.time() * 1000) - message.message_timestamp
         if waited_ms <= late_after_ms:
             return
         reason = (

@@ -16,6 +16,8 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq_abort import Abort
 
+from actors.middleware.job_records import is_duplicate
+
 KEY_PREFIX = "gaveurs:unique:"
 
 
@@ -82,4 +84,5 @@ class Uniqueness(Middleware):
             self.release(message)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self.release(message)
+        if not is_duplicate(message):  # the attempt that owns the key may still be running
+            self.release(message)

@@ -269,12 +269,17 @@ def test_every_registered_job_has_a_closed_bounded_payload() -> None:
 
 def test_every_request_body_and_parameter_in_the_openapi_schema_is_bounded() -> None:
     document = APP.openapi()
+    # The generic enqueue takes any job's payload: the named job's model validates it, and
+    # test_every_registered_job_has_a_closed_bounded_payload holds those models to these rules.
+    delegated = {("post", "/api/jobs/{name}")}
     problems = []
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             where = f"{method.upper()} {path}"
             for parameter in operation.get("parameters", []):
                 problems += unbounded(parameter["schema"], document, f"{where} {parameter['name']}")
+            if (method, path) in delegated:
+                continue
             for media in operation.get("requestBody", {}).get("content", {}).values():
                 problems += unbounded(media["schema"], document, f"{where} body")
     assert not problems, problems

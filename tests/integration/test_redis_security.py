@@ -3,7 +3,8 @@
 A throw-away redis-server gets the README's `user ...` lines as its ACL file (the default user
 off) plus a test-only admin user, and listens on a plain and a TLS port (certificates from a
 throw-away CA). Real processes (worker, uvicorn API, clock, exporter) reach it through
-REDIS_URL only; afterwards Redis's ACL LOG must hold no denied command, key or channel.
+REDIS_URL; afterwards Redis's ACL LOG must hold no denied command, key or channel. They share a
+database of their own: its job journal must not send this Redis's jobs to the session's.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from actors.broker import redis_client
+from domain import db
 from domain.settings import Settings
 from ops.local_redis import free_port, stop_server
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
@@ -106,6 +108,7 @@ class SecuredRedis:
     tls_port: int
     ca: Path
     admin: redis.Redis
+    database_url: str
 
     def url(self, user: str, password: str, *, tls: bool = False) -> str:
         if tls:
@@ -118,6 +121,9 @@ class SecuredRedis:
     @property
     def app_url(self) -> str:
         return self.url("gaveurs", APP_PASSWORD)
+
+    def env(self, redis_url: str) -> dict[str, str]:
+        return {"REDIS_URL": redis_url, "DATABASE_URL": self.database_url}
 
     def denials(self) -> list[dict[str, Any]]:
         return [
@@ -161,8 +167,10 @@ def secured_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredR
     )  # fmt: skip
     admin = redis.Redis(host="127.0.0.1", port=port, username="admin", password=ADMIN_PASSWORD)
     wait_for(lambda: _answers(admin), timeout=30, interval=0.1, what="redis-server with ACL")
+    database_url = f"sqlite:///{directory}/gaveurs.db"
+    db.migrate(database_url)
     try:
-        yield SecuredRedis(port, tls_port, certs["ca"], admin)
+        yield SecuredRedis(port, tls_port, certs["ca"], admin, database_url)
     finally:
         stop_server(process, directory)
 
@@ -175,13 +183,13 @@ def _answers(client: redis.Redis) -> bool:
 
 
 @contextmanager
-def api_process(redis_url: str, log: Path) -> Iterator[str]:
-    """A real uvicorn serving the API with only REDIS_URL changed; yields its base URL."""
+def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
+    """A real uvicorn serving the API with `env` over the session's; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "REDIS_URL": redis_url},
+        env={**os.environ, **env},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -195,12 +203,12 @@ def api_process(redis_url: str, log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def exporter_process(redis_url: str, log: Path) -> Iterator[str]:
+def exporter_process(env: dict[str, str], log: Path) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "ops.exporter"],
         cwd=ROOT,
-        env={**os.environ, "REDIS_URL": redis_url, "EXPORTER_PORT": str(port)},
+        env={**os.environ, **env, "EXPORTER_PORT": str(port)},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -288,17 +296,17 @@ def worker(secured: SecuredRedis, url: str, tmp: Path, *queues: str) -> WorkerPr
         module="actors",
         queues=queues,
         threads=2,
-        env={"REDIS_URL": url, "OUTBOX_DIR": str(tmp / "outbox")},
+        env={**secured.env(url), "OUTBOX_DIR": str(tmp / "outbox")},
         log_path=tmp / f"worker-{'-'.join(queues)}.log",
     )
 
 
 def test_the_documented_acl_runs_api_worker_clock_and_exporter(
-    secured_redis: SecuredRedis, demo_database: str, tmp_path: Path
+    secured_redis: SecuredRedis, tmp_path: Path
 ) -> None:
     secured = secured_redis
     secured.admin.acl_log_reset()
-    with api_process(secured.app_url, tmp_path / "api.log") as base:
+    with api_process(secured.env(secured.app_url), tmp_path / "api.log") as base:
         api = Api(base, denials=secured.denials)
         # Given a job accepted while no worker runs: it waits, PENDING
         health = api.submit("/api/tasks/maintenance/health-check")
@@ -309,11 +317,11 @@ def test_the_documented_acl_runs_api_worker_clock_and_exporter(
         clock = clock_process(
             tmp_path / "clock.log",
             "--start", "2026-01-05T05:59:30", "--speed", "60", "--poll", "0.5",
-            env={"REDIS_URL": secured.app_url},
+            env=secured.env(secured.app_url),
         )  # fmt: skip
         metrics_url = secured.url("gaveurs-metrics", METRICS_PASSWORD)
         try:
-            with exporter_process(metrics_url, tmp_path / "exporter.log") as exporter:
+            with exporter_process(secured.env(metrics_url), tmp_path / "exporter.log") as exporter:
                 # Then every kind of Redis work succeeds: Lua dispatch and records, INFO,
                 # results, rate limiter and breaker, cancel (aborts), dead letters, maintenance
                 assert api.wait(health, "SUCCESS")["result"]["checks"]
@@ -389,9 +397,7 @@ def test_the_acl_denies_what_the_app_does_not_need(secured_redis: SecuredRedis) 
     secured.admin.acl_log_reset()
 
 
-def test_tls_urls_reach_the_worker_and_the_api(
-    secured_redis: SecuredRedis, demo_database: str, tmp_path: Path
-) -> None:
+def test_tls_urls_reach_the_worker_and_the_api(secured_redis: SecuredRedis, tmp_path: Path) -> None:
     secured = secured_redis
     tls_url = secured.url("gaveurs", APP_PASSWORD, tls=True)
     # redis_client keeps the URL's TLS options (redis-py passes query arguments through)
@@ -406,7 +412,7 @@ def test_tls_urls_reach_the_worker_and_the_api(
         redis.Redis.from_url(untrusted.replace("rediss:", "redis:"), socket_timeout=5).ping()
     secured.admin.acl_log_reset()
 
-    with api_process(tls_url, tmp_path / "api.log") as base:
+    with api_process(secured.env(tls_url), tmp_path / "api.log") as base:
         api = Api(base, denials=secured.denials)
         task = api.submit("/api/tasks/maintenance/refresh-aggregates")
         assert api.state(task) == "PENDING"

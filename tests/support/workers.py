@@ -30,6 +30,8 @@ class WorkerProcess:
         threads: int = 4,
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
+        command_prefix: tuple[str, ...] = (),
+        shutdown_timeout_ms: int = 5000,
     ) -> None:
         self.client = client
         self.log_path = log_path or Path(os.environ.get("GAVEURS_TEST_TMP", "/tmp")) / "worker.log"
@@ -44,6 +46,7 @@ class WorkerProcess:
             "dramatiq_worker_timeout": "100",
         }
         command = [
+            *command_prefix,
             sys.executable,
             "-m",
             "dramatiq",
@@ -55,7 +58,7 @@ class WorkerProcess:
             "--queues",
             *queues,
             "--worker-shutdown-timeout",
-            "5000",
+            str(shutdown_timeout_ms),
         ]
         self.process = subprocess.Popen(
             command,
@@ -76,6 +79,16 @@ class WorkerProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.log.close()
+
+    def terminate(self) -> None:
+        """SIGTERM, as a PaaS sends before a restart; returns once the process has exited."""
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.log.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def stop(self) -> None:
         if self.process.poll() is None:

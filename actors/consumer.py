@@ -1,0 +1,358 @@
+"""Dramatiq's Redis broker with the consumer failure modes fixed. Built by actors/broker.py only.
+
+What the stock consumer gets wrong, and what this one does instead:
+- A body that cannot be decoded raises out of the consumer (Dramatiq's fetch returns bodies
+  without their ids): the consumer is rebuilt and the rest of its fetched batch stays in its ack
+  set, stuck while the worker lives. Here each message comes with its id: a malformed one is
+  dead-lettered with its reason and the good ones fetched with it run.
+- Any body is shipped into the worker's memory, 10 MB or 1 GB. Here the fetch script
+  dead-letters bodies above `max_message_bytes` inside Redis; producers refuse them too.
+- redis-py's TimeoutError is not a ConnectionError, so a stalled Redis is treated as a bug
+  (Dramatiq issue 894): acks are given up and fetched messages lost until a restart. Here both
+  map to ConnectionClosed, which the worker retries until Redis answers.
+- Every broker call stamps Dramatiq's heartbeat set with the caller's clock, and maintenance
+  compares those stamps with its own clock: a machine whose clock runs 60 s ahead sees every
+  other worker as dead and re-queues what they are running. Here timestamps are Redis server
+  time, learnt as an offset (`clock_offset_ms`, also reported for the clock-skew alert).
+- After a connection loss the worker drops its in-memory delay queue while those messages sit in
+  its ack set; a living worker's ack set is never recovered (Dramatiq issue 527: delayed and
+  retrying jobs stuck after a Redis restart). Here every process knows which fetched messages it
+  still holds (`holdings`); `sweep_orphans` gives back those it no longer holds, and
+  `hand_back` returns everything unacknowledged when the worker shuts down.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff, current_millis, q_name
+from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
+
+from actors.outage import REDIS_ERRORS
+from domain.errors import InvalidInput
+
+#: How often a process re-measures its clock against Redis's.
+OFFSET_REFRESH_S = 60.0
+
+
+class MessageTooLarge(InvalidInput):
+    """An encoded message is larger than the broker accepts."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A fetched message that cannot run: dead-lettered with this reason, never processed."""
+
+    queue: str
+    redis_id: str
+    message_id: str
+    actor_name: str
+    error_type: str
+    reason: str
+
+
+class Holdings:
+    """The fetched messages (Redis ids, per queue) this process is still responsible for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, set[str]] = {}
+
+    def add(self, queue: str, ids: Iterable[str]) -> None:
+        with self._lock:
+            self._held.setdefault(queue, set()).update(ids)
+
+    def discard(self, queue: str, ids: Iterable[str]) -> None:
+        with self._lock:
+            self._held.get(queue, set()).difference_update(ids)
+
+    def clear(self, queue: str) -> None:
+        with self._lock:
+            self._held.pop(queue, None)
+
+    def of(self, queue: str) -> set[str]:
+        with self._lock:
+            return set(self._held.get(queue, ()))
+
+
+class RobustRedisBroker(RedisBroker):
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int,
+        on_rejected: Callable[[Rejected], None] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.max_message_bytes = max_message_bytes
+        self.on_rejected = on_rejected
+        self.holdings = Holdings()
+        self._suspects: dict[str, set[str]] = {}
+        #: This machine's clock minus Redis's (ms), measured every OFFSET_REFRESH_S.
+        self.clock_offset_ms = 0
+        self._offset_measured_at = -math.inf
+        script = resources.files("actors").joinpath("lua/fetch.lua").read_text()
+        self.fetch_script = self.client.register_script(script)
+
+    @property
+    def consumer_class(self) -> type[RobustConsumer]:
+        return RobustConsumer
+
+    def enqueue(
+        self, message: dramatiq.Message[Any], *, delay: int | None = None
+    ) -> dramatiq.Message[Any]:
+        size = len(message.encode())
+        if size > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"message for {message.actor_name} is {size} bytes, more than the "
+                f"{self.max_message_bytes} the broker accepts (MAX_MESSAGE_BYTES)"
+            )
+        return super().enqueue(message, delay=delay)
+
+    def measure_clock_offset(self) -> int:
+        before = current_millis()
+        seconds, micros = self.client.time()
+        after = current_millis()
+        self.clock_offset_ms = (before + after) // 2 - (seconds * 1000 + micros // 1000)
+        self._offset_measured_at = time.monotonic()
+        return self.clock_offset_ms
+
+    def now_ms(self) -> int:
+        """Redis server time, from the local clock and the last measured offset."""
+        if time.monotonic() - self._offset_measured_at > OFFSET_REFRESH_S:
+            try:
+                self.measure_clock_offset()
+            except REDIS_ERRORS:
+                self._offset_measured_at = time.monotonic()  # Redis away: keep the last offset
+        return current_millis() - self.clock_offset_ms
+
+    def _dispatch(self, command: str) -> Callable[..., Any]:
+        """Dramatiq's call of its Lua dispatch script, stamped with Redis time."""
+        script = self.scripts["dispatch"]
+
+        def dispatch(queue_name: str, *args: Any) -> Any:
+            return script(
+                keys=[self.namespace],
+                args=[
+                    command,
+                    self.now_ms(),
+                    queue_name,
+                    self.broker_id,
+                    self.heartbeat_timeout,
+                    self.dead_message_ttl,
+                    self._should_do_maintenance(command),
+                    self._max_unpack_size(),
+                    *args,
+                ],
+            )
+
+        return dispatch
+
+    def maintain(self, queue: str, *, now_ms: int | None = None) -> None:
+        """Dramatiq's Lua maintenance on one queue, now: dead workers' unacked messages back to
+        the queue, expired dead letters dropped. (Stock runs it on a random 0.1 % of calls.)"""
+        self.scripts["dispatch"](
+            keys=[self.namespace],
+            args=[
+                "qsize",
+                now_ms or self.now_ms(),
+                queue,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                1,  # do_maintenance
+                self._max_unpack_size(),
+            ],
+        )
+
+    def ack_key(self, queue: str) -> str:
+        return f"{self.namespace}:__acks__.{self.broker_id}.{queue}"
+
+    def sweep_orphans(self, queues: Iterable[str]) -> int:
+        """Give back fetched messages this process no longer holds; returns how many.
+
+        An id is given back only when two sweeps in a row find it unheld, so a message between
+        the fetch script and its registration is never mistaken for an orphan."""
+        returned = 0
+        for queue in queues:
+            members = {m.decode() for m in self.client.smembers(self.ack_key(queue))}
+            orphans = members - self.holdings.of(queue)
+            confirmed = orphans & self._suspects.get(queue, set())
+            self._suspects[queue] = orphans - confirmed
+            if confirmed:
+                self.do_requeue(queue, *confirmed)
+                returned += len(confirmed)
+        return returned
+
+    def hand_back(self, queues: Iterable[str]) -> int:
+        """At shutdown: every message still unacknowledged goes back to its queue now, instead of
+        waiting for broker maintenance to find this worker dead."""
+        returned = 0
+        for queue in queues:
+            members = [m.decode() for m in self.client.smembers(self.ack_key(queue))]
+            if members:
+                self.do_requeue(queue, *members)
+                returned += len(members)
+            self.holdings.clear(queue)
+        return returned
+
+    def reject(self, rejected: Rejected) -> None:
+        self.logger.error(
+            "Dead-lettered message %s of queue %r: %s",
+            rejected.message_id or rejected.redis_id,
+            rejected.queue,
+            rejected.reason,
+        )
+        if self.on_rejected is not None:
+            try:
+                self.on_rejected(rejected)
+            except redis.RedisError:
+                self.logger.exception("could not record the rejection of %s", rejected.redis_id)
+
+
+class RobustConsumer(_RedisConsumer):
+    broker: RobustRedisBroker
+
+    def __init__(self, broker: RobustRedisBroker, queue_name: str, prefetch: int, timeout: int):
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.entries: list[list[Any]] = []
+        if queue_name.endswith(".DQ"):
+            # A new consumer on a delay queue means the consumer thread has requeued or dropped
+            # its in-memory delayed messages: whatever is still in the ack set is an orphan.
+            broker.holdings.clear(queue_name)
+
+    @property
+    def outstanding_message_count(self) -> int:
+        return len(self.queued_message_ids) + len(self.entries)
+
+    def _settle(self, command: str, message: MessageProxy) -> None:
+        redis_id = message.options["redis_message_id"]
+        try:
+            getattr(self.broker, f"do_{command}")(self.queue_name, redis_id)
+        except REDIS_ERRORS as error:
+            raise ConnectionClosed(error) from None
+        self.queued_message_ids.discard(message.message_id)
+        self.broker.holdings.discard(self.queue_name, (redis_id,))
+
+    def ack(self, message: MessageProxy) -> None:
+        self._settle("ack", message)
+
+    def nack(self, message: MessageProxy) -> None:
+        self._settle("nack", message)
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        ids = [message.options["redis_message_id"] for message in messages]
+        if not ids:
+            return
+        try:
+            self.broker.do_requeue(self.queue_name, *ids)
+        except REDIS_ERRORS as error:
+            raise ConnectionClosed(error) from None
+        self.broker.holdings.discard(self.queue_name, ids)
+
+    def close(self) -> None:
+        """Fetched but never handed out: back to the queue (the stock consumer forgets them)."""
+        ids = [entry[0].decode() for entry in self.entries]
+        self.entries = []
+        if not ids:
+            return
+        self.broker.holdings.discard(self.queue_name, ids)
+        try:
+            self.broker.do_requeue(self.queue_name, *ids)
+        except REDIS_ERRORS:
+            pass  # still in the ack set and no longer held: the next sweep gives them back
+
+    def _fetch(self, count: int) -> list[list[Any]]:
+        queue = self.queue_name
+        if self.broker._should_do_maintenance("fetch"):
+            self.broker.maintain(queue)  # what Dramatiq's own fetch would have done
+        namespace = self.broker.namespace
+        dead = f"{namespace}:{q_name(queue)}.XQ"
+        entries: list[list[Any]] = self.broker.fetch_script(
+            keys=[
+                f"{namespace}:{queue}",
+                f"{namespace}:{queue}.msgs",
+                self.broker.ack_key(queue),
+                f"{namespace}:__heartbeats__",
+                dead,
+                f"{dead}.msgs",
+            ],
+            args=[
+                count,
+                self.broker.broker_id,
+                self.broker.now_ms(),
+                self.broker.max_message_bytes,
+            ],
+        )
+        self.broker.holdings.add(queue, (e[0].decode() for e in entries if e[1]))
+        return entries
+
+    def _dead_letter(
+        self, redis_id: str, message_id: str, actor: str, kind: str, reason: str
+    ) -> None:
+        self.broker.do_nack(self.queue_name, redis_id)
+        self.broker.holdings.discard(self.queue_name, (redis_id,))
+        self.broker.reject(Rejected(self.queue_name, redis_id, message_id, actor, kind, reason))
+
+    def _accept(self, entry: list[Any]) -> MessageProxy | None:
+        redis_id, body = entry[0].decode(), entry[1]
+        if not body:
+            if len(entry) >= 5 and int(entry[2]) > 0:
+                # Already dead-lettered by the fetch script; only the reason is left to record.
+                size, message_id, actor = int(entry[2]), entry[3].decode(), entry[4].decode()
+                reason = (
+                    f"message body of {size} bytes exceeds MAX_MESSAGE_BYTES "
+                    f"({self.broker.max_message_bytes}); dead-lettered without being fetched"
+                )
+                rejected = Rejected(
+                    self.queue_name, redis_id, message_id, actor, "MessageTooLarge", reason
+                )
+                self.broker.reject(rejected)
+            return None
+        try:
+            message: dramatiq.Message[Any] = dramatiq.Message.decode(body)
+        except (DecodeError, TypeError, ValueError, KeyError, AttributeError) as error:
+            reason = f"undecodable message body: {str(error)[:300]}"
+            self._dead_letter(redis_id, "", "", "MalformedMessage", reason)
+            return None
+        if message.options.get("redis_message_id") != redis_id:
+            # Pushed by hand or by another tool: acks must name the id it is stored under.
+            message = message.copy(options={"redis_message_id": redis_id})
+        try:
+            self.broker.get_actor(message.actor_name)
+        except ActorNotFound:
+            reason = f"no actor named {message.actor_name!r} is registered"
+            self._dead_letter(
+                redis_id, message.message_id, message.actor_name, "UnknownActor", reason
+            )
+            return None
+        self.queued_message_ids.add(message.message_id)
+        return MessageProxy(message)
+
+    def __next__(self) -> MessageProxy | None:
+        try:
+            while True:
+                if self.entries:
+                    accepted = self._accept(self.entries.pop(0))
+                    if accepted is not None:
+                        self.misses = 0
+                        return accepted
+                    continue
+                if self.outstanding_message_count < self.prefetch:
+                    self.entries = self._fetch(self.prefetch - self.outstanding_message_count)
+                if not self.entries:
+                    self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+                    time.sleep(backoff_ms / 1000)
+                    return None
+        except REDIS_ERRORS as error:
+            raise ConnectionClosed(error) from None

@@ -1,0 +1,65 @@
+"""Every registered job by name: what it takes, and a generic enqueue (what `gaveurs enqueue`
+does, over HTTP). Only registered jobs exist here; the family routes stay the documented API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Query, Response
+
+from actors.jobs import REGISTRY, Job
+from api.deps import WriterDep
+from api.enqueue import submit
+from api.params import NamePath
+from api.schemas import Submitted
+from domain.errors import NotFound
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+#: Dramatiq's Redis broker refuses delays of a week or more.
+MAX_DELAY_MS = 7 * 86_400_000 - 1
+
+
+def _job(name: str) -> Job[Any]:
+    job = REGISTRY.get(name)
+    if job is None:
+        raise NotFound(f"no job named {name!r}; registered jobs: {', '.join(sorted(REGISTRY))}")
+    return job
+
+
+def _describe(job: Job[Any]) -> dict[str, Any]:
+    retry = job.actor.options.get("retry")
+    return {
+        "name": job.name,
+        "queue": job.queue,
+        "doc": (job.actor.fn.__doc__ or "").strip(),
+        "unique": job.unique,
+        "max_retries": getattr(retry, "max_retries", None),
+        "time_limit_ms": job.actor.options.get("time_limit"),
+        "payload_schema": job.payload.model_json_schema(),
+    }
+
+
+@router.get("")
+def list_jobs() -> dict[str, Any]:
+    """The jobs the platform can run, with their queue and payload schema."""
+    return {"jobs": [_describe(REGISTRY[name]) for name in sorted(REGISTRY)]}
+
+
+@router.get("/{name}")
+def describe_job(name: NamePath) -> dict[str, Any]:
+    return _describe(_job(name))
+
+
+@router.post("/{name}", status_code=202, dependencies=[WriterDep])
+def enqueue_job(
+    name: NamePath,
+    response: Response,
+    payload: dict[str, Any] = Body(default_factory=dict),  # noqa: B008
+    delay_ms: int | None = Query(default=None, ge=0, le=MAX_DELAY_MS),
+) -> Submitted:
+    """Enqueue a registered job with a JSON payload (validated by the job's payload model),
+    optionally to start no sooner than `delay_ms` from now."""
+    job = _job(name)
+    return submit(
+        job, job.validate(payload), response, message=f"{name} submitted", delay_ms=delay_ms
+    )

@@ -1,0 +1,143 @@
+"""The job journal: a durable copy of every accepted job, to find the ones Redis lost.
+
+Writers batch (a worker or API process writes its accepted and finished jobs a few times a
+second); the reconciler reads unfinished entries in keyset order from a cursor. Nothing here
+knows about Redis or Dramatiq: bodies are opaque text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from domain.models import JournalEntry
+
+CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Accepted:
+    task_id: str
+    actor: str
+    queue: str
+    body: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class Finished:
+    task_id: str
+    actor: str
+    queue: str
+    outcome: str
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a pass over the unfinished entries stopped: (accepted_at, task_id), exclusive."""
+
+    accepted_at: datetime
+    task_id: str
+
+
+def _insert(engine: Engine) -> Any:
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+
+def record_accepted(engine: Engine, entries: Sequence[Accepted]) -> None:
+    """Insert entries, ignoring ones already there (a delayed message moved, a resend, or a job
+    whose end another process wrote first)."""
+    if not entries:
+        return
+    insert = _insert(engine)
+    with Session(engine) as session, session.begin():
+        for start in range(0, len(entries), CHUNK):
+            rows = [vars(entry) for entry in entries[start : start + CHUNK]]
+            session.execute(insert(JournalEntry).values(rows).on_conflict_do_nothing())
+
+
+def record_finished(engine: Engine, entries: Sequence[Finished]) -> None:
+    """Mark entries finished; the first outcome wins.
+
+    The worker that ran a job may write its end before the API process writes its acceptance
+    (each flushes on its own clock): the end is then inserted as a bodiless entry, which the
+    late acceptance leaves alone, so a finished job is never taken for a lost one."""
+    if not entries:
+        return
+    insert = _insert(engine)
+    with Session(engine) as session, session.begin():
+        for start in range(0, len(entries), CHUNK):
+            rows = [
+                {
+                    "task_id": e.task_id,
+                    "actor": e.actor,
+                    "queue": e.queue,
+                    "body": "",
+                    "accepted_at": e.finished_at,
+                    "finished_at": e.finished_at,
+                    "outcome": e.outcome,
+                }
+                for e in entries[start : start + CHUNK]
+            ]
+            statement = insert(JournalEntry).values(rows)
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[JournalEntry.task_id],
+                    set_={
+                        "finished_at": statement.excluded.finished_at,
+                        "outcome": statement.excluded.outcome,
+                    },
+                    where=JournalEntry.finished_at.is_(None),
+                )
+            )
+
+
+def unfinished(
+    session: Session,
+    *,
+    accepted_after: datetime,
+    accepted_before: datetime,
+    cursor: Cursor | None,
+    limit: int,
+) -> list[JournalEntry]:
+    """Unfinished entries accepted in the window, oldest first, after `cursor`."""
+    query = (
+        select(JournalEntry)
+        .where(JournalEntry.finished_at.is_(None))
+        .where(JournalEntry.accepted_at > accepted_after)
+        .where(JournalEntry.accepted_at < accepted_before)
+    )
+    if cursor is not None:
+        query = query.where(
+            or_(
+                JournalEntry.accepted_at > cursor.accepted_at,
+                and_(
+                    JournalEntry.accepted_at == cursor.accepted_at,
+                    JournalEntry.task_id > cursor.task_id,
+                ),
+            )
+        )
+    query = query.order_by(JournalEntry.accepted_at, JournalEntry.task_id).limit(limit)
+    return list(session.scalars(query))
+
+
+def delete_old(session: Session, *, before: datetime) -> int:
+    """Entries accepted before `before`, finished or not (their records are gone anyway)."""
+    deleted = 0
+    while True:
+        ids = session.scalars(
+            select(JournalEntry.task_id).where(JournalEntry.accepted_at < before).limit(CHUNK)
+        ).all()
+        if not ids:
+            return deleted
+        session.execute(delete(JournalEntry).where(JournalEntry.task_id.in_(ids)))
+        session.commit()
+        deleted += len(ids)
