@@ -117,7 +117,7 @@ def build_broker(settings: Settings) -> RobustRedisBroker:
         CurrentMessage(),
         GroupCallbacks(RateLimiterBackend(client=client)),
         Abortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
-        Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS),
+        Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS, record_prefix=records.key("")),
         ScheduledRuns(client=client, records=records),
         tracking,
         PolicyRetries(

@@ -13,6 +13,8 @@ from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
 from api.routers import (
     data,
+    exports,
+    files,
     health,
     ingest,
     jobs,
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maintenance.router,
         notifications.router,
         ml.router,
+        exports.router,
+        files.router,
         models.router,
         ingest.router,
         schedules.router,

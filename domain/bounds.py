@@ -14,6 +14,7 @@ ID_MAX = 2**31 - 1
 SITE_CODE_MAX = 8  # sites.code
 TASK_ID_MAX = 64  # task ids are UUIDs; the columns that keep one are String(64)
 NAME_MAX = 128  # queue, actor and model-kind names
+FILENAME_MAX = 255  # stored_files.filename
 OFFSET_MAX = ID_MAX
 #: The widest window a planning job may cover (a year, and a day for leap years).
 WINDOW_DAYS_MAX = 366

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["platform", "scheduler", "exporter", "notifications", "ml"]
+BENCHMARKS = ["platform", "scheduler", "exporter", "notifications", "ml", "exports"]
 OUT = Path("var/bench")
 
 

@@ -96,26 +96,66 @@ def test_no_operation_answers_a_server_error(case: Any, leave_redis_as_found: No
     )
 
 
-# What schemathesis found (each was a 500: SQLite raised OverflowError on the id), kept as
-# plain requests so a regression shows without generation.
+# What schemathesis found, kept as plain requests so a regression shows without generation.
+# Each was a 500: SQLite raised OverflowError on an id no row can have, or a period's end
+# (the next midnight) or a default start (30 days earlier) fell outside Python's dates.
 TOO_BIG = 2**63
+ID_URLS = [
+    ("GET", f"/api/lots?offset={TOO_BIG}"),
+    ("GET", f"/api/lots/{TOO_BIG}"),
+    ("POST", f"/api/tasks/ml/feeding-curve/optimize?lot_id={TOO_BIG}"),
+    ("POST", f"/api/tasks/ml/pysr/train?lot_id={TOO_BIG}"),
+    ("POST", f"/api/tasks/export/pdf/lot?lot_id={TOO_BIG}"),
+    ("POST", f"/api/tasks/export/csv/gavage?lot_id={TOO_BIG}"),
+    ("POST", f"/api/tasks/export/csv/sqal?lot_id={TOO_BIG}"),
+    ("POST", f"/api/tasks/export/certificate?lot_id={TOO_BIG}"),
+    ("GET", f"/api/files/{TOO_BIG}"),
+    ("GET", f"/api/certificates/{TOO_BIG}"),
+    ("GET", f"/api/certificates/{TOO_BIG}/verify"),
+]
 
 
-@pytest.mark.parametrize(
-    ("method", "url"),
-    [
-        ("GET", f"/api/lots?offset={TOO_BIG}"),
-        ("GET", f"/api/lots/{TOO_BIG}"),
-        ("POST", f"/api/tasks/ml/feeding-curve/optimize?lot_id={TOO_BIG}"),
-        ("POST", f"/api/tasks/ml/pysr/train?lot_id={TOO_BIG}"),
-    ],
-)
+@pytest.mark.parametrize(("method", "url"), ID_URLS, ids=[url for _, url in ID_URLS])
 def test_an_id_no_row_can_have_is_a_422(
     api_client: Any, admin_auth: dict[str, str], method: str, url: str
 ) -> None:
     response = api_client.request(method, url, headers=admin_auth)
     assert response.status_code == 422, response.text
     assert "less than or equal to 2147483647" in response.text
+
+
+def test_a_batch_with_an_id_no_row_can_have_is_a_422(api_client: Any, auth: dict[str, str]) -> None:
+    response = api_client.post(
+        "/api/tasks/export/csv/lots", json={"lot_ids": [TOO_BIG]}, headers=auth
+    )
+    assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/tasks/export/pdf/site?site_code=LL&date_debut=2026-01-01&date_fin=9999-12-31",
+        "/api/tasks/export/csv/gavage?date_debut=2026-01-01&date_fin=9999-12-31",
+        "/api/tasks/export/csv/sqal?date_debut=0001-01-01&date_fin=9999-12-31",
+        "/api/tasks/export/csv/feedbacks?date_debut=2026-01-01&date_fin=9999-12-31",
+    ],
+)
+def test_a_period_ending_on_the_last_date_is_a_422(
+    api_client: Any, auth: dict[str, str], url: str
+) -> None:
+    response = api_client.post(url, headers=auth)
+    assert response.status_code == 422, response.text
+    assert "date_fin must be before 9999-12-31" in response.json()["detail"]
+
+
+def test_a_site_report_ending_near_the_first_date_starts_on_it(
+    api_client: Any, auth: dict[str, str], leave_redis_as_found: None
+) -> None:
+    response = api_client.post(
+        "/api/tasks/export/xlsx/site?site_code=LL&date_fin=0001-01-05", headers=auth
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["date_debut"] == "0001-01-01"
 
 
 def test_a_planning_window_over_a_year_is_a_422(api_client: Any, auth: dict[str, str]) -> None:
