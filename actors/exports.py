@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.jobs import current_task_id, job, progress
 from actors.policy import RetryPolicy
 from actors.resources import chunked_session, engine, session_scope
+from domain.bounds import SITE_CODE_MAX, RowId
 from domain.db import session_factory
 from domain.files import FileStore, store_for
 from domain.kpis import previous_week, week_of
@@ -37,22 +38,22 @@ class _Period(_Payload):
 
 
 class LotPdf(_Payload):
-    lot_id: int
+    lot_id: RowId
     report_type: Literal["summary", "complete"] = "summary"
 
 
 class LotWorkbook(_Payload):
-    lot_id: int
+    lot_id: RowId
 
 
 class SiteReport(_Period):
-    site_code: str = Field(pattern=SITE_CODE)
+    site_code: str = Field(pattern=SITE_CODE, max_length=SITE_CODE_MAX)
     date_debut: date
     date_fin: date
 
 
 class TableExport(_Period):
-    lot_id: int | None = None
+    lot_id: RowId | None = None
 
 
 class FeedbackExport(_Period):
@@ -61,11 +62,11 @@ class FeedbackExport(_Period):
 
 class LotsBatch(_Payload):
     # The configured limit (EXPORT_MAX_BATCH_LOTS) is checked by the job and the API.
-    lot_ids: list[int] = Field(min_length=1, max_length=100_000)
+    lot_ids: list[RowId] = Field(min_length=1, max_length=100_000)
 
 
 class CertificateRequest(_Payload):
-    lot_id: int
+    lot_id: RowId
     certificate_type: Literal["traceability", "quality", "origin"] = "traceability"
 
 

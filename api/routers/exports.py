@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Literal
 
 import pendulum
@@ -32,8 +32,10 @@ from actors.exports import (
 )
 from api.deps import SessionDep, SettingsDep, WriterDep
 from api.enqueue import submit
+from api.params import LotId, OptionalLotId, SiteCode
 from api.schemas import Submitted
 from domain import ledger
+from domain.bounds import RowId
 from domain.kpis import week_of
 from domain.queries import lot_by_id, site_by_code
 from domain.reports.csv_export import checked_lot_ids
@@ -48,21 +50,22 @@ CertificateType = Literal["traceability", "quality", "origin"]
 def site_report(
     session: SessionDep,
     settings: SettingsDep,
-    site_code: str,
+    site_code: SiteCode,
     date_debut: date | None = None,
     date_fin: date | None = None,
 ) -> SiteReport:
     """The payload of a site report: a known site, and a period (default the last 30 days)."""
     site = site_by_code(session, site_code)
     end = date_fin or pendulum.now(settings.tz).date()
-    start = date_debut or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    # (from ordinals: 30 days before the first dates Python knows would not exist)
+    start = date_debut or date.fromordinal(max(1, end.toordinal() - DEFAULT_PERIOD_DAYS + 1))
     period_bounds(start, end)
     return SiteReport(site_code=site.code, date_debut=start, date_fin=end)
 
 
 def table_export(
     session: SessionDep,
-    lot_id: int | None = None,
+    lot_id: OptionalLotId = None,
     date_debut: date | None = None,
     date_fin: date | None = None,
 ) -> TableExport:
@@ -83,7 +86,7 @@ TableExportDep = Annotated[TableExport, Depends(table_export)]
 def enqueue_lot_pdf(
     response: Response,
     session: SessionDep,
-    lot_id: int,
+    lot_id: LotId,
     report_type: Literal["summary", "complete"] = "summary",
 ) -> Submitted:
     lot_by_id(session, lot_id)
@@ -109,7 +112,7 @@ def enqueue_site_pdf(response: Response, payload: SiteReportDep) -> Submitted:
 
 
 @router.post("/xlsx/lot", status_code=202)
-def enqueue_lot_xlsx(response: Response, session: SessionDep, lot_id: int) -> Submitted:
+def enqueue_lot_xlsx(response: Response, session: SessionDep, lot_id: LotId) -> Submitted:
     lot_by_id(session, lot_id)
     return submit(
         generate_lot_excel_report,
@@ -173,7 +176,7 @@ def enqueue_feedbacks_csv(
 
 class LotsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    lot_ids: list[int] = Field(min_length=1, max_length=100_000, examples=[[3471, 3472]])
+    lot_ids: list[RowId] = Field(min_length=1, max_length=100_000, examples=[[3471, 3472]])
 
 
 @router.post("/csv/lots", status_code=202)
@@ -195,7 +198,7 @@ def enqueue_lots_csv(
 def enqueue_certificate(
     response: Response,
     session: SessionDep,
-    lot_id: int,
+    lot_id: LotId,
     certificate_type: CertificateType = "traceability",
 ) -> Submitted:
     ledger.check_certifiable(lot_by_id(session, lot_id))

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from api.deps import SessionDep, SettingsDep, WriterDep
+from api.params import FileNamePath, IdPath
 from domain import files, ledger
 from domain.models import StoredFile
 
@@ -22,7 +23,7 @@ router = APIRouter(tags=["files"])
 
 @router.get("/exports/{folder}/{filename}", dependencies=[WriterDep])
 def download(
-    folder: str, filename: str, session: SessionDep, settings: SettingsDep
+    folder: FileNamePath, filename: FileNamePath, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
     """The file a job result's `pdf_url`/`file_url` names: 404 unknown, 410 once expired."""
     store = files.store_for(settings)
@@ -40,12 +41,12 @@ def download(
 
 
 @router.get("/api/files/{file_id}", dependencies=[WriterDep])
-def file_metadata(file_id: int, session: SessionDep) -> dict[str, Any]:
+def file_metadata(file_id: IdPath, session: SessionDep) -> dict[str, Any]:
     return files.describe(files.get_file(session, file_id))
 
 
 @router.get("/api/certificates/{certificate_id}")
-def get_certificate(certificate_id: int, session: SessionDep) -> dict[str, Any]:
+def get_certificate(certificate_id: IdPath, session: SessionDep) -> dict[str, Any]:
     link = ledger.get_certificate(session, certificate_id)
     stored = session.get(StoredFile, link.file_id) if link.file_id else None
     return {**ledger.describe(link), "pdf_url": files.url_of(stored) if stored else None}
@@ -53,7 +54,7 @@ def get_certificate(certificate_id: int, session: SessionDep) -> dict[str, Any]:
 
 @router.get("/api/certificates/{certificate_id}/verify")
 def verify_certificate(
-    certificate_id: int, session: SessionDep, settings: SettingsDep
+    certificate_id: IdPath, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Recomputes the file's sha256 and the chain: `{"valid": false, "reason": ...}` if not."""
     return ledger.verify(session, certificate_id, export_dir=settings.export_dir)

@@ -84,6 +84,8 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     """[start 00:00, end+1 00:00) in UTC: the instants of a period of whole days."""
     if end < start:
         raise InvalidInput(f"date_fin {end} is before date_debut {start}")
+    if end == date.max:  # its end instant, the next midnight, is past Python's last date
+        raise InvalidInput(f"date_fin must be before {date.max}")
     return (
         datetime.combine(start, time(0), tzinfo=UTC),
         datetime.combine(end + timedelta(days=1), time(0), tzinfo=UTC),
