@@ -11,6 +11,7 @@ failure modes fixed (malformed and oversized messages, stalls, lost delayed mess
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 
@@ -28,6 +29,7 @@ os.environ.setdefault(
 import dramatiq  # noqa: E402
 import orjson  # noqa: E402
 import redis  # noqa: E402
+from dramatiq.broker import MessageProxy  # noqa: E402
 from dramatiq.encoder import Encoder, MessageData  # noqa: E402
 from dramatiq.errors import DecodeError  # noqa: E402
 from dramatiq.middleware import (  # noqa: E402
@@ -117,7 +119,7 @@ def build_broker(settings: Settings) -> RobustRedisBroker:
         CurrentMessage(),
         GroupCallbacks(RateLimiterBackend(client=client)),
         Abortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
-        Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS),
+        Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS, record_prefix=records.key("")),
         ScheduledRuns(client=client, records=records),
         tracking,
         PolicyRetries(
@@ -151,6 +153,22 @@ def build_broker(settings: Settings) -> RobustRedisBroker:
     )
 
 
+class MaskedMessages(logging.Filter):
+    """Dramatiq's worker logs a failed message as `actor(args, kwargs)`: phone numbers and
+    e-mail addresses would land in the logs. Log the actor and the task id instead (the job
+    record holds the redacted arguments)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                f"{arg.actor_name}[{arg.message_id}]"
+                if isinstance(arg, dramatiq.Message | MessageProxy)
+                else arg
+                for arg in record.args
+            )
+        return True
+
+
 def middleware_of(broker: dramatiq.Broker, kind: type[dramatiq.Middleware]) -> dramatiq.Middleware:
     for middleware in broker.middleware:
         if isinstance(middleware, kind):
@@ -158,6 +176,7 @@ def middleware_of(broker: dramatiq.Broker, kind: type[dramatiq.Middleware]) -> d
     raise LookupError(f"the broker has no {kind.__name__} middleware")
 
 
+logging.getLogger("dramatiq.worker.WorkerThread").addFilter(MaskedMessages())
 dramatiq.set_encoder(OrjsonEncoder())
 broker = build_broker(get_settings())
 dramatiq.set_broker(broker)

@@ -15,7 +15,7 @@ from actors.middleware.heartbeat import live_workers
 from actors.policy import NO_RETRY, RetryPolicy
 from actors.reconcile import reconcile
 from actors.resources import chunked_session, engine, session_scope
-from domain import aggregates, backup, cleanup, db, kpis
+from domain import aggregates, backup, cleanup, db, journal, kpis
 from domain.health import disk_space, run_checks, summarize
 from domain.notify import providers_reachable
 from domain.settings import get_settings
@@ -127,21 +127,27 @@ def backup_database(payload: Empty) -> dict[str, Any]:
     unique="cleanup-jobs",
 )
 def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
-    """Job record indexes past retention, expired export files, old outbox rows."""
+    """Job record indexes past retention, expired export files, old outbox rows, journal
+    entries older than the job records (nothing could be resent from them)."""
     settings = get_settings()
     index_entries = records().trim()
     progress(30, f"{index_entries} expired job index entries trimmed")
     with chunked_session() as session:
         files = cleanup.delete_expired_files(session, settings.export_dir, now=_now())
-        progress(70, f"{files['files_deleted']} expired files deleted")
+        progress(60, f"{files['files_deleted']} expired files deleted")
         outbox = cleanup.delete_old_outbox(
             session, before=_now() - timedelta(days=settings.outbox_retention_days)
+        )
+        progress(80, f"{outbox} old outbox rows deleted")
+        journaled = journal.delete_old(
+            session, before=_now() - timedelta(seconds=settings.job_retention_s)
         )
     return {
         "status": "success",
         "job_index_entries_trimmed": index_entries,
         **files,
         "outbox_rows_deleted": outbox,
+        "journal_entries_deleted": journaled,
     }
 
 

@@ -9,13 +9,14 @@ from datetime import date
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from actors.jobs import REGISTRY, current_task_id, job, progress, records, soft_limit_reached
 from actors.middleware.soft_time_limit import SoftTimeLimitExceeded
 from actors.policy import RetryPolicy
 from actors.records import ACTIVE_STATES, State
 from actors.resources import session_scope
+from domain.bounds import WINDOW_DAYS_MAX, RowId, SiteCode
 from domain.errors import PermanentError
 from domain.settings import get_settings
 
@@ -24,20 +25,20 @@ ML_RETRY = RetryPolicy(max_retries=2, min_backoff_ms=30_000, max_backoff_ms=600_
 
 class TrainPysr(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    lot_id: int | None = None
-    site_code: str | None = None
+    lot_id: RowId | None = None
+    site_code: SiteCode | None = None
     generations: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class FeedingCurve(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    lot_id: int
+    lot_id: RowId
 
 
 class TrainProphet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_code: str
-    horizon_days: int = 30
+    site_code: SiteCode
+    horizon_days: int = Field(default=30, ge=1, le=366)
 
 
 class Clustering(BaseModel):
@@ -47,13 +48,20 @@ class Clustering(BaseModel):
 
 class DetectAnomalies(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_code: str | None = None
+    site_code: SiteCode | None = None
 
 
 class AbattagePlanning(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date_debut: date
     date_fin: date
+
+    @model_validator(mode="after")
+    def _bounded_window(self) -> AbattagePlanning:
+        # A planning builds one capacity row per site and day: an open window is a memory bomb.
+        if (self.date_fin - self.date_debut).days > WINDOW_DAYS_MAX:
+            raise ValueError(f"plan at most {WINDOW_DAYS_MAX} days at once")
+        return self
 
 
 class RetrainAll(BaseModel):

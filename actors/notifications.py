@@ -24,6 +24,7 @@ from actors.jobs import Job, current_task_id, job, progress
 from actors.policy import RetryPolicy
 from actors.resources import engine
 from domain import notify
+from domain.bounds import RowId, SiteCode
 from domain.db import session_factory
 from domain.notify import Email, Sms, idempotency_key, messages
 from domain.redact import mask_email, mask_phone
@@ -66,13 +67,13 @@ class Anomaly(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(min_length=1, max_length=64)
     ref: str = Field(min_length=1, max_length=64)
-    score: float
+    score: float = Field(ge=-1e9, le=1e9)
     description: str = Field(max_length=500)
 
 
 class AnomalyAlert(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_code: str = Field(min_length=1, max_length=8)
+    site_code: SiteCode
     severity: Literal["warning", "critical"]
     title: str = Field(min_length=1, max_length=200)
     anomalies: list[Anomaly] = Field(min_length=1, max_length=100)
@@ -80,7 +81,7 @@ class AnomalyAlert(BaseModel):
 
 class LotCompletion(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    lot_id: int = Field(ge=1)
+    lot_id: RowId
 
 
 class DailySummary(BaseModel):
@@ -90,7 +91,7 @@ class DailySummary(BaseModel):
 
 class FeedbackAck(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    feedback_id: int = Field(ge=1)
+    feedback_id: RowId
 
 
 class BulkEmail(BaseModel):

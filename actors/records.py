@@ -166,24 +166,13 @@ class JobRecords:
     def key(self, task_id: str) -> str:
         return f"{self.prefix}job:{task_id}"
 
-    def transition(
-        self,
-        task_id: str,
-        state: State,
-        *,
-        epoch: int,
-        mode: str = "any",
-        ttl_s: int | None = None,
-        fields: Mapping[str, Any] | None = None,
-        client: Any = None,
-    ) -> State | None:
+    def transition(self, task_id: str, state: State, **options: Any) -> State | None:
         """Apply one transition; returns the record's state afterwards (None if no record).
 
-        `client` may be a pipeline, to batch this call with others in one round trip.
+        Options are `apply`'s; `client` may be a pipeline, to batch this call with others in
+        one round trip.
         """
-        outcome = self.apply(
-            task_id, state, epoch=epoch, mode=mode, ttl_s=ttl_s, fields=fields, client=client
-        )
+        outcome = self.apply(task_id, state, **options)
         return outcome.state if outcome else None
 
     def apply(

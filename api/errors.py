@@ -12,6 +12,7 @@ from domain.errors import (
     BrokerUnavailable,
     Conflict,
     GaveursError,
+    Gone,
     InsufficientData,
     InvalidInput,
     NotFound,
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 STATUS_BY_ERROR: list[tuple[type[GaveursError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
+    (Gone, 410),
     (InvalidInput, 422),
     (InsufficientData, 422),
     (BrokerUnavailable, 503),

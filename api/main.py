@@ -6,12 +6,15 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api import errors
+from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
 from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
 from api.routers import (
     data,
+    exports,
+    files,
     health,
     ingest,
     jobs,
@@ -42,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maintenance.router,
         notifications.router,
         ml.router,
+        exports.router,
+        files.router,
         models.router,
         ingest.router,
         schedules.router,
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
     app.add_middleware(IdempotencyKey)
+    app.add_middleware(JsonOnly, exempt=(PREFIX,))  # inside BodySizeLimit: it buffers bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(WriteRateLimit, rate_per_s=settings.enqueue_rate_per_s)
     app.add_middleware(RequestMetrics)  # outermost: sees 413s and errors of every layer

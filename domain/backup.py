@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sqlite3
 import subprocess
@@ -15,6 +14,7 @@ from sqlalchemy import Engine, inspect, text
 
 from domain.db import normalize_url
 from domain.errors import InvalidInput, ServiceUnavailable
+from domain.files import sha256_of
 
 PREFIX = "gaveurs-"
 #: Pages copied per step of SQLite's online backup: writers are never blocked for long.
@@ -32,14 +32,6 @@ class Backup:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def row_counts(engine: Engine) -> dict[str, int]:

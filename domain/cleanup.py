@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from domain.files import inside
 from domain.models import NotificationOutbox, OutboxStatus, SqalSample, StoredFile
 
 CHUNK = 5_000
@@ -31,7 +32,7 @@ def delete_expired_files(session: Session, export_dir: Path, *, now: datetime) -
         if not rows:
             break
         for row in rows:
-            path = _inside(export_dir, row.path)
+            path = inside(export_dir, row.path)
             if path.is_file():
                 freed += path.stat().st_size
                 path.unlink()
@@ -41,15 +42,6 @@ def delete_expired_files(session: Session, export_dir: Path, *, now: datetime) -
             deleted += 1
         session.commit()
     return {"files_deleted": deleted, "files_missing_on_disk": missing, "bytes_freed": freed}
-
-
-def _inside(root: Path, relative: str) -> Path:
-    """The file's path, refusing anything that would escape the export directory."""
-    base = root.resolve()
-    path = (base / relative).resolve()
-    if base not in path.parents:
-        raise ValueError(f"file path {relative!r} escapes {base}")
-    return path
 
 
 def delete_old_outbox(session: Session, *, before: datetime) -> int:

@@ -19,6 +19,10 @@ class NotFound(PermanentError):
     """The lot, site or record the job names does not exist."""
 
 
+class Gone(PermanentError):
+    """The thing existed but is no longer available (an export file past its expiry)."""
+
+
 class InvalidInput(PermanentError):
     """The payload or the data it points at is invalid."""
 

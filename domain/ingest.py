@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from domain.bounds import RowId
 from domain.errors import NotFound
 from domain.models import Grade, IngestBatch, Lot, SqalSample
 
@@ -48,7 +49,7 @@ class SqalBatch(BaseModel):
 
     device_id: DeviceId
     batch_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-    lot_id: int = Field(gt=0)
+    lot_id: RowId
     samples: list[SqalSampleIn] = Field(min_length=1, max_length=10_000)
 
 

@@ -256,7 +256,8 @@ class StoredFile(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    path: Mapped[str] = mapped_column(String(1024))
+    # Relative to EXPORT_DIR, e.g. reports/lot_3472_complete_20260108.pdf: also its URL path.
+    path: Mapped[str] = mapped_column(String(1024), unique=True)
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(128))
     sha256: Mapped[str] = mapped_column(String(64))
@@ -293,7 +294,8 @@ class Certificate(Base):
     certificate_type: Mapped[str] = mapped_column(String(32))
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
     content_hash: Mapped[str] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    # Unique: two appends that read the same tip cannot both commit, so the chain never forks.
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     chain_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -53,11 +53,24 @@ def list_sites(session: Session) -> list[dict[str, Any]]:
     return [_site_dict(site, counts.get(site.id, 0)) for site in sites]
 
 
-def get_site(session: Session, code: str) -> dict[str, Any]:
-    """One site by code (case-insensitive), with its manager's contact and counts."""
+def site_by_code(session: Session, code: str) -> Site:
+    """The site with this code (case-insensitive), or NotFound naming the known codes."""
     site = session.scalar(select(Site).where(Site.code == code.upper()))
     if site is None:
         raise NotFound(f"site {code!r} does not exist (known codes: {_known_codes(session)})")
+    return site
+
+
+def lot_by_id(session: Session, lot_id: int) -> Lot:
+    lot = session.get(Lot, lot_id)
+    if lot is None:
+        raise NotFound(f"lot {lot_id} does not exist")
+    return lot
+
+
+def get_site(session: Session, code: str) -> dict[str, Any]:
+    """One site by code (case-insensitive), with its manager's contact and counts."""
+    site = site_by_code(session, code)
     lots = session.scalar(select(func.count(Lot.id)).where(Lot.site_id == site.id)) or 0
     gaveurs = session.scalar(select(func.count(Gaveur.id)).where(Gaveur.site_id == site.id)) or 0
     per_status = (

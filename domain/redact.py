@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization", "credential")
 EMAIL = re.compile(r"^([^@\s]{1,64})@([^@\s]+)$")
@@ -25,6 +26,16 @@ def mask_phone(value: str) -> str:
     if len(digits) < 6:
         return "***"
     return digits[:4] + "*" * (len(digits) - 6) + digits[-2:]
+
+
+def mask_url(url: str) -> str:
+    """rediss://worker:s3cret@redis:6380/0 -> rediss://worker:***@redis:6380/0, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def mask_value(value: Any) -> Any:
@@ -49,8 +60,15 @@ def redact_payload(payload: Mapping[str, Any], *, extra: Iterable[str] = ()) -> 
             out[name] = "***"
         elif name in masked:
             out[name] = mask_value(value)
-        elif isinstance(value, Mapping):
-            out[name] = redact_payload(value, extra=masked)
         else:
-            out[name] = value
+            out[name] = _redact_nested(value, masked)
     return out
+
+
+def _redact_nested(value: Any, masked: set[str]) -> Any:
+    # Lists too: a list of objects (anomalies, samples, recipients' details) can hold a secret.
+    if isinstance(value, Mapping):
+        return redact_payload(value, extra=masked)
+    if isinstance(value, list):
+        return [_redact_nested(item, masked) for item in value]
+    return value

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     sr_engine: Literal["auto", "operon", "pysr"] = "auto"
     sr_generations: int = Field(default=60, ge=1)
     sr_population_size: int = Field(default=500, ge=10)
+    # --- exports ---
+    # Reports and exports under EXPORT_DIR are deleted this many days after they were made
+    # (certificates are kept: the ledger's verification reads them).
+    export_retention_days: int = Field(default=7, ge=1)
+    # Lots one batch CSV export may name.
+    export_max_batch_lots: int = Field(default=1000, ge=1, le=100_000)
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from domain.redact import mask_url
 from domain.settings import get_settings
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ def _redis_errors() -> Iterator[None]:
     try:
         yield
     except redis.RedisError as error:
-        typer.echo(f"error: Redis at {get_settings().redis_url} is unreachable: {error}", err=True)
+        where = mask_url(get_settings().redis_url)
+        typer.echo(f"error: Redis at {where} is unreachable: {error}", err=True)
         raise typer.Exit(2) from None
     except GaveursError as error:
         typer.echo(f"error: {error}", err=True)
@@ -86,7 +88,7 @@ def migrate() -> None:
 
     settings = get_settings()
     db.migrate(settings.database_url)
-    typer.echo(f"database at {settings.database_url} is up to date")
+    typer.echo(f"database at {mask_url(settings.database_url)} is up to date")
 
 
 @app.command("demo-data")
@@ -259,7 +261,8 @@ def enqueue(
 
     job = REGISTRY.get(job_name)
     if job is None:
-        typer.echo(f"error: unknown job {job_name!r}; jobs are {', '.join(sorted(REGISTRY))}")
+        known = ", ".join(sorted(REGISTRY))
+        typer.echo(f"error: unknown job {job_name!r}; registered jobs are {known}", err=True)
         raise typer.Exit(1)
     with _redis_errors():
         payload = job.validate(dict(_param(p) for p in param or []))

@@ -2,7 +2,8 @@
 
 The key (`unique_key` message option, set by `Job.send` from the actor's `unique` template) maps
 to the owning task id in Redis. It is released when the job ends (success, failure, cancel) and
-kept while it waits for a retry. A TTL bounds how long a lost job can block its key.
+kept while it waits for a retry. A key whose holder has ended (its record says so) is free even
+before its release runs; a TTL bounds how long a lost job can block its key.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dramatiq_abort import Abort
 from actors.middleware.job_records import is_duplicate
 
 KEY_PREFIX = "gaveurs:unique:"
+#: A key held by a job with no record for this long is taken over (see lua/unique_claim.lua).
+CLAIM_GRACE_MS = 10_000
 
 
 class DuplicateJob(MiddlewareError):
@@ -33,12 +36,15 @@ class DuplicateJob(MiddlewareError):
 class Uniqueness(Middleware):
     """Claims the key at enqueue, releases it when the job is over."""
 
-    def __init__(self, *, client: redis.Redis, default_ttl_ms: int) -> None:
+    def __init__(
+        self, *, client: redis.Redis, default_ttl_ms: int, record_prefix: str = "gaveurs:jobs:job:"
+    ) -> None:
         self.client = client
         self.default_ttl_ms = default_ttl_ms
-        self._release = client.register_script(
-            resources.files("actors").joinpath("lua/release.lua").read_text()
-        )
+        self.record_prefix = record_prefix
+        lua = resources.files("actors").joinpath("lua")
+        self._release = client.register_script(lua.joinpath("release.lua").read_text())
+        self._claim = client.register_script(lua.joinpath("unique_claim.lua").read_text())
 
     @property
     def actor_options(self) -> set[str]:
@@ -56,13 +62,12 @@ class Uniqueness(Middleware):
         if key is None:
             return
         ttl = broker.get_actor(message.actor_name).options.get("unique_ttl", self.default_ttl_ms)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(key, message.message_id, nx=True, px=ttl)
-        pipe.get(key)
-        _, owner = pipe.execute()
+        owner = self._claim(
+            keys=[key], args=[message.message_id, ttl, self.record_prefix, CLAIM_GRACE_MS]
+        ).decode()
         # A retry or a delayed-queue move re-enqueues the same message: it already owns the key.
-        if owner is not None and owner.decode() != message.message_id:
-            raise DuplicateJob(message.options["unique_key"], owner.decode())
+        if owner != message.message_id:
+            raise DuplicateJob(message.options["unique_key"], owner)
 
     def release(self, message: dramatiq.Message[Any] | MessageProxy) -> None:
         key = self.key_of(message)

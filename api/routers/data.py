@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from api.deps import SessionDep
+from api.params import IdPath, Limit, Offset, OptionalSiteCode
 from domain import queries
 
 router = APIRouter(prefix="/api", tags=["data"])
@@ -22,10 +23,10 @@ def list_sites(session: SessionDep) -> dict[str, Any]:
 @router.get("/lots")
 def list_lots(
     session: SessionDep,
-    site_code: str | None = None,
+    site_code: OptionalSiteCode = None,
     status: LotStatus | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> dict[str, Any]:
     total, lots = queries.list_lots(
         session, site_code=site_code, status=status, offset=offset, limit=limit
@@ -34,5 +35,5 @@ def list_lots(
 
 
 @router.get("/lots/{lot_id}")
-def get_lot(lot_id: int, session: SessionDep) -> dict[str, Any]:
+def get_lot(lot_id: IdPath, session: SessionDep) -> dict[str, Any]:
     return queries.get_lot(session, lot_id)

@@ -22,12 +22,32 @@ from domain.ingest import SqalBatch
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"], dependencies=[WriterDep])
 
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """The model's JSON schema without `$defs`: inside the OpenAPI document a `#/$defs/...`
+    reference would resolve against the document's root, where nothing is defined."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = resolve(schema)
+    return inlined
+
+
 _BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": SqalBatch.model_json_schema(ref_template="#/$defs/{model}")
+                "schema": _inlined(SqalBatch.model_json_schema(ref_template="#/$defs/{model}"))
             }
         },
     }

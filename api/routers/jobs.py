@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 from actors.jobs import REGISTRY, Job
 from api.deps import WriterDep
 from api.enqueue import submit
+from api.params import NamePath
 from api.schemas import Submitted
 from domain.errors import NotFound
 
@@ -45,13 +46,13 @@ def list_jobs() -> dict[str, Any]:
 
 
 @router.get("/{name}")
-def describe_job(name: str) -> dict[str, Any]:
+def describe_job(name: NamePath) -> dict[str, Any]:
     return _describe(_job(name))
 
 
 @router.post("/{name}", status_code=202, dependencies=[WriterDep])
 def enqueue_job(
-    name: str,
+    name: NamePath,
     response: Response,
     payload: dict[str, Any] = Body(default_factory=dict),  # noqa: B008
     delay_ms: int | None = Query(default=None, ge=0, le=MAX_DELAY_MS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from actors.maintenance import (
     Empty,
@@ -53,7 +53,9 @@ def enqueue_cleanup(response: Response) -> Submitted:
 
 
 @router.post("/cleanup-sensor-data", status_code=202)
-def enqueue_cleanup_sensor_data(response: Response, retention_days: int | None = None) -> Submitted:
+def enqueue_cleanup_sensor_data(
+    response: Response, retention_days: int | None = Query(default=None, ge=1, le=36_500)
+) -> Submitted:
     payload = cleanup_old_sensor_data.validate({"retention_days": retention_days})
     return submit(cleanup_old_sensor_data, payload, response, message="Sensor data cleanup started")
 

@@ -7,7 +7,6 @@ from datetime import date
 from fastapi import APIRouter, Query, Response
 
 from actors.ml import (
-    AbattagePlanning,
     Clustering,
     DetectAnomalies,
     FeedingCurve,
@@ -24,6 +23,7 @@ from actors.ml import (
 )
 from api.deps import SessionDep, WriterDep
 from api.enqueue import submit
+from api.params import LotId, OptionalLotId, OptionalSiteCode, SiteCode
 from api.schemas import Submitted
 from domain.errors import InvalidInput
 from domain.ml import data
@@ -36,8 +36,8 @@ router = APIRouter(prefix="/api/tasks/ml", tags=["ml"], dependencies=[WriterDep]
 def enqueue_pysr(
     response: Response,
     session: SessionDep,
-    lot_id: int | None = None,
-    site_code: str | None = None,
+    lot_id: OptionalLotId = None,
+    site_code: OptionalSiteCode = None,
     generations: int | None = Query(default=None, ge=1, le=10_000),
 ) -> Submitted:
     # Fail here with a 404 rather than queue a job that can only fail.
@@ -54,7 +54,7 @@ def enqueue_pysr(
 
 
 @router.post("/feeding-curve/optimize", status_code=202)
-def enqueue_feeding_curve(response: Response, session: SessionDep, lot_id: int) -> Submitted:
+def enqueue_feeding_curve(response: Response, session: SessionDep, lot_id: LotId) -> Submitted:
     data.lot_by_id(session, lot_id)
     return submit(
         optimize_feeding_curve,
@@ -67,7 +67,10 @@ def enqueue_feeding_curve(response: Response, session: SessionDep, lot_id: int) 
 
 @router.post("/prophet/train", status_code=202)
 def enqueue_prophet(
-    response: Response, session: SessionDep, site_code: str, horizon_days: int = 30
+    response: Response,
+    session: SessionDep,
+    site_code: SiteCode,
+    horizon_days: int = Query(default=30, ge=1, le=366),
 ) -> Submitted:
     if horizon_days not in HORIZONS:
         raise InvalidInput(f"horizon_days={horizon_days}: use one of {HORIZONS}")
@@ -91,7 +94,7 @@ def enqueue_clustering(response: Response, k: int = Query(default=5, ge=2, le=20
 
 @router.post("/anomalies/detect", status_code=202)
 def enqueue_anomalies(
-    response: Response, session: SessionDep, site_code: str | None = None
+    response: Response, session: SessionDep, site_code: OptionalSiteCode = None
 ) -> Submitted:
     if site_code is not None:
         data.site_by_code(session, site_code)
@@ -108,7 +111,7 @@ def enqueue_anomalies(
 def enqueue_abattage(response: Response, date_debut: date, date_fin: date) -> Submitted:
     if date_fin < date_debut:
         raise InvalidInput(f"date_fin {date_fin} is before date_debut {date_debut}")
-    payload = AbattagePlanning(date_debut=date_debut, date_fin=date_fin)
+    payload = optimize_abattage_planning.validate({"date_debut": date_debut, "date_fin": date_fin})
     return submit(
         optimize_abattage_planning,
         payload,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import SessionDep
+from api.params import Limit, NamePath
 from domain.ml import store
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -27,12 +28,10 @@ class ModelVersion(BaseModel):
 
 
 @router.get("/{kind}")
-def list_models(
-    kind: str, session: SessionDep, limit: int = Query(default=50, ge=1, le=500)
-) -> list[ModelVersion]:
+def list_models(kind: NamePath, session: SessionDep, limit: Limit = 50) -> list[ModelVersion]:
     return [ModelVersion(**row) for row in store.list_models(session, kind, limit=limit)]
 
 
 @router.get("/{kind}/latest")
-def latest_model(kind: str, session: SessionDep) -> ModelVersion:
+def latest_model(kind: NamePath, session: SessionDep) -> ModelVersion:
     return ModelVersion(**store.latest_model(session, kind))

@@ -26,7 +26,9 @@ from actors.notifications import (
 )
 from api.deps import WriterDep
 from api.enqueue import submit
+from api.params import LotId
 from api.schemas import Submitted
+from domain.bounds import ID_MAX
 from domain.notify import to_e164
 from domain.redact import mask_email, mask_phone
 from domain.settings import get_settings
@@ -91,7 +93,7 @@ def enqueue_anomaly_alert(request: AnomalyAlert, response: Response) -> Submitte
 
 
 @router.post("/lot-completion", status_code=202)
-def enqueue_lot_completion(response: Response, lot_id: int = Query(ge=1)) -> Submitted:
+def enqueue_lot_completion(response: Response, lot_id: LotId) -> Submitted:
     return submit(
         send_lot_completion,
         LotCompletion(lot_id=lot_id),
@@ -113,7 +115,9 @@ def enqueue_daily_summary(response: Response, day: date | None = None) -> Submit
 
 
 @router.post("/feedback-ack", status_code=202)
-def enqueue_feedback_ack(response: Response, feedback_id: int = Query(ge=1)) -> Submitted:
+def enqueue_feedback_ack(
+    response: Response, feedback_id: int = Query(ge=1, le=ID_MAX)
+) -> Submitted:
     return submit(
         send_feedback_ack,
         FeedbackAck(feedback_id=feedback_id),

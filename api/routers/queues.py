@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 
 from actors.jobs import QUEUES
 from api.deps import AdminDep, ControlDep, WriterDep
+from api.params import Limit, NamePath, Offset, TaskIdPath
 from api.schemas import DeadLetterPage, DeadLetterPublic, QueuePublic, from_ms
 
 router = APIRouter(prefix="/api/queues", tags=["queues"])
@@ -26,10 +27,10 @@ def list_queues(control: ControlDep) -> list[QueuePublic]:
 
 @router.get("/{queue}/dead-letters")
 def dead_letters(
-    queue: str,
+    queue: NamePath,
     control: ControlDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> DeadLetterPage:
     total, letters = control.dead_letters(known(queue), offset=offset, limit=limit)
     rows = []
@@ -52,12 +53,12 @@ def dead_letters(
 
 
 @router.post("/{queue}/dead-letters/requeue", dependencies=[WriterDep])
-def requeue_all(queue: str, control: ControlDep) -> dict[str, Any]:
+def requeue_all(queue: NamePath, control: ControlDep) -> dict[str, Any]:
     return {"queue": queue, **control.requeue_all_dead_letters(known(queue))}
 
 
 @router.post("/{queue}/dead-letters/{task_id}/requeue", dependencies=[WriterDep])
-def requeue_one(queue: str, task_id: str, control: ControlDep) -> dict[str, Any]:
+def requeue_one(queue: NamePath, task_id: TaskIdPath, control: ControlDep) -> dict[str, Any]:
     control.requeue_dead_letter(known(queue), task_id)
     return {
         "status": "requeued",
@@ -68,13 +69,13 @@ def requeue_one(queue: str, task_id: str, control: ControlDep) -> dict[str, Any]
 
 
 @router.delete("/{queue}/dead-letters/{task_id}", dependencies=[AdminDep])
-def delete_one(queue: str, task_id: str, control: ControlDep) -> dict[str, Any]:
+def delete_one(queue: NamePath, task_id: TaskIdPath, control: ControlDep) -> dict[str, Any]:
     control.delete_dead_letter(known(queue), task_id)
     return {"status": "deleted", "task_id": task_id, "queue": queue}
 
 
 @router.delete("/{queue}/dead-letters", dependencies=[AdminDep])
-def delete_all(queue: str, control: ControlDep) -> dict[str, Any]:
+def delete_all(queue: NamePath, control: ControlDep) -> dict[str, Any]:
     return {
         "status": "deleted",
         "queue": queue,

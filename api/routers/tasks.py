@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 
 from actors.jobs import QUEUES
 from actors.middleware.heartbeat import live_workers
 from actors.records import ACTIVE_STATES, State
 from api.deps import ControlDep, WriterDep
+from api.params import Limit, OptionalName, TaskIdPath
 from api.schemas import Cancelled, TaskList, TaskPublic
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("/stats")
@@ -66,8 +66,8 @@ def list_active(control: ControlDep, limit: Limit = 50) -> TaskList:
 def list_tasks(
     control: ControlDep,
     state: State | None = None,
-    queue: str | None = None,
-    actor: str | None = None,
+    queue: OptionalName = None,
+    actor: OptionalName = None,
     limit: Limit = 50,
 ) -> TaskList:
     """Recent jobs, filtered by state, queue and actor."""
@@ -80,7 +80,7 @@ def list_tasks(
 
 
 @router.get("/status/{task_id}")
-def task_status(task_id: str, control: ControlDep) -> TaskPublic:
+def task_status(task_id: TaskIdPath, control: ControlDep) -> TaskPublic:
     record = control.records.get(task_id)
     if record is None:
         raise HTTPException(404, detail=f"unknown task_id {task_id!r} (never existed or expired)")
@@ -91,7 +91,7 @@ router.add_api_route("/{task_id}", task_status, methods=["GET"], response_model=
 
 
 @router.delete("/cancel/{task_id}", dependencies=[WriterDep])
-def cancel(task_id: str, control: ControlDep) -> Cancelled:
+def cancel(task_id: TaskIdPath, control: ControlDep) -> Cancelled:
     previous = control.cancel(task_id)
     what = "running job interrupted" if previous == State.STARTED else "queued job skipped"
     return Cancelled(

@@ -9,8 +9,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.errors import InsufficientData, NotFound
+from domain.errors import InsufficientData
 from domain.models import Lot, Site
+from domain.queries import lot_by_id, site_by_code
 
 #: Forecast horizons (days) the API and the forecast accept.
 HORIZONS = (7, 30, 90)
@@ -34,21 +35,6 @@ class Scope:
             "from": min(starts).isoformat() if starts else None,
             "to": max(starts).isoformat() if starts else None,
         }
-
-
-def site_by_code(session: Session, code: str) -> Site:
-    site = session.scalar(select(Site).where(Site.code == code.upper()))
-    if site is None:
-        known = ", ".join(session.scalars(select(Site.code).order_by(Site.code))) or "none"
-        raise NotFound(f"site {code!r} does not exist (known codes: {known})")
-    return site
-
-
-def lot_by_id(session: Session, lot_id: int) -> Lot:
-    lot = session.get(Lot, lot_id)
-    if lot is None:
-        raise NotFound(f"lot {lot_id} does not exist")
-    return lot
 
 
 def resolve_scope(session: Session, *, lot_id: int | None, site_code: str | None) -> Scope:

@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "exporter": [],
     "notifications": [],
     "ml": [],
+    "exports": [],
     "throughput": [],
     "memory": [],
     "api": [],

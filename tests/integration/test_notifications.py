@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,15 @@ pytestmark = pytest.mark.slow
 def workers(
     redis_server: RedisServer, demo_database: str, smtp: SmtpServer, provider: SmsProvider
 ) -> Iterator[None]:
-    """Like the Procfile: one worker for bulk `notifications`, one for `notifications_urgent`."""
+    """Like the Procfile: one worker for bulk `notifications`, one for `notifications_urgent`.
+
+    Other modules leave notification jobs queued (anomaly alerts sent by ML and ingest tests,
+    with no notification worker running then): dropped first, so only this module's jobs reach
+    the SMS provider whose requests these tests count."""
+    from actors import broker
+
+    for queue in ("notifications", "notifications_urgent"):
+        broker.flush(queue)
     env = {
         "NOTIFY_BACKEND": "live",
         "SMTP_HOST": "127.0.0.1",
@@ -119,6 +129,10 @@ def test_invalid_number_is_dead_lettered_with_the_reason_without_retry(
         failed["error"].startswith("ProviderRejected: SMS API 400") and "21211" in failed["error"]
     )
     assert phone not in failed["error"] and phone not in str(failed["args"])
+    # Nor in the worker's log, where Dramatiq writes a failed message with its arguments.
+    log = Path(os.environ["GAVEURS_TEST_TMP"]) / "worker.log"
+    assert "Failed to process message send_sms[" in log.read_text()
+    assert phone not in log.read_text()
 
 
 def test_a_number_that_cannot_exist_is_refused_by_the_api(

@@ -20,7 +20,11 @@ def promtool(*args: str) -> str:
 
 
 def test_rules_are_valid() -> None:
-    assert "SUCCESS: 8 rules found" in promtool("check", "rules", "rules.yml")
+    import yaml
+
+    groups = yaml.safe_load((PROMETHEUS / "rules.yml").read_text())["groups"]
+    count = sum(len(group["rules"]) for group in groups)
+    assert f"SUCCESS: {count} rules found" in promtool("check", "rules", "rules.yml")
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:

@@ -82,6 +82,9 @@ def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exp
     assert 55 < skew < 65
 
 
+CLIENT_TIMEOUT_S = 60.0
+
+
 def _scrape(url: str) -> str | None:
     try:
         response = httpx.get(url, timeout=2)
@@ -94,7 +97,9 @@ async def _flood(url: str, *, clients: int, per_client: int) -> list[tuple[int, 
     """`clients` concurrent connections, each sending `per_client` enqueues back to back."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     run = uuid.uuid4().hex[:6]
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, limits=limits, timeout=60) as http:
+    async with httpx.AsyncClient(
+        base_url=url, headers=AUTH, limits=limits, timeout=CLIENT_TIMEOUT_S
+    ) as http:
 
         async def client(c: int) -> list[tuple[int, float, str]]:
             answers = []
@@ -139,4 +144,6 @@ def test_two_hundred_clients_flooding_enqueue_get_202_or_429_and_every_accepted_
     show(report)
     assert set(codes) <= {202, 429} and codes[202] > 0 and codes[429] > 0, codes
     assert report.lost == 0 and report.duplicates == 0
-    assert p99 < 10.0  # bounded: queueing behind 200 clients on 2 cores, never a client timeout
+    # Bounded: every request answered well within the clients' timeout, none left hanging. (The
+    # latency itself is a benchmark figure, ops/bench/api_load.py, not a test assertion.)
+    assert len(answers) == 200 * 5 * SCALE and p99 < CLIENT_TIMEOUT_S / 2

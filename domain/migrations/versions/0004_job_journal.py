@@ -1,7 +1,7 @@
 """The job journal: every accepted job's message, to find and resend jobs Redis lost.
 
-Revision ID: 0003_job_journal
-Revises: 0002_scheduler
+Revision ID: 0004_job_journal
+Revises: 0003_exports
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_job_journal"
-down_revision: str | None = "0002_scheduler"
+revision: str = "0004_job_journal"
+down_revision: str | None = "0003_exports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,236 @@
+"""Export jobs on queue `exports`: lot and site PDFs, Excel workbooks, CSV exports, batch ZIPs,
+certificates and the weekly site reports. Logic lives in domain/reports; these are thin
+wrappers. Files go under EXPORT_DIR (domain/files.py); results carry their URL and sha256."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from types import ModuleType
+from typing import Any, Literal
+
+import pendulum
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.jobs import current_task_id, job, progress
+from actors.policy import RetryPolicy
+from actors.resources import chunked_session, engine, session_scope
+from domain.bounds import SITE_CODE_MAX, RowId
+from domain.db import session_factory
+from domain.files import FileStore, store_for
+from domain.kpis import previous_week, week_of
+from domain.settings import get_settings
+
+#: DESIGN.md: reports retry transient errors 3 times, 60 s -> 120 s -> 240 s.
+EXPORT_RETRY = RetryPolicy(max_retries=3, min_backoff_ms=60_000)
+MINUTE_MS = 60_000
+SITE_CODE = r"^[A-Za-z]{1,8}$"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Period(_Payload):
+    """A period of whole days (domain/reports refuses one that ends before it starts)."""
+
+    date_debut: date | None = None
+    date_fin: date | None = None
+
+
+class LotPdf(_Payload):
+    lot_id: RowId
+    report_type: Literal["summary", "complete"] = "summary"
+
+
+class LotWorkbook(_Payload):
+    lot_id: RowId
+
+
+class SiteReport(_Period):
+    site_code: str = Field(pattern=SITE_CODE, max_length=SITE_CODE_MAX)
+    date_debut: date
+    date_fin: date
+
+
+class TableExport(_Period):
+    lot_id: RowId | None = None
+
+
+class FeedbackExport(_Period):
+    pass
+
+
+class LotsBatch(_Payload):
+    # The configured limit (EXPORT_MAX_BATCH_LOTS) is checked by the job and the API.
+    lot_ids: list[RowId] = Field(min_length=1, max_length=100_000)
+
+
+class CertificateRequest(_Payload):
+    lot_id: RowId
+    certificate_type: Literal["traceability", "quality", "origin"] = "traceability"
+
+
+class WeeklyReports(_Payload):
+    week_start: date | None = None
+
+
+def _runs() -> ModuleType:
+    """The report code, imported on first use: reportlab and xlsxwriter cost every process
+    that imports `actors` (API, CLI, clock, every worker) a noticeable part of a second."""
+    from domain.reports import runs
+
+    return runs
+
+
+def _store() -> FileStore:
+    return store_for(get_settings())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _run(name: str, **options: Any) -> dict[str, Any]:
+    with session_scope() as session:
+        ctx = _runs().ExportContext(session, _store(), _now(), current_task_id(), progress)
+        result = getattr(_runs(), name)(ctx, **options)
+    progress(100, "done")
+    return result
+
+
+@job(
+    queue="exports",
+    payload=LotPdf,
+    retry=EXPORT_RETRY,
+    time_limit_ms=5 * MINUTE_MS,
+    unique="lot-pdf-{lot_id}-{report_type}",
+)
+def generate_lot_pdf_report(payload: LotPdf) -> dict[str, Any]:
+    """Lot PDF: identity, dose and weight curves, mortality, ITM vs site, SQAL, feedback."""
+    return _run("lot_pdf", lot_id=payload.lot_id, report_type=payload.report_type)
+
+
+@job(
+    queue="exports",
+    payload=SiteReport,
+    retry=EXPORT_RETRY,
+    time_limit_ms=10 * MINUTE_MS,
+    unique="site-pdf-{site_code}-{date_debut}-{date_fin}",
+)
+def generate_site_pdf_report(payload: SiteReport) -> dict[str, Any]:
+    """Site PDF over a period: KPIs, trends, gaveur ranking, lots table."""
+    return _run("site_pdf", **payload.model_dump())
+
+
+@job(
+    queue="exports",
+    payload=LotWorkbook,
+    retry=EXPORT_RETRY,
+    time_limit_ms=10 * MINUTE_MS,
+    unique="lot-xlsx-{lot_id}",
+)
+def generate_lot_excel_report(payload: LotWorkbook) -> dict[str, Any]:
+    """Lot workbook: identity, days (chart), meals, SQAL (chart), ToF map, feedback."""
+    return _run("lot_xlsx", lot_id=payload.lot_id)
+
+
+@job(
+    queue="exports",
+    payload=SiteReport,
+    retry=EXPORT_RETRY,
+    time_limit_ms=10 * MINUTE_MS,
+    unique="site-xlsx-{site_code}-{date_debut}-{date_fin}",
+)
+def generate_site_excel_report(payload: SiteReport) -> dict[str, Any]:
+    """Site workbook: KPIs, lots, trends (chart), gaveurs (chart), SQAL grades (chart)."""
+    return _run("site_xlsx", **payload.model_dump())
+
+
+@job(
+    queue="exports",
+    payload=TableExport,
+    retry=EXPORT_RETRY,
+    time_limit_ms=30 * MINUTE_MS,
+    unique="gavage-csv-{lot_id}-{date_debut}-{date_fin}",
+)
+def export_gavage_data_csv(payload: TableExport) -> dict[str, Any]:
+    """Feeding records as CSV, streamed from the database (one lot, or all lots)."""
+    return _run("table_csv", kind="gavage", **payload.model_dump())
+
+
+@job(
+    queue="exports",
+    payload=TableExport,
+    retry=EXPORT_RETRY,
+    time_limit_ms=30 * MINUTE_MS,
+    unique="sqal-csv-{lot_id}-{date_debut}-{date_fin}",
+)
+def export_sqal_data_csv(payload: TableExport) -> dict[str, Any]:
+    """SQAL samples with their 64 ToF zones as CSV, streamed."""
+    return _run("table_csv", kind="sqal", **payload.model_dump())
+
+
+@job(
+    queue="exports",
+    payload=FeedbackExport,
+    retry=EXPORT_RETRY,
+    time_limit_ms=30 * MINUTE_MS,
+    unique="feedbacks-csv-{date_debut}-{date_fin}",
+)
+def export_consumer_feedbacks_csv(payload: FeedbackExport) -> dict[str, Any]:
+    """Consumer feedback as CSV, without the consumers' e-mail addresses."""
+    return _run("table_csv", kind="feedbacks", **payload.model_dump())
+
+
+@job(queue="exports", payload=LotsBatch, retry=EXPORT_RETRY, time_limit_ms=30 * MINUTE_MS)
+def batch_export_lots_csv(payload: LotsBatch) -> dict[str, Any]:
+    """One ZIP: lots.csv (a row per lot) and each lot's feeding records as its own CSV."""
+    limit = get_settings().export_max_batch_lots
+    return _run("lots_zip", lot_ids=payload.lot_ids, limit=limit)
+
+
+@job(
+    queue="exports",
+    payload=CertificateRequest,
+    retry=EXPORT_RETRY,
+    time_limit_ms=5 * MINUTE_MS,
+    unique="certificate-{lot_id}-{certificate_type}",
+)
+def generate_blockchain_certificate(payload: CertificateRequest) -> dict[str, Any]:
+    """Certificate PDF of a finished lot, its sha256 appended to the hash-chain ledger."""
+    from domain.reports import certificate
+
+    result = certificate.issue(
+        session_factory(engine()),
+        _store(),
+        lot_id=payload.lot_id,
+        certificate_type=payload.certificate_type,
+        now=_now(),
+        task_id=current_task_id(),
+        report=progress,
+    )
+    progress(100, "done")
+    return result
+
+
+def default_week(tz: str) -> date:
+    """The previous full week (Monday) in the schedule's time zone."""
+    return previous_week(pendulum.now(tz).date())
+
+
+@job(
+    queue="exports",
+    payload=WeeklyReports,
+    retry=EXPORT_RETRY,
+    time_limit_ms=30 * MINUTE_MS,
+    unique="weekly-reports-{week_start}",
+)
+def weekly_reports_generation(payload: WeeklyReports) -> dict[str, Any]:
+    """Monday 06:00: one site PDF per site for the past week (or the week of `week_start`)."""
+    week_start = week_of(payload.week_start or default_week(get_settings().tz))
+    # Committed site by site, so the reports made before a failure stay downloadable.
+    with chunked_session() as session:
+        ctx = _runs().ExportContext(session, _store(), _now(), current_task_id(), progress)
+        result = _runs().weekly_reports(ctx, week_start=week_start)
+    progress(100, "done")
+    return result

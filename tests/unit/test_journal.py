@@ -1,0 +1,92 @@
+"""The job journal (domain/journal.py) on a real SQLite database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from domain import db, journal
+from domain.models import JournalEntry
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _engine(tmp_path: Path) -> Engine:
+    url = f"sqlite:///{tmp_path}/journal.db"
+    db.migrate(url)
+    return db.make_engine(url)
+
+
+def _accepted(task_id: str, at: datetime) -> journal.Accepted:
+    return journal.Accepted(task_id, "rel_effect", "default", f'{{"id":"{task_id}"}}', at)
+
+
+def _unfinished(engine: Engine, **window: object) -> list[str]:
+    with Session(engine) as session:
+        rows = journal.unfinished(
+            session,
+            accepted_after=T0 - timedelta(days=1),
+            accepted_before=T0 + timedelta(days=1),
+            **window,  # type: ignore[arg-type]
+        )
+        return [row.task_id for row in rows]
+
+
+def test_accepted_entries_are_inserted_once_and_finished_ones_leave_the_unfinished_list(
+    tmp_path: Path,
+) -> None:
+    engine = _engine(tmp_path)
+    journal.record_accepted(engine, [_accepted("a", T0), _accepted("b", T0)])
+    journal.record_accepted(engine, [_accepted("a", T0 + timedelta(seconds=5))])  # a resend
+    journal.record_finished(engine, [journal.Finished("a", "rel_effect", "default", "SUCCESS", T0)])
+    assert _unfinished(engine, cursor=None, limit=10) == ["b"]
+    with Session(engine) as session:
+        assert session.get(JournalEntry, "a").outcome == "SUCCESS"  # type: ignore[union-attr]
+
+
+def test_an_end_written_before_its_acceptance_is_kept(tmp_path: Path) -> None:
+    # The worker flushes the end before the API process flushes the acceptance.
+    engine = _engine(tmp_path)
+    journal.record_finished(
+        engine, [journal.Finished("late", "rel_effect", "default", "SUCCESS", T0)]
+    )
+    journal.record_accepted(engine, [_accepted("late", T0 - timedelta(seconds=1))])
+    assert _unfinished(engine, cursor=None, limit=10) == []
+
+
+def test_the_first_outcome_wins(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    journal.record_accepted(engine, [_accepted("x", T0)])
+    for outcome in ("FAILURE", "SUCCESS"):
+        journal.record_finished(
+            engine, [journal.Finished("x", "rel_effect", "default", outcome, T0)]
+        )
+    with Session(engine) as session:
+        assert session.get(JournalEntry, "x").outcome == "FAILURE"  # type: ignore[union-attr]
+
+
+def test_unfinished_entries_are_walked_in_order_from_a_cursor(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    # Two entries share an instant: the task id breaks the tie, so none is skipped or repeated.
+    entries = [_accepted(f"t{i}", T0 + timedelta(seconds=i // 2)) for i in range(7)]
+    journal.record_accepted(engine, entries)
+    seen: list[str] = []
+    cursor = None
+    while page := _unfinished(engine, cursor=cursor, limit=3):
+        seen += page
+        last = next(e for e in entries if e.task_id == page[-1])
+        cursor = journal.Cursor(last.accepted_at, last.task_id)
+    assert seen == [f"t{i}" for i in range(7)]
+
+
+def test_old_entries_are_deleted(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    journal.record_accepted(
+        engine, [_accepted("old", T0 - timedelta(days=10)), _accepted("new", T0)]
+    )
+    with Session(engine) as session:
+        assert journal.delete_old(session, before=T0 - timedelta(days=7)) == 1
+    assert _unfinished(engine, cursor=None, limit=10) == ["new"]
