@@ -39,8 +39,11 @@ from dramatiq.common import compute_backoff, current_millis, q_name
 from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 
 from actors.outage import REDIS_ERRORS
+from actors.records import JobRecords
 from domain.errors import InvalidInput
 
+#: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
+SETTLE = "_gaveurs_settle"
 #: How often a process re-measures its clock against Redis's.
 OFFSET_REFRESH_S = 60.0
 
@@ -90,10 +93,12 @@ class RobustRedisBroker(RedisBroker):
         self,
         *,
         max_message_bytes: int,
+        records: JobRecords | None = None,
         on_rejected: Callable[[Rejected], None] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        self.records = records
         self.max_message_bytes = max_message_bytes
         self.on_rejected = on_rejected
         self.holdings = Holdings()
@@ -237,12 +242,30 @@ class RobustConsumer(_RedisConsumer):
 
     def _settle(self, command: str, message: MessageProxy) -> None:
         redis_id = message.options["redis_message_id"]
+        end = getattr(message, SETTLE, None)
         try:
-            getattr(self.broker, f"do_{command}")(self.queue_name, redis_id)
+            if end is not None and self.broker.records is not None:
+                self._settle_with_record(command, redis_id, end)
+            else:
+                getattr(self.broker, f"do_{command}")(self.queue_name, redis_id)
         except REDIS_ERRORS as error:
             raise ConnectionClosed(error) from None
         self.queued_message_ids.discard(message.message_id)
         self.broker.holdings.discard(self.queue_name, (redis_id,))
+
+    def _settle_with_record(self, command: str, redis_id: str, end: list[Any]) -> None:
+        assert self.broker.records is not None
+        namespace, queue = self.broker.namespace, self.queue_name
+        dead = f"{namespace}:{q_name(queue)}.XQ"
+        keys = [
+            self.broker.ack_key(queue),
+            f"{namespace}:{queue}.msgs",
+            dead,
+            f"{dead}.msgs",
+            f"{namespace}:__heartbeats__",
+        ]
+        head = [command, redis_id, self.broker.now_ms(), self.broker.broker_id]
+        self.broker.records.settle(keys, head, end)
 
     def ack(self, message: MessageProxy) -> None:
         self._settle("ack", message)

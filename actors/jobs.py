@@ -180,6 +180,7 @@ def job(
     max_age_ms: int | None = None,
     journal: bool = True,
     max_worker_deaths: int | None = None,
+    store_results: bool = False,
 ) -> Callable[[Callable[[P], Any]], Job[P]]:
     """Declare a job. Bad declarations fail at import time with a message saying how to fix them."""
     if queue not in QUEUES:
@@ -210,6 +211,8 @@ def job(
         options: dict[str, Any] = {"throws": throws, "redact": redact, "journal": journal}
         if max_worker_deaths is not None:
             options["max_worker_deaths"] = max_worker_deaths
+        if store_results:  # for a job whose result a Dramatiq group or pipeline reads
+            options["store_results"] = True
         if retry is not None:
             options["retry"] = retry
         if time_limit_ms is not None:

@@ -15,12 +15,17 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
+import orjson
 import redis
+
+from actors.direct import ThreadScripts
 
 KEY_PREFIX = "gaveurs:jobs:"
 # Redrives restart the retry count; the epoch keeps ordering events across them.
 EPOCH_PER_REDRIVE = 10_000
 MAX_RESULT_BYTES = 64 * 1024
+#: numpy values from ML jobs, non-string keys; anything else unknown becomes its str().
+RESULT_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 MAX_TRACEBACK_CHARS = 4000
 
 
@@ -48,6 +53,11 @@ RANK = {
 
 def _script(name: str) -> str:
     return resources.files("actors").joinpath(f"lua/{name}.lua").read_text()
+
+
+def _with_transition(name: str) -> str:
+    """A script that calls the `transition` function of lua/transition_fn.lua."""
+    return _script("transition_fn") + "\n" + _script(name)
 
 
 def now_ms() -> int:
@@ -136,10 +146,10 @@ class JobRecord:
 
 def encode_result(result: Any) -> str:
     """Results are small JSON; a large one is replaced by a note instead of bloating Redis."""
-    text = json.dumps(result, default=str, ensure_ascii=False)
-    if len(text.encode()) > MAX_RESULT_BYTES:
+    data = orjson.dumps(result, default=str, option=RESULT_OPTIONS)
+    if len(data) > MAX_RESULT_BYTES:
         return json.dumps({"truncated": True, "detail": f"result larger than {MAX_RESULT_BYTES} B"})
-    return text
+    return data.decode()
 
 
 def encode_error(exception: BaseException, traceback_text: str = "") -> str:
@@ -153,6 +163,13 @@ def encode_error(exception: BaseException, traceback_text: str = "") -> str:
     )
 
 
+def _parsed(outcome: Any) -> Transition | None:
+    current, lost_runs, applied = outcome
+    if not current:
+        return None
+    return Transition(State(current.decode()), int(lost_runs), bool(applied))
+
+
 class JobRecords:
     """Reads and writes job records; one instance per Redis client."""
 
@@ -160,7 +177,9 @@ class JobRecords:
         self.client = client
         self.retention_s = retention_s
         self.prefix = prefix
-        self._transition = client.register_script(_script("transition"))
+        self._transition = client.register_script(_with_transition("transition"))
+        self._settle = client.register_script(_with_transition("settle"))
+        self._direct = ThreadScripts(client)
         self._progress = client.register_script(_script("progress"))
 
     def key(self, task_id: str) -> str:
@@ -175,7 +194,7 @@ class JobRecords:
         outcome = self.apply(task_id, state, **options)
         return outcome.state if outcome else None
 
-    def apply(
+    def arguments(
         self,
         task_id: str,
         state: State,
@@ -184,9 +203,8 @@ class JobRecords:
         mode: str = "any",
         ttl_s: int | None = None,
         fields: Mapping[str, Any] | None = None,
-        client: Any = None,
-    ) -> Transition | None:
-        """`transition`, saying also whether it applied and how many deliveries were lost."""
+    ) -> list[Any]:
+        """The transition's script arguments (see lua/transition_fn.lua)."""
         argv: list[Any] = [
             task_id,
             state.value,
@@ -199,13 +217,25 @@ class JobRecords:
         ]
         for name, value in (fields or {}).items():
             argv.extend((name, "" if value is None else value))
-        outcome = self._transition(keys=[self.key(task_id), self.prefix], args=argv, client=client)
+        return argv
+
+    def apply(
+        self, task_id: str, state: State, *, client: Any = None, **options: Any
+    ) -> Transition | None:
+        """`transition`, saying also whether it applied and how many deliveries were lost."""
+        argv = self.arguments(task_id, state, **options)
+        keys = [self.key(task_id), self.prefix]
         if client is not None and client is not self.client:
+            self._transition(keys=keys, args=argv, client=client)  # queued on a pipeline
             return None
-        current, lost_runs, applied = outcome
-        if not current:
-            return None
-        return Transition(State(current.decode()), int(lost_runs), bool(applied))
+        return _parsed(self._direct.run(self._transition, keys, argv))
+
+    def settle(self, keys: list[str], head: list[Any], argv: list[Any]) -> Transition | None:
+        """Ack or dead-letter a message (`keys`, `head`: see lua/settle.lua) and apply the
+        transition `argv` to its record, in one round trip."""
+        task_id = argv[0]
+        all_keys = [self.key(task_id), self.prefix, *keys]
+        return _parsed(self._direct.run(self._settle, all_keys, [*head, *argv]))
 
     def progress(self, task_id: str, pct: int, note: str) -> bool:
         return bool(self._progress(keys=[self.key(task_id)], args=[pct, note, now_ms()]))

@@ -57,11 +57,10 @@ def record_accepted(engine: Engine, entries: Sequence[Accepted]) -> None:
     whose end another process wrote first)."""
     if not entries:
         return
-    insert = _insert(engine)
+    # One statement executed with many rows: compiled once and cached, not per batch size.
+    statement = _insert(engine)(JournalEntry).on_conflict_do_nothing()
     with Session(engine) as session, session.begin():
-        for start in range(0, len(entries), CHUNK):
-            rows = [vars(entry) for entry in entries[start : start + CHUNK]]
-            session.execute(insert(JournalEntry).values(rows).on_conflict_do_nothing())
+        session.execute(statement, [vars(entry) for entry in entries])
 
 
 def record_finished(engine: Engine, entries: Sequence[Finished]) -> None:
@@ -72,32 +71,26 @@ def record_finished(engine: Engine, entries: Sequence[Finished]) -> None:
     late acceptance leaves alone, so a finished job is never taken for a lost one."""
     if not entries:
         return
-    insert = _insert(engine)
+    insert = _insert(engine)(JournalEntry)
+    statement = insert.on_conflict_do_update(
+        index_elements=[JournalEntry.task_id],
+        set_={"finished_at": insert.excluded.finished_at, "outcome": insert.excluded.outcome},
+        where=JournalEntry.finished_at.is_(None),
+    )
+    rows = [
+        {
+            "task_id": e.task_id,
+            "actor": e.actor,
+            "queue": e.queue,
+            "body": "",
+            "accepted_at": e.finished_at,
+            "finished_at": e.finished_at,
+            "outcome": e.outcome,
+        }
+        for e in entries
+    ]
     with Session(engine) as session, session.begin():
-        for start in range(0, len(entries), CHUNK):
-            rows = [
-                {
-                    "task_id": e.task_id,
-                    "actor": e.actor,
-                    "queue": e.queue,
-                    "body": "",
-                    "accepted_at": e.finished_at,
-                    "finished_at": e.finished_at,
-                    "outcome": e.outcome,
-                }
-                for e in entries[start : start + CHUNK]
-            ]
-            statement = insert(JournalEntry).values(rows)
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[JournalEntry.task_id],
-                    set_={
-                        "finished_at": statement.excluded.finished_at,
-                        "outcome": statement.excluded.outcome,
-                    },
-                    where=JournalEntry.finished_at.is_(None),
-                )
-            )
+        session.execute(statement, rows)
 
 
 def unfinished(

@@ -14,11 +14,11 @@ In a worker, record writes wait for Redis through an outage instead of being los
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import threading
-import uuid
 from typing import Any
 
 import dramatiq
@@ -26,7 +26,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 from dramatiq_abort import Abort
 
-from actors.consumer import Rejected
+from actors.consumer import SETTLE, Rejected, RobustRedisBroker
 from actors.outage import until_redis_answers
 from actors.records import (
     JobRecords,
@@ -59,8 +59,13 @@ def is_duplicate(message: MessageProxy) -> bool:
     return bool(getattr(message, DUPLICATE, False))
 
 
+@functools.cache
+def _process_name(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}"
+
+
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+    return f"{_process_name(os.getpid())}:{threading.current_thread().name}"
 
 
 class JobTracking(Middleware):
@@ -147,7 +152,7 @@ class JobTracking(Middleware):
                 "progress": 0,
                 "progress_note": "",
                 "eta": None,
-                "delivery": uuid.uuid4().hex,
+                "delivery": os.urandom(8).hex(),
             },
         )
         if outcome is None:
@@ -162,6 +167,8 @@ class JobTracking(Middleware):
                 f"job {message.message_id} is already {outcome.state.value}: duplicate delivery "
                 "skipped"
             )
+        if not outcome.lost_runs:
+            return
         actor = broker.get_actor(message.actor_name)
         limit = int(actor.options.get("max_worker_deaths", self.max_worker_deaths))
         if outcome.lost_runs >= limit:
@@ -172,6 +179,16 @@ class JobTracking(Middleware):
             message.options["failure_reason"] = reason
             message.fail()
             raise WorkerDeaths(reason)
+
+    def _finish(
+        self, broker: dramatiq.Broker, message: MessageProxy, state: State, **options: Any
+    ) -> None:
+        """The record's end. On our broker it is written with the message's ack, in the same
+        round trip (the consumer retries both until Redis answers); elsewhere, now."""
+        if isinstance(broker, RobustRedisBroker):
+            setattr(message, SETTLE, self.records.arguments(message.message_id, state, **options))
+        else:
+            self._write(message, state, **options)
 
     def after_process_message(
         self,
@@ -184,21 +201,24 @@ class JobTracking(Middleware):
         epoch = epoch_of(message.options)
         done = {"completed_at": now_ms()}
         if exception is None:
-            self._write(
+            self._finish(
+                broker,
                 message,
                 State.SUCCESS,
                 epoch=epoch,
                 fields={**done, "progress": 100, "result": encode_result(result)},
             )
         elif isinstance(exception, Abort):
-            self._write(
+            self._finish(
+                broker,
                 message,
                 State.REVOKED,
                 epoch=epoch,
                 fields={**done, "error": encode_error(exception, "cancelled while running")},
             )
         elif message.failed:
-            self._write(
+            self._finish(
+                broker,
                 message,
                 State.FAILURE,
                 epoch=epoch,
@@ -211,7 +231,8 @@ class JobTracking(Middleware):
                 },
             )
         else:
-            self._write(
+            self._finish(
+                broker,
                 message,
                 State.RETRY,
                 epoch=epoch,

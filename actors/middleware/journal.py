@@ -45,14 +45,18 @@ class Journal(Middleware):
         self._thread: threading.Thread | None = None
         self._last_complaint = 0.0
         self.dropped = 0
+        self._wanted_by_actor: dict[str, bool] = {}
 
     @property
     def actor_options(self) -> set[str]:
         return {"journal"}
 
     def _wanted(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> bool:
-        actor = broker.get_actor(message.actor_name)
-        return bool(actor.options.get("journal", True))
+        wanted = self._wanted_by_actor.get(message.actor_name)
+        if wanted is None:
+            actor = broker.get_actor(message.actor_name)
+            wanted = self._wanted_by_actor[message.actor_name] = actor.options.get("journal", True)
+        return bool(wanted)
 
     def after_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None

@@ -1,13 +1,20 @@
-"""Dramatiq's Prometheus middleware with canonical queue labels and a delayed gauge that balances.
+"""Dramatiq's Prometheus middleware with canonical queue labels, a delayed gauge that balances,
+and updates batched off the job path.
 
 Stock Dramatiq labels delayed messages with the `.DQ` queue name when they enter the delay queue
 and with the canonical name when they run, so `dramatiq_delayed_messages_inprogress` climbs on one
 series and goes negative on the other. Here every series uses the canonical queue name, and each
 decrement only follows its own increment (skipped messages never incremented in-progress).
+
+Each update of a multiprocess Prometheus metric takes a lock and writes an mmap'ed file, five of
+them per job, under the GIL every worker thread wants: here hooks only add to an in-memory tally
+and a thread applies it every FLUSH_S (figures lag by that much; Prometheus scrapes every 15 s).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from typing import Any
 
 import dramatiq
@@ -15,8 +22,11 @@ from dramatiq.broker import MessageProxy
 from dramatiq.common import current_millis, q_name
 from dramatiq.middleware.prometheus import Prometheus
 
+FLUSH_S = 0.5
+Labels = tuple[str, str]
 
-def labels(message: dramatiq.Message[Any] | MessageProxy) -> tuple[str, str]:
+
+def labels(message: dramatiq.Message[Any] | MessageProxy) -> Labels:
     return q_name(message.queue_name), message.actor_name
 
 
@@ -26,35 +36,67 @@ class CanonicalPrometheus(Prometheus):
     def __init__(self) -> None:
         super().__init__()
         self.in_progress: set[str] = set()
+        self._lock = threading.Lock()
+        self._deltas: Counter[tuple[str, Labels]] = Counter()
+        self._durations: list[tuple[Labels, int]] = []
+        self._stop = threading.Event()
 
     def _booted(self) -> bool:
         # Producers (the API) never boot a worker process, so the metrics objects do not exist.
         return hasattr(self, "total_messages")
 
+    def _add(self, metric: str, message: dramatiq.Message[Any] | MessageProxy, n: int = 1) -> None:
+        with self._lock:
+            self._deltas[(metric, labels(message))] += n
+
+    def flush(self) -> None:
+        with self._lock:
+            deltas, self._deltas = self._deltas, Counter()
+            durations, self._durations = self._durations, []
+        for (metric, label_values), n in deltas.items():
+            if n:
+                getattr(self, metric).labels(*label_values).inc(n)
+        for label_values, duration_ms in durations:
+            self.message_durations.labels(*label_values).observe(duration_ms)
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self._booted():
+            threading.Thread(target=self._flusher, name="metrics-flush", daemon=True).start()
+
+    def _flusher(self) -> None:
+        while not self._stop.wait(FLUSH_S):
+            self.flush()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.set()
+        if self._booted():
+            self.flush()
+        super().after_worker_shutdown(broker, worker)
+
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if self._booted():
-            self.total_rejected_messages.labels(*labels(message)).inc()
+            self._add("total_rejected_messages", message)
 
     def after_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
     ) -> None:
         # Count a retry once, when it is scheduled, not again when it leaves the delay queue.
         if self._booted() and delay and "retries" in message.options:
-            self.total_retried_messages.labels(*labels(message)).inc()
+            self._add("total_retried_messages", message)
 
     def before_delay_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if self._booted() and message.message_id not in self.delayed_messages:
             self.delayed_messages.add(message.message_id)
-            self.inprogress_delayed_messages.labels(*labels(message)).inc()
+            self._add("inprogress_delayed_messages", message)
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if not self._booted():
             return
         if message.message_id in self.delayed_messages:
             self.delayed_messages.discard(message.message_id)
-            self.inprogress_delayed_messages.labels(*labels(message)).dec()
+            self._add("inprogress_delayed_messages", message, -1)
         self.in_progress.add(message.message_id)
-        self.inprogress_messages.labels(*labels(message)).inc()
+        self._add("inprogress_messages", message)
         self.message_start_times[message.message_id] = current_millis()
 
     def after_process_message(
@@ -67,19 +109,19 @@ class CanonicalPrometheus(Prometheus):
     ) -> None:
         if not self._booted():
             return
-        message_labels = labels(message)
         if message.message_id in self.delayed_messages:
             # Skipped straight out of the delay queue (e.g. cancelled): it is no longer delayed.
             self.delayed_messages.discard(message.message_id)
-            self.inprogress_delayed_messages.labels(*message_labels).dec()
+            self._add("inprogress_delayed_messages", message, -1)
         started = self.message_start_times.pop(message.message_id, None)
         if message.message_id in self.in_progress:
             self.in_progress.discard(message.message_id)
-            self.inprogress_messages.labels(*message_labels).dec()
-        if started is not None:
-            self.message_durations.labels(*message_labels).observe(current_millis() - started)
-        self.total_messages.labels(*message_labels).inc()
-        if exception is not None:
-            self.total_errored_messages.labels(*message_labels).inc()
+            self._add("inprogress_messages", message, -1)
+        with self._lock:
+            if started is not None:
+                self._durations.append((labels(message), current_millis() - started))
+            self._deltas[("total_messages", labels(message))] += 1
+            if exception is not None:
+                self._deltas[("total_errored_messages", labels(message))] += 1
 
     after_skip_message = after_process_message

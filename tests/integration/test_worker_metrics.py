@@ -34,17 +34,18 @@ def test_retried_job_metrics_have_canonical_labels(worker: WorkerProcess, api_cl
         lambda: (r := records().get(message.message_id)) and r.state.value == "SUCCESS",
         what="success",
     )
+    flaky = 'actor_name="flaky",queue_name="default"'
+    # Workers publish their tallies every half second (actors/middleware/metrics.py).
     samples = wait_for(
         lambda: (
             (s := scrape(worker.metrics_port))
-            and any(k[0] == "dramatiq_message_retries_total" for k in s)
+            and s.get(("dramatiq_messages_total", flaky)) == 2
             and s
         ),
         what="metrics",
     )
     # Then no series carries a `.DQ` queue name
     assert not [labels for (_, labels) in samples if ".DQ" in labels]
-    flaky = 'actor_name="flaky",queue_name="default"'
     assert samples[("dramatiq_message_retries_total", flaky)] == 1
     assert samples[("dramatiq_messages_total", flaky)] == 2
     assert samples[("dramatiq_message_errors_total", flaky)] == 1
