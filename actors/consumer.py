@@ -102,6 +102,7 @@ class RobustRedisBroker(RedisBroker):
         self.max_message_bytes = max_message_bytes
         self.on_rejected = on_rejected
         self.holdings = Holdings()
+        self._pending_records = threading.local()
         self._suspects: dict[str, set[str]] = {}
         #: This machine's clock minus Redis's (ms), measured every OFFSET_REFRESH_S.
         self.clock_offset_ms = 0
@@ -179,6 +180,22 @@ class RobustRedisBroker(RedisBroker):
                 self._max_unpack_size(),
             ],
         )
+
+    def create_record_with(self, redis_id: str, argv: list[Any]) -> bool:
+        """Have the coming enqueue of `redis_id` create its record in the same round trip
+        (JobTracking asks, in before_enqueue); False when this broker cannot."""
+        if self.records is None:
+            return False
+        self._pending_records.value = (redis_id, argv)
+        return True
+
+    def do_enqueue(self, queue_name: str, redis_id: str, data: bytes) -> Any:
+        pending = getattr(self._pending_records, "value", None)
+        self._pending_records.value = None
+        if pending is None or pending[0] != redis_id or self.records is None:
+            return self._dispatch("enqueue")(queue_name, redis_id, data)
+        keys = [f"{self.namespace}:{queue_name}", f"{self.namespace}:{queue_name}.msgs"]
+        return self.records.enqueue(keys, [redis_id, data], pending[1])
 
     def ack_key(self, queue: str) -> str:
         return f"{self.namespace}:__acks__.{self.broker_id}.{queue}"

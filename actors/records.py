@@ -179,6 +179,7 @@ class JobRecords:
         self.prefix = prefix
         self._transition = client.register_script(_with_transition("transition"))
         self._settle = client.register_script(_with_transition("settle"))
+        self._enqueue = client.register_script(_with_transition("enqueue"))
         self._direct = ThreadScripts(client)
         self._progress = client.register_script(_script("progress"))
 
@@ -236,6 +237,11 @@ class JobRecords:
         task_id = argv[0]
         all_keys = [self.key(task_id), self.prefix, *keys]
         return _parsed(self._direct.run(self._settle, all_keys, [*head, *argv]))
+
+    def enqueue(self, keys: list[str], head: list[Any], argv: list[Any]) -> None:
+        """Push a message (`keys`, `head`: see lua/enqueue.lua) and create the record `argv`."""
+        task_id = argv[0]
+        self._direct.run(self._enqueue, [self.key(task_id), self.prefix, *keys], [*head, *argv])
 
     def progress(self, task_id: str, pct: int, note: str) -> bool:
         return bool(self._progress(keys=[self.key(task_id)], args=[pct, note, now_ms()]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.records import JobRecord, State
@@ -80,6 +82,25 @@ class Submitted(BaseModel):
     message: str
     status_url: str
     duplicate: bool = False
+
+
+class Accepted(Response):
+    """The 202 of an enqueue, serialized once (orjson) with its Location header."""
+
+    media_type = "application/json"
+
+    def __init__(self, submitted: Submitted) -> None:
+        super().__init__(
+            orjson.dumps(submitted.model_dump(mode="json")),
+            status_code=202,
+            headers={"Location": submitted.status_url},
+        )
+
+
+#: `responses=` of the routers that enqueue: their 202 body in the OpenAPI schema.
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": Submitted, "description": "Accepted: the job is queued (or already was)."}
+}
 
 
 class Cancelled(BaseModel):

@@ -123,9 +123,7 @@ class JobTracking(Middleware):
         actor = broker.get_actor(message.actor_name)
         args = redact_payload(message.kwargs, extra=actor.options.get("redact", ()))
         now = now_ms()
-        self.records.transition(
-            message.message_id,
-            State.PENDING,
+        creation: dict[str, Any] = dict(
             epoch=epoch_of(message.options),
             mode="create",
             fields={
@@ -140,6 +138,12 @@ class JobTracking(Middleware):
                 "unique_key": message.options.get("unique_key"),
             },
         )
+        redis_id = message.options.get("redis_message_id")
+        if isinstance(broker, RobustRedisBroker) and redis_id:
+            argv = self.records.arguments(message.message_id, State.PENDING, **creation)
+            if broker.create_record_with(redis_id, argv):
+                return
+        self.records.transition(message.message_id, State.PENDING, **creation)
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         outcome = self._write(

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 import pendulum
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.exports import (
@@ -33,7 +33,7 @@ from actors.exports import (
 from api.deps import SessionDep, SettingsDep, WriterDep
 from api.enqueue import submit
 from api.params import LotId, OptionalLotId, SiteCode
-from api.schemas import Submitted
+from api.schemas import ACCEPTED, Accepted
 from domain import ledger
 from domain.bounds import RowId
 from domain.kpis import week_of
@@ -41,7 +41,9 @@ from domain.queries import lot_by_id, site_by_code
 from domain.reports.csv_export import checked_lot_ids
 from domain.reports.data import period_bounds
 
-router = APIRouter(prefix="/api/tasks/export", tags=["exports"], dependencies=[WriterDep])
+router = APIRouter(
+    responses=ACCEPTED, prefix="/api/tasks/export", tags=["exports"], dependencies=[WriterDep]
+)
 #: A site report without dates covers the last 30 days, today included.
 DEFAULT_PERIOD_DAYS = 30
 CertificateType = Literal["traceability", "quality", "origin"]
@@ -84,16 +86,14 @@ TableExportDep = Annotated[TableExport, Depends(table_export)]
 
 @router.post("/pdf/lot", status_code=202)
 def enqueue_lot_pdf(
-    response: Response,
     session: SessionDep,
     lot_id: LotId,
     report_type: Literal["summary", "complete"] = "summary",
-) -> Submitted:
+) -> Accepted:
     lot_by_id(session, lot_id)
     return submit(
         generate_lot_pdf_report,
         LotPdf(lot_id=lot_id, report_type=report_type),
-        response,
         message="PDF generation started",
         lot_id=lot_id,
         report_type=report_type,
@@ -101,56 +101,51 @@ def enqueue_lot_pdf(
 
 
 @router.post("/pdf/site", status_code=202)
-def enqueue_site_pdf(response: Response, payload: SiteReportDep) -> Submitted:
+def enqueue_site_pdf(payload: SiteReportDep) -> Accepted:
     return submit(
         generate_site_pdf_report,
         payload,
-        response,
         message="PDF generation started",
         **payload.model_dump(),
     )
 
 
 @router.post("/xlsx/lot", status_code=202)
-def enqueue_lot_xlsx(response: Response, session: SessionDep, lot_id: LotId) -> Submitted:
+def enqueue_lot_xlsx(session: SessionDep, lot_id: LotId) -> Accepted:
     lot_by_id(session, lot_id)
     return submit(
         generate_lot_excel_report,
         LotWorkbook(lot_id=lot_id),
-        response,
         message="Excel generation started",
         lot_id=lot_id,
     )
 
 
 @router.post("/xlsx/site", status_code=202)
-def enqueue_site_xlsx(response: Response, payload: SiteReportDep) -> Submitted:
+def enqueue_site_xlsx(payload: SiteReportDep) -> Accepted:
     return submit(
         generate_site_excel_report,
         payload,
-        response,
         message="Excel generation started",
         **payload.model_dump(),
     )
 
 
 @router.post("/csv/gavage", status_code=202)
-def enqueue_gavage_csv(response: Response, payload: TableExportDep) -> Submitted:
+def enqueue_gavage_csv(payload: TableExportDep) -> Accepted:
     return submit(
         export_gavage_data_csv,
         payload,
-        response,
         message="Gavage CSV export started",
         **payload.model_dump(),
     )
 
 
 @router.post("/csv/sqal", status_code=202)
-def enqueue_sqal_csv(response: Response, payload: TableExportDep) -> Submitted:
+def enqueue_sqal_csv(payload: TableExportDep) -> Accepted:
     return submit(
         export_sqal_data_csv,
         payload,
-        response,
         message="SQAL CSV export started",
         **payload.model_dump(),
     )
@@ -158,17 +153,15 @@ def enqueue_sqal_csv(response: Response, payload: TableExportDep) -> Submitted:
 
 @router.post("/csv/feedbacks", status_code=202)
 def enqueue_feedbacks_csv(
-    response: Response,
     date_debut: date | None = None,
     date_fin: date | None = None,
-) -> Submitted:
+) -> Accepted:
     if date_debut is not None and date_fin is not None:
         period_bounds(date_debut, date_fin)
     payload = FeedbackExport(date_debut=date_debut, date_fin=date_fin)
     return submit(
         export_consumer_feedbacks_csv,
         payload,
-        response,
         message="Consumer feedbacks CSV export started",
         **payload.model_dump(),
     )
@@ -180,15 +173,12 @@ class LotsRequest(BaseModel):
 
 
 @router.post("/csv/lots", status_code=202)
-def enqueue_lots_csv(
-    request: LotsRequest, response: Response, session: SessionDep, settings: SettingsDep
-) -> Submitted:
+def enqueue_lots_csv(request: LotsRequest, session: SessionDep, settings: SettingsDep) -> Accepted:
     """One ZIP of per-lot CSVs; ids de-duplicated, at most EXPORT_MAX_BATCH_LOTS, all known."""
     ids = checked_lot_ids(session, request.lot_ids, limit=settings.export_max_batch_lots)
     return submit(
         batch_export_lots_csv,
         LotsBatch(lot_ids=ids),
-        response,
         message="Batch lots CSV export started",
         lots=len(ids),
     )
@@ -196,16 +186,14 @@ def enqueue_lots_csv(
 
 @router.post("/certificate", status_code=202)
 def enqueue_certificate(
-    response: Response,
     session: SessionDep,
     lot_id: LotId,
     certificate_type: CertificateType = "traceability",
-) -> Submitted:
+) -> Accepted:
     ledger.check_certifiable(lot_by_id(session, lot_id))
     return submit(
         generate_blockchain_certificate,
         CertificateRequest(lot_id=lot_id, certificate_type=certificate_type),
-        response,
         message="Certificate generation started",
         lot_id=lot_id,
         certificate_type=certificate_type,
@@ -213,13 +201,12 @@ def enqueue_certificate(
 
 
 @router.post("/weekly-reports", status_code=202)
-def enqueue_weekly_reports(response: Response, week_start: date | None = None) -> Submitted:
+def enqueue_weekly_reports(week_start: date | None = None) -> Accepted:
     """The Monday job on demand; any day of a week means that week (default: the last one)."""
     week = week_of(week_start) if week_start else None
     return submit(
         weekly_reports_generation,
         WeeklyReports(week_start=week),
-        response,
         message="Weekly reports generation started",
         week_start=week,
     )

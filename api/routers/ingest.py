@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -16,11 +16,13 @@ from pydantic import ValidationError
 from actors.ingest import ingest_sqal_batch
 from api.deps import SettingsDep, WriterDep
 from api.enqueue import submit
-from api.schemas import Submitted
+from api.schemas import ACCEPTED, Accepted
 from domain.errors import InvalidInput
 from domain.ingest import SqalBatch
 
-router = APIRouter(prefix="/api/ingest", tags=["ingest"], dependencies=[WriterDep])
+router = APIRouter(
+    responses=ACCEPTED, prefix="/api/ingest", tags=["ingest"], dependencies=[WriterDep]
+)
 
 
 def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +57,7 @@ _BODY: dict[str, Any] = {
 
 
 @router.post("/sqal", status_code=202, openapi_extra=_BODY)
-async def ingest_sqal(request: Request, response: Response, settings: SettingsDep) -> Submitted:
+async def ingest_sqal(request: Request, settings: SettingsDep) -> Accepted:
     """A batch of SQAL samples from one device: 202 at once; a job stores it once."""
     try:
         batch = SqalBatch.model_validate_json(await request.body())
@@ -70,7 +72,6 @@ async def ingest_sqal(request: Request, response: Response, settings: SettingsDe
         submit,
         ingest_sqal_batch,
         batch,
-        response,
         message="SQAL batch accepted",
         device_id=batch.device_id,
         batch_id=batch.batch_id,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query
 
 from actors.jobs import REGISTRY, Job
 from api.deps import WriterDep
 from api.enqueue import submit
 from api.params import NamePath
-from api.schemas import Submitted
+from api.schemas import ACCEPTED, Accepted
 from domain.errors import NotFound
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -50,16 +50,13 @@ def describe_job(name: NamePath) -> dict[str, Any]:
     return _describe(_job(name))
 
 
-@router.post("/{name}", status_code=202, dependencies=[WriterDep])
+@router.post("/{name}", status_code=202, dependencies=[WriterDep], responses=ACCEPTED)
 def enqueue_job(
     name: NamePath,
-    response: Response,
     payload: dict[str, Any] = Body(default_factory=dict),  # noqa: B008
     delay_ms: int | None = Query(default=None, ge=0, le=MAX_DELAY_MS),
-) -> Submitted:
+) -> Accepted:
     """Enqueue a registered job with a JSON payload (validated by the job's payload model),
     optionally to start no sooner than `delay_ms` from now."""
     job = _job(name)
-    return submit(
-        job, job.validate(payload), response, message=f"{name} submitted", delay_ms=delay_ms
-    )
+    return submit(job, job.validate(payload), message=f"{name} submitted", delay_ms=delay_ms)

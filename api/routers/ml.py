@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
 from actors.ml import (
     Clustering,
@@ -24,29 +24,29 @@ from actors.ml import (
 from api.deps import SessionDep, WriterDep
 from api.enqueue import submit
 from api.params import LotId, OptionalLotId, OptionalSiteCode, SiteCode
-from api.schemas import Submitted
+from api.schemas import ACCEPTED, Accepted
 from domain.errors import InvalidInput
 from domain.ml import data
 from domain.ml.data import HORIZONS
 
-router = APIRouter(prefix="/api/tasks/ml", tags=["ml"], dependencies=[WriterDep])
+router = APIRouter(
+    responses=ACCEPTED, prefix="/api/tasks/ml", tags=["ml"], dependencies=[WriterDep]
+)
 
 
 @router.post("/pysr/train", status_code=202)
 def enqueue_pysr(
-    response: Response,
     session: SessionDep,
     lot_id: OptionalLotId = None,
     site_code: OptionalSiteCode = None,
     generations: int | None = Query(default=None, ge=1, le=10_000),
-) -> Submitted:
+) -> Accepted:
     # Fail here with a 404 rather than queue a job that can only fail.
     data.resolve_scope(session, lot_id=lot_id, site_code=site_code)
     payload = TrainPysr(lot_id=lot_id, site_code=site_code, generations=generations)
     return submit(
         train_pysr,
         payload,
-        response,
         message="PySR training started",
         lot_id=lot_id,
         site_code=site_code,
@@ -54,12 +54,11 @@ def enqueue_pysr(
 
 
 @router.post("/feeding-curve/optimize", status_code=202)
-def enqueue_feeding_curve(response: Response, session: SessionDep, lot_id: LotId) -> Submitted:
+def enqueue_feeding_curve(session: SessionDep, lot_id: LotId) -> Accepted:
     data.lot_by_id(session, lot_id)
     return submit(
         optimize_feeding_curve,
         FeedingCurve(lot_id=lot_id),
-        response,
         message="Feeding curve optimization started",
         lot_id=lot_id,
     )
@@ -67,18 +66,16 @@ def enqueue_feeding_curve(response: Response, session: SessionDep, lot_id: LotId
 
 @router.post("/prophet/train", status_code=202)
 def enqueue_prophet(
-    response: Response,
     session: SessionDep,
     site_code: SiteCode,
     horizon_days: int = Query(default=30, ge=1, le=366),
-) -> Submitted:
+) -> Accepted:
     if horizon_days not in HORIZONS:
         raise InvalidInput(f"horizon_days={horizon_days}: use one of {HORIZONS}")
     data.site_by_code(session, site_code)
     return submit(
         train_prophet,
         TrainProphet(site_code=site_code, horizon_days=horizon_days),
-        response,
         message="Prophet training started",
         site_code=site_code,
         horizon_days=horizon_days,
@@ -86,36 +83,30 @@ def enqueue_prophet(
 
 
 @router.post("/clustering/run", status_code=202)
-def enqueue_clustering(response: Response, k: int = Query(default=5, ge=2, le=20)) -> Submitted:
-    return submit(
-        cluster_gaveurs, Clustering(k=k), response, message="Gaveur clustering started", k=k
-    )
+def enqueue_clustering(k: int = Query(default=5, ge=2, le=20)) -> Accepted:
+    return submit(cluster_gaveurs, Clustering(k=k), message="Gaveur clustering started", k=k)
 
 
 @router.post("/anomalies/detect", status_code=202)
-def enqueue_anomalies(
-    response: Response, session: SessionDep, site_code: OptionalSiteCode = None
-) -> Submitted:
+def enqueue_anomalies(session: SessionDep, site_code: OptionalSiteCode = None) -> Accepted:
     if site_code is not None:
         data.site_by_code(session, site_code)
     return submit(
         detect_anomalies,
         DetectAnomalies(site_code=site_code),
-        response,
         message="Anomaly detection started",
         site_code=site_code,
     )
 
 
 @router.post("/abattage/optimize", status_code=202)
-def enqueue_abattage(response: Response, date_debut: date, date_fin: date) -> Submitted:
+def enqueue_abattage(date_debut: date, date_fin: date) -> Accepted:
     if date_fin < date_debut:
         raise InvalidInput(f"date_fin {date_fin} is before date_debut {date_debut}")
     payload = optimize_abattage_planning.validate({"date_debut": date_debut, "date_fin": date_fin})
     return submit(
         optimize_abattage_planning,
         payload,
-        response,
         message="Abattage planning optimization started",
         date_debut=date_debut,
         date_fin=date_fin,
@@ -123,7 +114,5 @@ def enqueue_abattage(response: Response, date_debut: date, date_fin: date) -> Su
 
 
 @router.post("/retrain-all", status_code=202)
-def enqueue_retrain_all(response: Response) -> Submitted:
-    return submit(
-        retrain_all_ml_models, RetrainAll(), response, message="Full ML retraining started"
-    )
+def enqueue_retrain_all() -> Accepted:
+    return submit(retrain_all_ml_models, RetrainAll(), message="Full ML retraining started")

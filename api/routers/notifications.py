@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.notifications import (
@@ -27,14 +27,17 @@ from actors.notifications import (
 from api.deps import WriterDep
 from api.enqueue import submit
 from api.params import LotId
-from api.schemas import Submitted
+from api.schemas import ACCEPTED, Accepted
 from domain.bounds import ID_MAX
 from domain.notify import to_e164
 from domain.redact import mask_email, mask_phone
 from domain.settings import get_settings
 
 router = APIRouter(
-    prefix="/api/tasks/notifications", tags=["notifications"], dependencies=[WriterDep]
+    responses=ACCEPTED,
+    prefix="/api/tasks/notifications",
+    tags=["notifications"],
+    dependencies=[WriterDep],
 )
 
 
@@ -53,7 +56,7 @@ class EmailRequest(BaseModel):
 
 
 @router.post("/sms", status_code=202)
-def enqueue_sms(request: SmsRequest, response: Response) -> Submitted:
+def enqueue_sms(request: SmsRequest) -> Accepted:
     """high/critical go to `notifications_urgent`; the number is checked here (422 if invalid)."""
     phone = to_e164(request.phone, region=get_settings().sms_default_region)
     job = sms_job_for(request.priority)
@@ -61,7 +64,6 @@ def enqueue_sms(request: SmsRequest, response: Response) -> Submitted:
     return submit(
         job,
         payload,
-        response,
         message="SMS sending started",
         phone=mask_phone(phone),
         priority=request.priority,
@@ -69,23 +71,21 @@ def enqueue_sms(request: SmsRequest, response: Response) -> Submitted:
 
 
 @router.post("/email", status_code=202)
-def enqueue_email(request: EmailRequest, response: Response) -> Submitted:
+def enqueue_email(request: EmailRequest) -> Accepted:
     payload = SendEmail(**request.model_dump())
     return submit(
         send_email,
         payload,
-        response,
         message="Email sending started",
         to_email=mask_email(request.to_email),
     )
 
 
 @router.post("/anomaly-alert", status_code=202)
-def enqueue_anomaly_alert(request: AnomalyAlert, response: Response) -> Submitted:
+def enqueue_anomaly_alert(request: AnomalyAlert) -> Accepted:
     return submit(
         send_anomaly_alert,
         request,
-        response,
         message="Anomaly alert started",
         site_code=request.site_code,
         severity=request.severity,
@@ -93,46 +93,40 @@ def enqueue_anomaly_alert(request: AnomalyAlert, response: Response) -> Submitte
 
 
 @router.post("/lot-completion", status_code=202)
-def enqueue_lot_completion(response: Response, lot_id: LotId) -> Submitted:
+def enqueue_lot_completion(lot_id: LotId) -> Accepted:
     return submit(
         send_lot_completion,
         LotCompletion(lot_id=lot_id),
-        response,
         message="Lot completion notification started",
         lot_id=lot_id,
     )
 
 
 @router.post("/daily-summary", status_code=202)
-def enqueue_daily_summary(response: Response, day: date | None = None) -> Submitted:
+def enqueue_daily_summary(day: date | None = None) -> Accepted:
     return submit(
         send_daily_summary_reports,
         DailySummary(day=day),
-        response,
         message="Daily summary reports started",
         day=day,
     )
 
 
 @router.post("/feedback-ack", status_code=202)
-def enqueue_feedback_ack(
-    response: Response, feedback_id: int = Query(ge=1, le=ID_MAX)
-) -> Submitted:
+def enqueue_feedback_ack(feedback_id: int = Query(ge=1, le=ID_MAX)) -> Accepted:
     return submit(
         send_feedback_ack,
         FeedbackAck(feedback_id=feedback_id),
-        response,
         message="Feedback acknowledgement started",
         feedback_id=feedback_id,
     )
 
 
 @router.post("/bulk-email", status_code=202)
-def enqueue_bulk_email(request: BulkEmail, response: Response) -> Submitted:
+def enqueue_bulk_email(request: BulkEmail) -> Accepted:
     return submit(
         send_bulk_email,
         request,
-        response,
         message="Bulk email started",
         recipients=len(request.recipients),
     )

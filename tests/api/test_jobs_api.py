@@ -33,12 +33,11 @@ def test_only_registered_jobs_can_be_enqueued(api_client: Any, auth: dict[str, s
 def test_a_registered_job_is_enqueued_with_an_optional_delay(
     api_client: Any, auth: dict[str, str]
 ) -> None:
-    response = api_client.post(
-        "/api/jobs/refresh_aggregates?delay_ms=60000", json={"full": False}, headers=auth
-    )
-    assert response.status_code == 202, response.text
+    email = {"to_email": "delay@example.org", "subject": "Later", "body_html": "<p>later</p>"}
+    response = api_client.post("/api/jobs/send_email?delay_ms=60000", json=email, headers=auth)
+    assert response.status_code == 202 and not response.json()["duplicate"], response.text
     record = api_client.get(response.json()["status_url"]).json()
-    assert record["task_name"] == "refresh_aggregates" and record["eta"] is not None
+    assert record["task_name"] == "send_email" and record["eta"] is not None
     api_client.delete(f"/api/tasks/cancel/{response.json()['task_id']}", headers=auth)
 
 
