@@ -13,7 +13,13 @@ isolated Redis and SQLite), driven over HTTP from this process.
   record, is reported beside the latency. A POST answered `duplicate` (the previous run has not
   released its key yet) is sent again and its time not counted.
 
-    python -m ops.bench.api [--clients 1 16 64 --requests 4000 --e2e-samples 300]
+- With `wrk` installed (Debian's package; `make bench` installs it as root), the same enqueue
+  route is driven by wrk too, for `--wrk-seconds` per level, against one server process and
+  against two (`WEB_CONCURRENCY=2`, as on a 2-core dyno). wrk costs the machine a fraction of
+  what the Python client does (1.2 ms of CPU per request, on the same two cores as the server),
+  so these are the figures the targets are judged on; the httpx ones remain for comparison.
+
+    python -m ops.bench.api [--clients 1 16 64 --requests 4000 --e2e-samples 300 --wrk-seconds 10]
 """
 
 from __future__ import annotations
@@ -21,8 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import secrets
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 from collections import Counter
 from datetime import datetime
@@ -116,6 +126,62 @@ def _cpu(pids: dict[str, int]) -> dict[str, float]:
     }
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+"""
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return round(float(number) * UNITS_MS[unit], 2)
+
+
+def wrk_level(
+    base: str, token: str, *, pids: dict[str, int], clients: int, seconds: int
+) -> dict[str, Any]:
+    """One wrk run (1 thread, `clients` connections) on the enqueue route, after a warm-up."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT.format(body=json.dumps(ENQUEUE_BODY.decode()), token=token))
+    url = base + ENQUEUE_ROUTE
+    command = ["wrk", "-t1", f"-c{clients}", "--latency", "-s", script.name, url]
+    subprocess.run([*command, "-d2s"], capture_output=True, check=True)
+    cpu_before = _cpu(pids)
+    done = subprocess.run([*command, f"-d{seconds}s"], capture_output=True, text=True, check=True)
+    cpu = {name: after - cpu_before[name] for name, after in _cpu(pids).items()}
+    text = done.stdout
+    sent = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", text, flags=re.MULTILINE))
+    return {
+        "clients": clients,
+        "requests": sent,
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1)),  # type: ignore[union-attr]
+        "latency_ms": {f"p{k}": _ms(v) for k, v in latency.items()},
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "cpu_ms_per_request": {
+            "server": round(cpu["server"] / sent * 1000, 3),
+            "redis": round(cpu["redis"] / sent * 1000, 3),
+        },
+    }
+
+
+def wrk_levels(
+    token: str, tmp: Any, server: Any, *, clients: tuple[int, ...], seconds: int
+) -> dict[str, Any]:
+    by_workers: dict[str, Any] = {}
+    for workers in (1, 2):
+        with api_server(log_dir=tmp, workers=workers) as api:
+            pids = {"server": api.pid, "redis": server.process.pid}
+            by_workers[f"{workers}_process" + ("es" if workers > 1 else "")] = [
+                wrk_level(api.url, token, pids=pids, clients=n, seconds=seconds) for n in clients
+            ]
+    return by_workers
+
+
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -149,7 +215,11 @@ def end_to_end(base: str, token: str, *, samples: int) -> dict[str, Any]:
 
 
 def run(
-    *, clients: tuple[int, ...] = (1, 16, 64), requests: int = 4000, e2e_samples: int = 300
+    *,
+    clients: tuple[int, ...] = (1, 16, 64),
+    requests: int = 4000,
+    e2e_samples: int = 300,
+    wrk_seconds: int = 10,
 ) -> dict[str, Any]:
     load_before = report.load()
     token = secrets.token_urlsafe(24)
@@ -168,13 +238,23 @@ def run(
             )
             with worker(server.client, module="actors", queue="default", threads=4, log_dir=tmp):
                 e2e = end_to_end(base, token, samples=e2e_samples)
+        by_wrk = (
+            wrk_levels(token, tmp, server, clients=clients, seconds=wrk_seconds)
+            if wrk_seconds and shutil.which("wrk")
+            else None
+        )
     finally:
         server.stop()
-    at_target = next((level for level in levels if level["clients"] == TARGET_CLIENTS), {})
+    judged = by_wrk["2_processes"] if by_wrk else levels
+    at_target = next((level for level in judged if level["clients"] == TARGET_CLIENTS), {})
     return {
         "benchmark": "api",
         "server": "uvicorn api.main:app --no-access-log (1 process), isolated Redis and SQLite",
         "enqueue": {"route": f"POST {ENQUEUE_ROUTE}", "levels": levels},
+        "enqueue_wrk": by_wrk,
+        "targets_judged_on": (
+            "wrk, 2 server processes (WEB_CONCURRENCY=2)" if by_wrk else "httpx, 1 process"
+        ),
         "health_check_duplicate_path": duplicate_path,
         "end_to_end": e2e,
         "targets": {
@@ -194,8 +274,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--e2e-samples", type=int, default=300)
+    parser.add_argument("--wrk-seconds", type=int, default=10, help="0: no wrk levels")
     args = parser.parse_args()
-    result = run(clients=tuple(args.clients), requests=args.requests, e2e_samples=args.e2e_samples)
+    result = run(
+        clients=tuple(args.clients),
+        requests=args.requests,
+        e2e_samples=args.e2e_samples,
+        wrk_seconds=args.wrk_seconds,
+    )
     print(json.dumps(result, indent=2))
 
 

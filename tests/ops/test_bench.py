@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 TINY = {
     "throughput": ["--jobs", "300", "--rounds", "1", "--threads", "4"],
     "memory": ["--jobs", "2000"],  # smaller, and Redis' table sizes swamp the per-job figures
-    "api": ["--clients", "1", "4", "--requests", "100", "--e2e-samples", "5"],
+    "api": ["--clients", "1", "4", "--requests", "100", "--e2e-samples", "5", "--wrk-seconds", "0"],
     "million": ["--jobs", "300", "--processes", "1", "--threads", "4"],
     # Short timeouts and maintenance every 2 s instead of the clock's minute.
     "recovery": [
