@@ -54,8 +54,11 @@ class CanonicalPrometheus(Prometheus):
             deltas, self._deltas = self._deltas, Counter()
             durations, self._durations = self._durations, []
         for (metric, label_values), n in deltas.items():
+            # A +1 and -1 in one batch still create the series (at 0), as stock Dramatiq does:
+            # a gauge that never appears cannot be graphed or alerted on.
+            series = getattr(self, metric).labels(*label_values)
             if n:
-                getattr(self, metric).labels(*label_values).inc(n)
+                series.inc(n)
         for label_values, duration_ms in durations:
             self.message_durations.labels(*label_values).observe(duration_ms)
 

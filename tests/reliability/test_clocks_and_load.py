@@ -145,5 +145,5 @@ def test_two_hundred_clients_flooding_enqueue_get_202_or_429_and_every_accepted_
     assert set(codes) <= {202, 429} and codes[202] > 0 and codes[429] > 0, codes
     assert report.lost == 0 and report.duplicates == 0
     # Bounded: every request answered well within the clients' timeout, none left hanging. (The
-    # latency itself is a benchmark figure, ops/bench/api_load.py, not a test assertion.)
+    # latency itself is a benchmark figure, ops/bench/api.py, not a test assertion.)
     assert len(answers) == 200 * 5 * SCALE and p99 < CLIENT_TIMEOUT_S / 2
