@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -238,14 +240,28 @@ def tasks_cancel(task_id: str, as_json: JsonOption = False) -> None:
     _emit(data, as_json, lambda: f"{task_id}: {previous.value} -> REVOKED")
 
 
-def _param(text: str) -> tuple[str, Any]:
+def _param(text: str, payload: type[BaseModel]) -> tuple[str, Any]:
     name, sep, raw = text.partition("=")
     if not sep or not name:
         raise typer.BadParameter(f"{text!r}: use --param name=value")
+    if _takes_text(payload, name):
+        return name, raw  # `-p key=0042` stays the text "0042", not the number 42
     try:
         return name, json.loads(raw)  # numbers, booleans, null, lists
     except json.JSONDecodeError:
         return name, raw
+
+
+def _takes_text(payload: type[BaseModel], name: str) -> bool:
+    """Whether the payload's field is a string (or an optional string, or a choice of strings)."""
+    field = payload.model_fields.get(name)
+    if field is None:
+        return False
+    annotation = field.annotation
+    options = typing.get_args(annotation) if typing.get_origin(annotation) else (annotation,)
+    if typing.get_origin(annotation) is typing.Literal:
+        return all(isinstance(option, str) for option in options)
+    return str in options and all(option in (str, type(None)) for option in options)
 
 
 @app.command()
@@ -265,7 +281,7 @@ def enqueue(
         typer.echo(f"error: unknown job {job_name!r}; registered jobs are {known}", err=True)
         raise typer.Exit(1)
     with _redis_errors():
-        payload = job.validate(dict(_param(p) for p in param or []))
+        payload = job.validate(dict(_param(p, job.payload) for p in param or []))
         submitted = job.submit(payload)
     if not wait:
         data = {"task_id": submitted.task_id, "job": job.name, "duplicate": submitted.duplicate}
