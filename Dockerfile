@@ -13,4 +13,4 @@ COPY ops ops
 COPY scheduler scheduler
 RUN uv pip install -q --no-deps -e .
 USER nobody
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["python", "-m", "api.serve", "--host", "0.0.0.0", "--port", "8000"]

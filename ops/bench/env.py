@@ -148,13 +148,13 @@ class Api:
 def api_server(
     *, log_dir: Path, env: Mapping[str, str] | None = None, workers: int = 1
 ) -> Iterator[Api]:
-    """The API as the Procfile's `web` line starts it (uvicorn, no access log, `workers`
-    processes as WEB_CONCURRENCY would give), on a free port, once /healthz answers."""
+    """The API as the Procfile's `web` line starts it (`python -m api.serve`: uvicorn, no access
+    log, `workers` processes as WEB_CONCURRENCY would give), on a free port, once /healthz
+    answers."""
     port = free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "api.main:app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-        "--workers", str(workers),
+        sys.executable, "-m", "api.serve",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
     with spawned(command, log_dir=log_dir, name="api", env=env) as process:
         base = f"http://127.0.0.1:{port}"

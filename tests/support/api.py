@@ -1,5 +1,6 @@
-"""A real API process (uvicorn, as the Procfile runs it) on a free port, for tests that need the
-HTTP server in its own process with its own environment (its own Redis, a Redis that is down)."""
+"""A real API process (`python -m api.serve`, as the Procfile runs it) on a free port, for tests
+that need the HTTP server in its own process with its own environment (its own Redis, a Redis
+that is down)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class ApiProcess:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = list(command or ("-m", "uvicorn", "api.main:app", "--port"))
+        argv = list(command or ("-m", "api.serve", "--port"))
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, *argv, str(self.port)],

@@ -1,0 +1,142 @@
+"""The web process: uvicorn serving `api.main:app`, in WEB_CONCURRENCY processes that each own a
+listening socket on the same port (SO_REUSEPORT), so the kernel spreads connections over them.
+
+`uvicorn --workers N` shares one listening socket between its processes: whichever wakes first
+accepts every pending connection, and keep-alive clients then stay on it (in the API benchmark 16
+connections opened together often all landed on one of two processes, which served them at the
+rate of one). With a socket per process the kernel hashes each new connection to one of them.
+
+    python -m api.serve [--host H] [--port P] [--workers N]    (defaults: API_HOST, API_PORT,
+                                                               WEB_CONCURRENCY or 1)
+
+With one process it is plain uvicorn in this process. With more, this process only supervises:
+it checks the address is free, starts the servers, restarts one that dies, and on SIGTERM or
+SIGINT stops them all gracefully (uvicorn finishes the requests in flight) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from types import FrameType
+
+import uvicorn
+
+from domain.settings import get_settings
+
+APP = "api.main:app"
+BACKLOG = 2048
+RESTART_DELAY_S = 1.0
+STOP_TIMEOUT_S = 30.0
+
+log = logging.getLogger("gaveurs.web")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve(sock: socket.socket) -> None:
+    """One server process on its own listening socket (the app is imported here, after fork)."""
+    sock.listen(BACKLOG)
+    config = uvicorn.Config(APP, access_log=False, log_level="info")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class Supervisor:
+    def __init__(self, host: str, port: int, workers: int) -> None:
+        self.host, self.port, self.workers = host, port, workers
+        self.children: dict[int, int] = {}  # pid -> slot
+        self.stopping = False
+        self.reservation: socket.socket
+
+    def start(self, slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: its own socket on the shared port, then uvicorn
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            self.reservation.close()
+            try:
+                serve(listening_socket(self.host, self.port))
+            finally:
+                os._exit(0)
+        self.children[pid] = slot
+
+    def stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+        for pid in self.children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def run(self) -> int:
+        # Bound but not listening: the address is checked (a clear error, once) and reserved
+        # for the servers; a socket that does not listen takes no connections.
+        try:
+            self.reservation = listening_socket(self.host, self.port)
+        except OSError as error:
+            log.error("cannot listen on %s:%s: %s", self.host, self.port, error)
+            return 1
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        for slot in range(self.workers):
+            self.start(slot)
+        log.info("serving on http://%s:%s with %d processes", self.host, self.port, self.workers)
+        deadline: float | None = None
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                if self.stopping:
+                    deadline = deadline or time.monotonic() + STOP_TIMEOUT_S
+                    if time.monotonic() > deadline:
+                        for child in self.children:
+                            os.kill(child, signal.SIGKILL)
+                time.sleep(0.1)
+                continue
+            if pid not in self.children or self.stopping:
+                self.children.pop(pid, None)
+                continue
+            slot = self.children.pop(pid)
+            log.error("web process %d ended (status %d); restarting it", pid, status)
+            time.sleep(RESTART_DELAY_S)
+            if not self.stopping:
+                self.start(slot)
+        self.reservation.close()
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m api.serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default=settings.api_host)
+    parser.add_argument("--port", type=int, default=settings.api_port)
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY") or 1),
+        help="server processes (default: WEB_CONCURRENCY, else 1)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    if args.workers == 1:
+        uvicorn.run(APP, host=args.host, port=args.port, access_log=False)
+        return 0
+    return Supervisor(args.host, args.port, args.workers).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

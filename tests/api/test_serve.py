@@ -1,0 +1,141 @@
+"""The web process (`python -m api.serve`, the Procfile's `web`): several server processes, each
+with its own listening socket on the port, supervised, restarted, stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ops.local_redis import free_port
+from tests.support.polling import wait_for
+from tests.support.workers import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def listening_sockets(port: int) -> int:
+    """LISTEN entries for the port in the kernel's socket table (one per server process)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if int(local.split(":")[1], 16) == port and state == "0A":
+            count += 1
+    return count
+
+
+def accepted(pid: int, port: int) -> int:
+    """Established connections on the port whose socket the process holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01" and fields[9] in inodes:
+            count += 1
+    return count
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture()
+def web(demo_database: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        stdout=(tmp_path / "web.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), timeout=60, what="the web process")
+    yield process, port
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_two_processes_each_listen_are_restarted_and_stop_together(
+    web: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = web
+    url = f"http://127.0.0.1:{port}"
+    # Given two server processes under the supervisor, each with its own listening socket
+    servers = sorted(
+        wait_for(lambda: len(kids := children(process.pid)) == 2 and kids, what="servers")
+    )
+    wait_for(lambda: listening_sockets(port) == 2, what="two listening sockets")
+    # that new connections are spread over (16 held open: all on one would be 2 in 65,536)
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+    try:
+        spread = wait_for(
+            lambda: sum(n := [accepted(pid, port) for pid in servers]) == 16 and n,
+            what="16 accepted connections",
+        )
+        assert min(spread) > 0, spread
+    finally:
+        for conn in held:
+            conn.close()
+    # When one of them is SIGKILLed, the supervisor starts another and the port keeps answering
+    victim = servers[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: healthy(url), what="the survivor")
+    restarted = wait_for(
+        lambda: len(kids := children(process.pid)) == 2 and victim not in kids and kids,
+        timeout=30,
+        what="a replacement server",
+    )
+    wait_for(lambda: listening_sockets(port) == 2 and healthy(url), what="two listeners again")
+    # And SIGTERM stops everything gracefully: the supervisor exits 0, no server is left
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=40) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in restarted)
+    assert listening_sockets(port) == 0
+
+
+def test_a_busy_port_is_a_clear_error(demo_database: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "api.serve", "--port", str(port), "--workers", "2"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr
+    assert time.monotonic() - started < 30
