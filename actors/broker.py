@@ -138,12 +138,11 @@ def build_broker(settings: Settings) -> RobustRedisBroker:
         WorkerHeartbeat(client=client),
         Handover(),
     ]
-    if settings.journal_enabled:
-        # Before PolicyRetries, like JobTracking: its after-hooks must see the retry decision.
-        middleware.insert(
-            middleware.index(tracking) + 1,
-            Journal(engine=engine, flush_ms=settings.journal_flush_ms),
-        )
+    # Before PolicyRetries, like JobTracking: its after-hooks must see the retry decision.
+    journal = Journal(
+        engine=engine, flush_ms=settings.journal_flush_ms, enabled=settings.journal_enabled
+    )
+    middleware.insert(middleware.index(tracking) + 1, journal)
     return RobustRedisBroker(
         client=client,
         namespace=NAMESPACE,

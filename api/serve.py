@@ -23,6 +23,7 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from types import FrameType
 
 import uvicorn
@@ -33,6 +34,10 @@ APP = "api.main:app"
 BACKLOG = 2048
 RESTART_DELAY_S = 1.0
 STOP_TIMEOUT_S = 30.0
+#: A server that exits with an error this soon after it started failed to start (a bad setting,
+#: an app that cannot import); after this many in a row the supervisor stops instead of looping.
+QUICK_FAILURE_S = 10.0
+MAX_QUICK_FAILURES = 3
 
 log = logging.getLogger("gaveurs.web")
 
@@ -53,12 +58,30 @@ def serve(sock: socket.socket) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def _child(host: str, port: int) -> int:
+    """The exit code of a forked server (its errors printed: os._exit skips the usual report)."""
+    try:
+        serve(listening_socket(host, port))
+        return 0
+    except SystemExit as stop:  # uvicorn exits 1 when the app cannot be loaded
+        return stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
 class Supervisor:
     def __init__(self, host: str, port: int, workers: int) -> None:
         self.host, self.port, self.workers = host, port, workers
         self.children: dict[int, int] = {}  # pid -> slot
         self.stopping = False
         self.reservation: socket.socket
+        self.started: dict[int, float] = {}
+        self.quick_failures = 0
+        self.failed = False
 
     def start(self, slot: int) -> None:
         pid = os.fork()
@@ -66,11 +89,9 @@ class Supervisor:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             self.reservation.close()
-            try:
-                serve(listening_socket(self.host, self.port))
-            finally:
-                os._exit(0)
+            os._exit(_child(self.host, self.port))
         self.children[pid] = slot
+        self.started[pid] = time.monotonic()
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
@@ -107,16 +128,25 @@ class Supervisor:
                             os.kill(child, signal.SIGKILL)
                 time.sleep(0.1)
                 continue
+            lived = time.monotonic() - self.started.pop(pid, 0.0)
             if pid not in self.children or self.stopping:
                 self.children.pop(pid, None)
                 continue
             slot = self.children.pop(pid)
-            log.error("web process %d ended (status %d); restarting it", pid, status)
+            code = os.waitstatus_to_exitcode(status)
+            failed_at_start = code != 0 and lived < QUICK_FAILURE_S
+            self.quick_failures = self.quick_failures + 1 if failed_at_start else 0
+            if self.quick_failures >= MAX_QUICK_FAILURES:
+                log.error("web processes keep failing at start (see above); giving up")
+                self.stop(signal.SIGTERM, None)
+                self.failed = True
+                continue
+            log.error("web process %d ended (exit code %d); restarting it", pid, code)
             time.sleep(RESTART_DELAY_S)
             if not self.stopping:
                 self.start(slot)
         self.reservation.close()
-        return 0
+        return 1 if self.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,8 +35,14 @@ COMPLAINT_S = 60.0
 
 
 class Journal(Middleware):
-    def __init__(self, *, engine: Callable[[], Engine], flush_ms: int = 200) -> None:
+    """With `enabled=False` (JOURNAL_ENABLED=false) it writes nothing, but stays installed: actors
+    declare its `journal=` option, which Dramatiq refuses when no middleware defines it."""
+
+    def __init__(
+        self, *, engine: Callable[[], Engine], flush_ms: int = 200, enabled: bool = True
+    ) -> None:
         self.engine = engine
+        self.enabled = enabled
         self.flush_s = flush_ms / 1000
         self._lock = threading.Lock()
         self._accepted: list[journal.Accepted] = []
@@ -52,6 +58,8 @@ class Journal(Middleware):
         return {"journal"}
 
     def _wanted(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> bool:
+        if not self.enabled:
+            return False
         wanted = self._wanted_by_actor.get(message.actor_name)
         if wanted is None:
             actor = broker.get_actor(message.actor_name)
@@ -108,6 +116,8 @@ class Journal(Middleware):
         accepted: journal.Accepted | None = None,
         finished: journal.Finished | None = None,
     ) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             if accepted is not None:
                 self._accepted.append(accepted)

@@ -139,3 +139,25 @@ def test_a_busy_port_is_a_clear_error(demo_database: str) -> None:
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr
     assert time.monotonic() - started < 30
+
+
+def test_servers_that_cannot_start_stop_the_supervisor_with_their_reason(
+    demo_database: str,
+) -> None:
+    # A refused production setting: each server fails while loading the app
+    done = subprocess.run(
+        [sys.executable, "-m", "api.serve", "--port", str(free_port()), "--workers", "2"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "APP_ENV": "production",
+            "ENVIRONMENT": "production",
+            "NOTIFY_BACKEND": "file",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "NOTIFY_BACKEND=file is refused" in done.stderr
+    assert "keep failing at start" in done.stderr
