@@ -76,22 +76,20 @@ def _child(host: str, port: int) -> int:
 class Supervisor:
     def __init__(self, host: str, port: int, workers: int) -> None:
         self.host, self.port, self.workers = host, port, workers
-        self.children: dict[int, int] = {}  # pid -> slot
+        self.children: dict[int, float] = {}  # pid -> when it started (monotonic)
         self.stopping = False
         self.reservation: socket.socket
-        self.started: dict[int, float] = {}
         self.quick_failures = 0
         self.failed = False
 
-    def start(self, slot: int) -> None:
+    def start(self) -> None:
         pid = os.fork()
         if pid == 0:  # the child: its own socket on the shared port, then uvicorn
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             self.reservation.close()
             os._exit(_child(self.host, self.port))
-        self.children[pid] = slot
-        self.started[pid] = time.monotonic()
+        self.children[pid] = time.monotonic()
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
@@ -111,8 +109,8 @@ class Supervisor:
             return 1
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        for slot in range(self.workers):
-            self.start(slot)
+        for _ in range(self.workers):
+            self.start()
         log.info("serving on http://%s:%s with %d processes", self.host, self.port, self.workers)
         deadline: float | None = None
         while self.children:
@@ -128,13 +126,11 @@ class Supervisor:
                             os.kill(child, signal.SIGKILL)
                 time.sleep(0.1)
                 continue
-            lived = time.monotonic() - self.started.pop(pid, 0.0)
-            if pid not in self.children or self.stopping:
-                self.children.pop(pid, None)
+            started = self.children.pop(pid, None)
+            if started is None or self.stopping:
                 continue
-            slot = self.children.pop(pid)
             code = os.waitstatus_to_exitcode(status)
-            failed_at_start = code != 0 and lived < QUICK_FAILURE_S
+            failed_at_start = code != 0 and time.monotonic() - started < QUICK_FAILURE_S
             self.quick_failures = self.quick_failures + 1 if failed_at_start else 0
             if self.quick_failures >= MAX_QUICK_FAILURES:
                 log.error("web processes keep failing at start (see above); giving up")
@@ -144,7 +140,7 @@ class Supervisor:
             log.error("web process %d ended (exit code %d); restarting it", pid, code)
             time.sleep(RESTART_DELAY_S)
             if not self.stopping:
-                self.start(slot)
+                self.start()
         self.reservation.close()
         return 1 if self.failed else 0
 
