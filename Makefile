@@ -40,7 +40,7 @@ run: install
 	$(VENV)/bin/honcho -f Procfile.dev start
 
 lint: install
-	$(RUN) ruff check actors domain api scheduler ops tests
+	$(RUN) ruff check runtime actors domain api scheduler ops tests
 	$(RUN) mypy
 
 # Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed

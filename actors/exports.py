@@ -1,24 +1,35 @@
 """Export jobs on queue `exports`: lot and site PDFs, Excel workbooks, CSV exports, batch ZIPs,
 certificates and the weekly site reports. Logic lives in domain/reports; these are thin
-wrappers. Files go under EXPORT_DIR (domain/files.py); results carry their URL and sha256."""
+wrappers. Files go under EXPORT_DIR (domain/platform/files.py); results carry their URL and
+sha256."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pendulum
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from actors.jobs import current_task_id, job, progress
-from actors.policy import RetryPolicy
-from actors.resources import chunked_session, engine, session_scope
 from domain.bounds import SITE_CODE_MAX, RowId
-from domain.db import session_factory
-from domain.files import FileStore, store_for
 from domain.kpis import previous_week, week_of
-from domain.settings import get_settings
+from domain.platform.db import session_factory
+from domain.platform.files import FileStore, store_for
+from runtime import (
+    Payload,
+    RetryPolicy,
+    chunked_session,
+    current_settings,
+    current_task_id,
+    engine,
+    job,
+    progress,
+    session_scope,
+)
+
+if TYPE_CHECKING:
+    from domain.reports.runs import ExportContext
 
 #: DESIGN.md: reports retry transient errors 3 times, 60 s -> 120 s -> 240 s.
 EXPORT_RETRY = RetryPolicy(max_retries=3, min_backoff_ms=60_000)
@@ -26,23 +37,19 @@ MINUTE_MS = 60_000
 SITE_CODE = r"^[A-Za-z]{1,8}$"
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Period(_Payload):
+class _Period(Payload):
     """A period of whole days (domain/reports refuses one that ends before it starts)."""
 
     date_debut: date | None = None
     date_fin: date | None = None
 
 
-class LotPdf(_Payload):
+class LotPdf(Payload):
     lot_id: RowId
     report_type: Literal["summary", "complete"] = "summary"
 
 
-class LotWorkbook(_Payload):
+class LotWorkbook(Payload):
     lot_id: RowId
 
 
@@ -57,45 +64,58 @@ class TableExport(_Period):
 
 
 class FeedbackExport(_Period):
-    pass
+    """All consumer feedback of the period (or of all time)."""
 
 
-class LotsBatch(_Payload):
+class LotsBatch(Payload):
     # The configured limit (EXPORT_MAX_BATCH_LOTS) is checked by the job and the API.
     lot_ids: list[RowId] = Field(min_length=1, max_length=100_000)
 
 
-class CertificateRequest(_Payload):
+class CertificateRequest(Payload):
     lot_id: RowId
     certificate_type: Literal["traceability", "quality", "origin"] = "traceability"
 
 
-class WeeklyReports(_Payload):
+class WeeklyReports(Payload):
     week_start: date | None = None
 
 
-def _runs() -> ModuleType:
-    """The report code, imported on first use: reportlab and xlsxwriter cost every process
-    that imports `actors` (API, CLI, clock, every worker) a noticeable part of a second."""
-    from domain.reports import runs
-
-    return runs
-
-
 def _store() -> FileStore:
-    return store_for(get_settings())
+    return store_for(current_settings())
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _run(name: str, **options: Any) -> dict[str, Any]:
+def _export(make: Callable[[ExportContext], dict[str, Any]]) -> dict[str, Any]:
+    """Run one export in a committed session, reporting progress on the job record."""
+    from domain.reports.runs import ExportContext
+
     with session_scope() as session:
-        ctx = _runs().ExportContext(session, _store(), _now(), current_task_id(), progress)
-        result = getattr(_runs(), name)(ctx, **options)
+        result = make(ExportContext(session, _store(), _now(), current_task_id(), progress))
     progress(100, "done")
     return result
+
+
+def _period(payload: SiteReport) -> dict[str, Any]:
+    return {
+        "site_code": payload.site_code,
+        "date_debut": payload.date_debut,
+        "date_fin": payload.date_fin,
+    }
+
+
+def _table_csv(kind: str, payload: TableExport | FeedbackExport) -> dict[str, Any]:
+    from domain.reports import runs
+
+    lot_id = payload.lot_id if isinstance(payload, TableExport) else None
+    return _export(
+        lambda ctx: runs.table_csv(
+            ctx, kind, lot_id=lot_id, date_debut=payload.date_debut, date_fin=payload.date_fin
+        )
+    )
 
 
 @job(
@@ -107,7 +127,11 @@ def _run(name: str, **options: Any) -> dict[str, Any]:
 )
 def generate_lot_pdf_report(payload: LotPdf) -> dict[str, Any]:
     """Lot PDF: identity, dose and weight curves, mortality, ITM vs site, SQAL, feedback."""
-    return _run("lot_pdf", lot_id=payload.lot_id, report_type=payload.report_type)
+    from domain.reports import runs
+
+    return _export(
+        lambda ctx: runs.lot_pdf(ctx, lot_id=payload.lot_id, report_type=payload.report_type)
+    )
 
 
 @job(
@@ -119,7 +143,9 @@ def generate_lot_pdf_report(payload: LotPdf) -> dict[str, Any]:
 )
 def generate_site_pdf_report(payload: SiteReport) -> dict[str, Any]:
     """Site PDF over a period: KPIs, trends, gaveur ranking, lots table."""
-    return _run("site_pdf", **payload.model_dump())
+    from domain.reports import runs
+
+    return _export(lambda ctx: runs.site_pdf(ctx, **_period(payload)))
 
 
 @job(
@@ -131,7 +157,9 @@ def generate_site_pdf_report(payload: SiteReport) -> dict[str, Any]:
 )
 def generate_lot_excel_report(payload: LotWorkbook) -> dict[str, Any]:
     """Lot workbook: identity, days (chart), meals, SQAL (chart), ToF map, feedback."""
-    return _run("lot_xlsx", lot_id=payload.lot_id)
+    from domain.reports import runs
+
+    return _export(lambda ctx: runs.lot_xlsx(ctx, lot_id=payload.lot_id))
 
 
 @job(
@@ -143,7 +171,9 @@ def generate_lot_excel_report(payload: LotWorkbook) -> dict[str, Any]:
 )
 def generate_site_excel_report(payload: SiteReport) -> dict[str, Any]:
     """Site workbook: KPIs, lots, trends (chart), gaveurs (chart), SQAL grades (chart)."""
-    return _run("site_xlsx", **payload.model_dump())
+    from domain.reports import runs
+
+    return _export(lambda ctx: runs.site_xlsx(ctx, **_period(payload)))
 
 
 @job(
@@ -155,7 +185,7 @@ def generate_site_excel_report(payload: SiteReport) -> dict[str, Any]:
 )
 def export_gavage_data_csv(payload: TableExport) -> dict[str, Any]:
     """Feeding records as CSV, streamed from the database (one lot, or all lots)."""
-    return _run("table_csv", kind="gavage", **payload.model_dump())
+    return _table_csv("gavage", payload)
 
 
 @job(
@@ -167,7 +197,7 @@ def export_gavage_data_csv(payload: TableExport) -> dict[str, Any]:
 )
 def export_sqal_data_csv(payload: TableExport) -> dict[str, Any]:
     """SQAL samples with their 64 ToF zones as CSV, streamed."""
-    return _run("table_csv", kind="sqal", **payload.model_dump())
+    return _table_csv("sqal", payload)
 
 
 @job(
@@ -179,14 +209,16 @@ def export_sqal_data_csv(payload: TableExport) -> dict[str, Any]:
 )
 def export_consumer_feedbacks_csv(payload: FeedbackExport) -> dict[str, Any]:
     """Consumer feedback as CSV, without the consumers' e-mail addresses."""
-    return _run("table_csv", kind="feedbacks", **payload.model_dump())
+    return _table_csv("feedbacks", payload)
 
 
 @job(queue="exports", payload=LotsBatch, retry=EXPORT_RETRY, time_limit_ms=30 * MINUTE_MS)
 def batch_export_lots_csv(payload: LotsBatch) -> dict[str, Any]:
     """One ZIP: lots.csv (a row per lot) and each lot's feeding records as its own CSV."""
-    limit = get_settings().export_max_batch_lots
-    return _run("lots_zip", lot_ids=payload.lot_ids, limit=limit)
+    from domain.reports import runs
+
+    limit = current_settings().export_max_batch_lots
+    return _export(lambda ctx: runs.lots_zip(ctx, lot_ids=payload.lot_ids, limit=limit))
 
 
 @job(
@@ -207,7 +239,7 @@ def generate_blockchain_certificate(payload: CertificateRequest) -> dict[str, An
         certificate_type=payload.certificate_type,
         now=_now(),
         task_id=current_task_id(),
-        report=progress,
+        progress=progress,
     )
     progress(100, "done")
     return result
@@ -227,10 +259,12 @@ def default_week(tz: str) -> date:
 )
 def weekly_reports_generation(payload: WeeklyReports) -> dict[str, Any]:
     """Monday 06:00: one site PDF per site for the past week (or the week of `week_start`)."""
-    week_start = week_of(payload.week_start or default_week(get_settings().tz))
+    week_start = week_of(payload.week_start or default_week(current_settings().tz))
     # Committed site by site, so the reports made before a failure stay downloadable.
+    from domain.reports import runs
+
     with chunked_session() as session:
-        ctx = _runs().ExportContext(session, _store(), _now(), current_task_id(), progress)
-        result = _runs().weekly_reports(ctx, week_start=week_start)
+        ctx = runs.ExportContext(session, _store(), _now(), current_task_id(), progress)
+        result = runs.weekly_reports(ctx, week_start=week_start)
     progress(100, "done")
     return result

@@ -10,14 +10,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from actors.jobs import REGISTRY, current_task_id, job, progress
-from actors.policy import RetryPolicy
-from actors.resources import session_scope
+from actors.notifications import send_anomaly_alert
 from domain.ingest import SqalBatch, quality_verdict, store_batch
 from domain.models import Site
-from domain.settings import get_settings
-
-ALERT_JOB = "send_anomaly_alert"
+from runtime import (
+    RetryPolicy,
+    current_settings,
+    current_task_id,
+    job,
+    progress,
+    session_scope,
+)
 
 
 @job(
@@ -41,7 +44,7 @@ def ingest_sqal_batch(payload: SqalBatch) -> dict[str, Any]:
         "lot_id": payload.lot_id,
         **stored.as_dict(),
     }
-    severity = quality_verdict(stored, bad_share_limit=get_settings().ingest_alert_bad_share)
+    severity = quality_verdict(stored, bad_share_limit=current_settings().ingest_alert_bad_share)
     result["quality_alert"] = severity
     if severity:
         result["alert"] = _send_alert(payload, site_code, severity, stored.as_dict())
@@ -56,9 +59,6 @@ def _site_code(session: Session, site_id: int | None) -> str | None:
 def _send_alert(
     payload: SqalBatch, site_code: str | None, severity: str, figures: dict[str, Any]
 ) -> Any:
-    alert = REGISTRY.get(ALERT_JOB)
-    if alert is None:
-        return {"sent": False, "reason": "the notifications family is not installed"}
     data = {
         "site_code": site_code or "",
         "severity": severity,
@@ -75,5 +75,5 @@ def _send_alert(
             }
         ],
     }
-    submitted = alert.submit(alert.validate(data))
+    submitted = send_anomaly_alert.submit(send_anomaly_alert.validate(data))
     return {"sent": True, "task_id": submitted.task_id}

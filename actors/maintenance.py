@@ -6,30 +6,39 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pendulum
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from actors.broker import broker
-from actors.control import Control
-from actors.jobs import QUEUES, job, progress, records
-from actors.middleware.heartbeat import live_workers
-from actors.policy import NO_RETRY, RetryPolicy
-from actors.reconcile import reconcile
-from actors.resources import chunked_session, engine, session_scope
-from domain import aggregates, backup, cleanup, db, journal, kpis
-from domain.health import disk_space, run_checks, summarize
+from domain import aggregates, cleanup, kpis
 from domain.notify import providers_reachable
-from domain.settings import get_settings
+from domain.platform import backup, db, journal
+from domain.platform.health import disk_space, run_checks, summarize
+from runtime import (
+    NO_RETRY,
+    QUEUES,
+    Control,
+    Payload,
+    RetryPolicy,
+    broker,
+    chunked_session,
+    current_settings,
+    engine,
+    job,
+    live_workers,
+    progress,
+    reconcile,
+    records,
+    session_scope,
+)
 
 #: Nightly and weekly upkeep: a few retries, minutes apart (a database restart, a full disk).
 NIGHTLY = RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000)
 
 
-class HealthCheck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HealthCheck(Payload):
+    """No parameters: every check runs."""
 
 
-class RefreshAggregates(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RefreshAggregates(Payload):
     full: bool = False
 
 
@@ -40,7 +49,7 @@ def _database() -> str:
 
 def _workers_per_queue() -> str:
     alive: dict[str, int] = dict.fromkeys(QUEUES, 0)
-    for worker in live_workers(broker.client):
+    for worker in live_workers(broker().client):
         for queue in worker.get("queues", []):
             alive[queue] = alive.get(queue, 0) + 1
     missing = [queue for queue, count in alive.items() if count == 0]
@@ -53,9 +62,9 @@ def _workers_per_queue() -> str:
 @job(queue="default", payload=HealthCheck, retry=NO_RETRY, time_limit_ms=60_000, unique="health")
 def health_check(payload: HealthCheck) -> dict[str, Any]:
     """Redis, database, disk space, live workers per queue, SMTP and SMS providers."""
-    settings = get_settings()
+    settings = current_settings()
     checks = {
-        "redis": lambda: f"ping ok, {broker.client.info('memory')['used_memory_human']} used",
+        "redis": lambda: f"ping ok, {broker().client.info('memory')['used_memory_human']} used",
         "database": _database,
         "disk_exports": lambda: disk_space(settings.export_dir),
         "workers": _workers_per_queue,
@@ -83,17 +92,15 @@ def refresh_aggregates(payload: RefreshAggregates) -> dict[str, Any]:
     return {"status": "success", **outcome}
 
 
-class Empty(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Empty(Payload):
+    """No parameters."""
 
 
-class CleanupOldSensorData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CleanupOldSensorData(Payload):
     retention_days: int | None = Field(default=None, ge=1, le=36_500)
 
 
-class WeeklyKpis(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WeeklyKpis(Payload):
     week_start: date | None = None
 
 
@@ -110,7 +117,7 @@ def _now() -> datetime:
 )
 def backup_database(payload: Empty) -> dict[str, Any]:
     """Online backup to BACKUP_DIR, verified by reopening the copy, rotated."""
-    settings = get_settings()
+    settings = current_settings()
     progress(5, "copying the database")
     made = backup.backup_database(
         engine(), settings.backup_dir, keep=settings.backup_keep, now=_now()
@@ -129,7 +136,7 @@ def backup_database(payload: Empty) -> dict[str, Any]:
 def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
     """Job record indexes past retention, expired export files, old outbox rows, journal
     entries older than the job records (nothing could be resent from them)."""
-    settings = get_settings()
+    settings = current_settings()
     index_entries = records().trim()
     progress(30, f"{index_entries} expired job index entries trimmed")
     with chunked_session() as session:
@@ -160,7 +167,7 @@ def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
 )
 def cleanup_old_sensor_data(payload: CleanupOldSensorData) -> dict[str, Any]:
     """SQAL samples older than the retention (the hourly aggregates keep their summary)."""
-    days = payload.retention_days or get_settings().sensor_retention_days
+    days = payload.retention_days or current_settings().sensor_retention_days
     before = _now() - timedelta(days=days)
     progress(5, f"deleting SQAL samples measured before {before.date()}")
     with chunked_session() as session:
@@ -177,7 +184,7 @@ def cleanup_old_sensor_data(payload: CleanupOldSensorData) -> dict[str, Any]:
 )
 def calculate_weekly_kpis(payload: WeeklyKpis) -> dict[str, Any]:
     """Per site and gaveur KPIs of a week (default: the previous one, Europe/Paris), stored."""
-    today = pendulum.now(get_settings().tz).date()
+    today = pendulum.now(current_settings().tz).date()
     week_start = payload.week_start or kpis.previous_week(today)
     progress(10, f"computing the week of {week_start}")
     with session_scope() as session:
@@ -196,9 +203,9 @@ def calculate_weekly_kpis(payload: WeeklyKpis) -> dict[str, Any]:
 def broker_maintenance(payload: Empty) -> dict[str, Any]:
     """Re-queue the messages of dead workers, expire old dead letters, and resend accepted jobs
     that Redis lost (from the database journal), every minute."""
-    control = Control(broker, records())
+    control = Control(broker(), records())
     recovered = control.recover_dead_workers(QUEUES)
-    if not get_settings().journal_enabled:
+    if not current_settings().journal_enabled:
         return {"status": "success", **recovered}
-    reconciled = reconcile(broker, records(), engine())
+    reconciled = reconcile(broker(), records(), engine())
     return {"status": "success", **recovered, **reconciled.as_dict()}

@@ -6,53 +6,59 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from actors.jobs import REGISTRY, current_task_id, job, progress, records, soft_limit_reached
-from actors.middleware.soft_time_limit import SoftTimeLimitExceeded
-from actors.policy import RetryPolicy
-from actors.records import ACTIVE_STATES, State
-from actors.resources import session_scope
+from actors.notifications import send_anomaly_alert
 from domain.bounds import WINDOW_DAYS_MAX, RowId, SiteCode
 from domain.errors import PermanentError
-from domain.settings import get_settings
+from runtime import (
+    ACTIVE_STATES,
+    Payload,
+    RetryPolicy,
+    SoftTimeLimitExceeded,
+    State,
+    Submitted,
+    current_settings,
+    current_task_id,
+    job,
+    progress,
+    records,
+    session_scope,
+    soft_limit_reached,
+)
+
+if TYPE_CHECKING:
+    from domain.ml.runs import RunContext
 
 ML_RETRY = RetryPolicy(max_retries=2, min_backoff_ms=30_000, max_backoff_ms=600_000)
 
 
-class TrainPysr(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TrainPysr(Payload):
     lot_id: RowId | None = None
     site_code: SiteCode | None = None
     generations: int | None = Field(default=None, ge=1, le=10_000)
 
 
-class FeedingCurve(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FeedingCurve(Payload):
     lot_id: RowId
 
 
-class TrainProphet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TrainProphet(Payload):
     site_code: SiteCode
     horizon_days: int = Field(default=30, ge=1, le=366)
 
 
-class Clustering(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Clustering(Payload):
     k: int = Field(default=5, ge=2, le=20)
 
 
-class DetectAnomalies(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DetectAnomalies(Payload):
     site_code: SiteCode | None = None
 
 
-class AbattagePlanning(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AbattagePlanning(Payload):
     date_debut: date
     date_fin: date
 
@@ -64,36 +70,25 @@ class AbattagePlanning(BaseModel):
         return self
 
 
-class RetrainAll(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RetrainAll(Payload):
+    """No parameters: every model is retrained."""
 
 
-def _runs() -> ModuleType:
-    """The ML code, imported on first use: scikit-learn, pandas and Prophet take seconds to
-    import, and every process that imports `actors` (API, CLI, clock, every worker) would pay."""
-    from domain.ml import runs
+def _run(make: Callable[[RunContext], dict[str, Any]]) -> dict[str, Any]:
+    """Run one ML task in a committed session, reporting progress on the job record; a soft
+    time limit makes it stop with its best result so far."""
+    from domain.ml.runs import RunContext
 
-    return runs
-
-
-def _symbolic() -> ModuleType:
-    from domain.ml import symbolic
-
-    return symbolic
-
-
-def _run(fn: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
-    settings = get_settings()
     with session_scope() as session:
-        context = _runs().RunContext(
+        context = RunContext(
             session=session,
-            model_dir=settings.model_dir,
+            model_dir=current_settings().model_dir,
             task_id=current_task_id(),
-            report=progress,
+            progress=progress,
             should_stop=soft_limit_reached,
             interrupts=(SoftTimeLimitExceeded,),
         )
-        result = fn(context, **options)
+        result = make(context)
     progress(100, "done")
     return result
 
@@ -108,17 +103,21 @@ def _run(fn: Callable[..., dict[str, Any]], **options: Any) -> dict[str, Any]:
 )
 def train_pysr(payload: TrainPysr) -> dict[str, Any]:
     """Symbolic regression of the ITM law on the lots of a lot's site, a site, or all sites."""
-    settings = get_settings()
-    options = _symbolic().SearchOptions(
+    from domain.ml import runs, symbolic
+
+    settings = current_settings()
+    options = symbolic.SearchOptions(
         generations=payload.generations or settings.sr_generations,
         population_size=settings.sr_population_size,
     )
     return _run(
-        _runs().train_symbolic,
-        lot_id=payload.lot_id,
-        site_code=payload.site_code,
-        engine=settings.sr_engine,
-        options=options,
+        lambda ctx: runs.train_symbolic(
+            ctx,
+            lot_id=payload.lot_id,
+            site_code=payload.site_code,
+            engine=settings.sr_engine,
+            options=options,
+        )
     )
 
 
@@ -131,7 +130,9 @@ def train_pysr(payload: TrainPysr) -> dict[str, Any]:
 )
 def optimize_feeding_curve(payload: FeedingCurve) -> dict[str, Any]:
     """Random forest on past curves, then the best welfare-bounded 14-day curve for the lot."""
-    return _run(_runs().optimize_feeding_curve, lot_id=payload.lot_id)
+    from domain.ml import runs
+
+    return _run(lambda ctx: runs.optimize_feeding_curve(ctx, lot_id=payload.lot_id))
 
 
 @job(
@@ -143,8 +144,12 @@ def optimize_feeding_curve(payload: FeedingCurve) -> dict[str, Any]:
 )
 def train_prophet(payload: TrainProphet) -> dict[str, Any]:
     """Prophet forecast of a site's daily liver output with 80 % intervals."""
+    from domain.ml import runs
+
     return _run(
-        _runs().train_prophet, site_code=payload.site_code, horizon_days=payload.horizon_days
+        lambda ctx: runs.train_prophet(
+            ctx, site_code=payload.site_code, horizon_days=payload.horizon_days
+        )
     )
 
 
@@ -157,7 +162,9 @@ def train_prophet(payload: TrainProphet) -> dict[str, Any]:
 )
 def cluster_gaveurs(payload: Clustering) -> dict[str, Any]:
     """K-Means on per-gaveur performance, silhouette and cluster profiles."""
-    return _run(_runs().cluster_gaveurs, k=payload.k)
+    from domain.ml import runs
+
+    return _run(lambda ctx: runs.cluster_gaveurs(ctx, k=payload.k))
 
 
 @job(
@@ -169,14 +176,12 @@ def cluster_gaveurs(payload: Clustering) -> dict[str, Any]:
 )
 def detect_anomalies(payload: DetectAnomalies) -> dict[str, Any]:
     """Isolation forests over feeding records; critical items go out as anomaly alerts."""
-    result = _run(_runs().detect_anomalies, site_code=payload.site_code)
+    from domain.ml import runs
+
+    result = _run(lambda ctx: runs.detect_anomalies(ctx, site_code=payload.site_code))
     alerts = result.pop("_alerts")
-    alert = REGISTRY.get("send_anomaly_alert")
-    if alert is None:
-        result["alerts"] = {"sent": 0, "note": "notifications are not installed"}
-    else:
-        ids = [alert.submit(alert.validate(data)).task_id for data in alerts]
-        result["alerts"] = {"sent": len(ids), "task_ids": ids}
+    ids = [send_anomaly_alert.submit(send_anomaly_alert.validate(data)).task_id for data in alerts]
+    result["alerts"] = {"sent": len(ids), "task_ids": ids}
     return result
 
 
@@ -189,26 +194,33 @@ def detect_anomalies(payload: DetectAnomalies) -> dict[str, Any]:
 )
 def optimize_abattage_planning(payload: AbattagePlanning) -> dict[str, Any]:
     """Exact assignment of finishing lots to slaughter days under per-site capacity."""
-    return _run(_runs().optimize_abattage, start=payload.date_debut, end=payload.date_fin)
+    from domain.ml import runs
+
+    return _run(
+        lambda ctx: runs.optimize_abattage(ctx, start=payload.date_debut, end=payload.date_fin)
+    )
 
 
-def _children() -> list[tuple[str, BaseModel]]:
+def _children() -> list[tuple[str, Callable[[], Submitted]]]:
+    """Each retraining as (name, a function that submits it)."""
+    from domain.ml import runs
+
     with session_scope() as session:
-        plan = _runs().retrain_plan(session)
+        plan = runs.retrain_plan(session)
     today = date.today()
-    children: list[tuple[str, BaseModel]] = [
-        ("train_pysr", TrainPysr()),
-        ("cluster_gaveurs", Clustering(k=plan.cluster_k)),
-        ("detect_anomalies", DetectAnomalies()),
-        (
-            "optimize_abattage_planning",
-            AbattagePlanning(date_debut=today, date_fin=date.fromordinal(today.toordinal() + 60)),
-        ),
+    horizon = AbattagePlanning(date_debut=today, date_fin=date.fromordinal(today.toordinal() + 60))
+    children: list[tuple[str, Callable[[], Submitted]]] = [
+        ("train_pysr", lambda: train_pysr.submit(TrainPysr())),
+        ("cluster_gaveurs", lambda: cluster_gaveurs.submit(Clustering(k=plan.cluster_k))),
+        ("detect_anomalies", lambda: detect_anomalies.submit(DetectAnomalies())),
+        ("optimize_abattage_planning", lambda: optimize_abattage_planning.submit(horizon)),
     ]
-    children += [
-        ("train_prophet", TrainProphet(site_code=code, horizon_days=90)) for code in plan.site_codes
-    ]
+    children += [("train_prophet", _forecast(code)) for code in plan.site_codes]
     return children
+
+
+def _forecast(site_code: str) -> Callable[[], Submitted]:
+    return lambda: train_prophet.submit(TrainProphet(site_code=site_code, horizon_days=90))
 
 
 class ChildFailed(PermanentError):
@@ -233,10 +245,7 @@ def retrain_all_ml_models(payload: RetrainAll) -> dict[str, Any]:
     its ml_heavy children would wait forever. ml_light has two threads, so one stays free.
     Children go through `submit`, so a training already running is joined, not duplicated.
     """
-    children = {
-        f"{name}:{i}": REGISTRY[name].submit(child).task_id
-        for i, (name, child) in enumerate(_children())
-    }
+    children = {f"{name}:{i}": submit().task_id for i, (name, submit) in enumerate(_children())}
     progress(1, f"{len(children)} trainings dispatched")
     store = records()
     while True:

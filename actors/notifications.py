@@ -16,37 +16,53 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from actors.breaker import CircuitBreaker, rate_limited
-from actors.broker import broker
-from actors.jobs import Job, current_task_id, job, progress
-from actors.policy import RetryPolicy
-from actors.resources import engine
 from domain import notify
 from domain.bounds import RowId, SiteCode
-from domain.db import session_factory
 from domain.notify import Email, Sms, idempotency_key, messages
-from domain.redact import mask_email, mask_phone
-from domain.settings import get_settings
+from domain.platform.db import session_factory
+from domain.platform.redact import mask_email, mask_phone
+from domain.platform.settings import Settings
+from runtime import (
+    CircuitBreaker,
+    Job,
+    Payload,
+    RetryPolicy,
+    broker,
+    current_settings,
+    current_task_id,
+    engine,
+    job,
+    on_setup,
+    progress,
+    rate_limited,
+)
 
 log = logging.getLogger(__name__)
-settings = get_settings()
-# Refuse to start a worker or the API that would write production mail to disk.
-notify.check_backend(settings)
 
-RETRY = RetryPolicy(
-    max_retries=settings.notify_max_retries,
-    min_backoff_ms=settings.notify_retry_min_backoff_ms,
-    max_backoff_ms=max(settings.notify_retry_min_backoff_ms, 600_000),
-)
+
+@on_setup
+def _check_mail_backend(settings: Settings) -> None:
+    """Refuse to start a worker or the API that would write production mail to disk."""
+    notify.check_backend(settings)
+
+
+def notify_retry(settings: Settings) -> RetryPolicy:
+    """Notifications retry as configured (NOTIFY_MAX_RETRIES, NOTIFY_RETRY_MIN_BACKOFF_MS)."""
+    return RetryPolicy(
+        max_retries=settings.notify_max_retries,
+        min_backoff_ms=settings.notify_retry_min_backoff_ms,
+        max_backoff_ms=max(settings.notify_retry_min_backoff_ms, 600_000),
+    )
+
+
 MAX_RECIPIENTS = 10_000
 #: Checked when enqueued, so a bad address never reaches a worker (or a dead letter) unmasked.
 Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
 
 
-class SendEmail(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SendEmail(Payload):
     to_email: Address
     subject: str = Field(min_length=1, max_length=200)
     body_html: str = Field(min_length=1, max_length=200_000)
@@ -55,55 +71,49 @@ class SendEmail(BaseModel):
     key: str | None = Field(default=None, max_length=64)
 
 
-class SendSms(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SendSms(Payload):
     phone: str = Field(min_length=4, max_length=32)
     message: str = Field(min_length=1, max_length=1600)
     priority: Literal["low", "normal", "high", "critical"] = "normal"
     key: str | None = Field(default=None, max_length=64)
 
 
-class Anomaly(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Anomaly(Payload):
     kind: str = Field(min_length=1, max_length=64)
     ref: str = Field(min_length=1, max_length=64)
     score: float = Field(ge=-1e9, le=1e9)
     description: str = Field(max_length=500)
 
 
-class AnomalyAlert(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AnomalyAlert(Payload):
     site_code: SiteCode
     severity: Literal["warning", "critical"]
     title: str = Field(min_length=1, max_length=200)
     anomalies: list[Anomaly] = Field(min_length=1, max_length=100)
 
 
-class LotCompletion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LotCompletion(Payload):
     lot_id: RowId
 
 
-class DailySummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DailySummary(Payload):
     day: date | None = None
 
 
-class FeedbackAck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FeedbackAck(Payload):
     feedback_id: RowId
 
 
-class BulkEmail(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BulkEmail(Payload):
     recipients: list[Address] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     subject: str = Field(min_length=1, max_length=200)
     body_html: str = Field(min_length=1, max_length=200_000)
 
 
 def _breaker(provider: str) -> CircuitBreaker:
+    settings = current_settings()
     return CircuitBreaker(
-        broker.client,
+        broker().client,
         provider,
         threshold=settings.breaker_failure_threshold,
         open_s=settings.breaker_open_s,
@@ -115,9 +125,10 @@ def _own_key(kind: str) -> str:
 
 
 def deliver_email(email: Email, *, key: str) -> dict[str, Any]:
+    settings = current_settings()
     channels = notify.channels_for(settings)
     with session_factory(engine())() as session:
-        with rate_limited(broker.client, "smtp", per_second=settings.email_rate_per_second):
+        with rate_limited(broker().client, "smtp", per_second=settings.email_rate_per_second):
             done = _breaker("smtp").call(
                 lambda: notify.deliver_email(session, channels, email, key=key)
             )
@@ -131,9 +142,10 @@ def deliver_email(email: Email, *, key: str) -> dict[str, Any]:
 
 
 def deliver_sms(sms: Sms, *, key: str) -> dict[str, Any]:
+    settings = current_settings()
     channels = notify.channels_for(settings)
     with session_factory(engine())() as session:
-        with rate_limited(broker.client, "sms", per_second=settings.sms_rate_per_second):
+        with rate_limited(broker().client, "sms", per_second=settings.sms_rate_per_second):
             done = _breaker("sms").call(
                 lambda: notify.deliver_sms(
                     session, channels, sms, key=key, region=settings.sms_default_region
@@ -169,13 +181,13 @@ def _sms_job(payload: SendSms) -> dict[str, Any]:
 
 EMAIL_OPTIONS: dict[str, Any] = {
     "payload": SendEmail,
-    "retry": RETRY,
+    "retry": notify_retry,
     "time_limit_ms": 120_000,
     "redact": ("to_email",),
 }
 SMS_OPTIONS: dict[str, Any] = {
     "payload": SendSms,
-    "retry": RETRY,
+    "retry": notify_retry,
     "time_limit_ms": 60_000,
     "redact": ("phone",),
 }
@@ -209,7 +221,7 @@ def _fan_out_emails(emails: list[Email], *, keys: list[str], urgent: bool = Fals
     return len(emails)
 
 
-@job(queue="notifications_urgent", payload=AnomalyAlert, retry=RETRY, time_limit_ms=120_000)
+@job(queue="notifications_urgent", payload=AnomalyAlert, retry=notify_retry, time_limit_ms=120_000)
 def send_anomaly_alert(payload: AnomalyAlert) -> dict[str, Any]:
     """E-mail the site's gaveurs and manager; SMS them too when critical."""
     with session_factory(engine())() as session:
@@ -238,7 +250,12 @@ def send_anomaly_alert(payload: AnomalyAlert) -> dict[str, Any]:
     return {"status": "success", "site_code": payload.site_code, "emails": sent, "sms": len(sms)}
 
 
-@job(queue="notifications", payload=LotCompletion, retry=RETRY, unique="lot-completion-{lot_id}")
+@job(
+    queue="notifications",
+    payload=LotCompletion,
+    retry=notify_retry,
+    unique="lot-completion-{lot_id}",
+)
 def send_lot_completion(payload: LotCompletion) -> dict[str, Any]:
     """The lot's results to its gaveur and the site manager (once per lot and address)."""
     with session_factory(engine())() as session:
@@ -251,7 +268,7 @@ def send_lot_completion(payload: LotCompletion) -> dict[str, Any]:
     }
 
 
-@job(queue="notifications", payload=DailySummary, retry=RETRY, unique="daily-summary-{day}")
+@job(queue="notifications", payload=DailySummary, retry=notify_retry, unique="daily-summary-{day}")
 def send_daily_summary_reports(payload: DailySummary) -> dict[str, Any]:
     """One e-mail per site manager with the day's figures (default: today, Europe/Paris)."""
     day = payload.day or datetime.now(ZoneInfo("Europe/Paris")).date()
@@ -265,7 +282,12 @@ def send_daily_summary_reports(payload: DailySummary) -> dict[str, Any]:
     }
 
 
-@job(queue="notifications", payload=FeedbackAck, retry=RETRY, unique="feedback-ack-{feedback_id}")
+@job(
+    queue="notifications",
+    payload=FeedbackAck,
+    retry=notify_retry,
+    unique="feedback-ack-{feedback_id}",
+)
 def send_feedback_ack(payload: FeedbackAck) -> dict[str, Any]:
     """Thanks the consumer who left the feedback (once per feedback)."""
     with session_factory(engine())() as session:
@@ -273,7 +295,7 @@ def send_feedback_ack(payload: FeedbackAck) -> dict[str, Any]:
     return deliver_email(email, key=idempotency_key("feedback-ack", payload.feedback_id))
 
 
-@job(queue="notifications", payload=BulkEmail, retry=RETRY, redact=("recipients",))
+@job(queue="notifications", payload=BulkEmail, retry=notify_retry, redact=("recipients",))
 def send_bulk_email(payload: BulkEmail) -> dict[str, Any]:
     """Fans out to one `send_email` job per distinct recipient."""
     parent = _own_key("bulk-email")

@@ -11,8 +11,8 @@ from a2wsgi import WSGIMiddleware
 from dramatiq_dashboard import DashboardApp
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from actors.broker import broker
-from domain.settings import Settings
+from domain.platform.settings import Settings
+from runtime import broker
 
 PREFIX = "/dashboard"
 
@@ -60,7 +60,7 @@ class BasicAuth:
 
 
 def dashboard_app(settings: Settings) -> ASGIApp:
-    wsgi = cast(ASGIApp, WSGIMiddleware(DashboardApp(broker, PREFIX)))
+    wsgi = cast(ASGIApp, WSGIMiddleware(DashboardApp(broker(), PREFIX)))
     return BasicAuth(
         wsgi, user=settings.dashboard_user, password=settings.admin_token.get_secret_value()
     )

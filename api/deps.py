@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from actors.broker import broker
-from actors.control import Control
-from actors.jobs import records
-from actors.resources import engine
-from domain.db import session_factory
-from domain.settings import Settings
+from domain.platform.db import session_factory
+from domain.platform.settings import Settings
+from runtime import Control, broker, engine, records
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -30,13 +26,16 @@ async def settings_dep(request: Request) -> Settings:
     return settings
 
 
-@lru_cache(maxsize=1)
-def _control() -> Control:
-    return Control(broker, records())
+_controls: dict[int, Control] = {}
 
 
 async def control() -> Control:
-    return _control()
+    """The control plane of the runtime `create_app` set up (one per broker, built once)."""
+    current = broker()
+    found = _controls.get(id(current))
+    if found is None:
+        found = _controls[id(current)] = Control(current, records())
+    return found
 
 
 def session_dep() -> Iterator[Session]:

@@ -1,8 +1,8 @@
 """The one way API routes enqueue: validate, send, answer 202 with Location and status_url.
 
 The answer is an `Accepted` response built here: FastAPI would otherwise dump, re-validate and
-re-serialize the `Submitted` model on every enqueue (a tenth of an enqueue's time). Routers
-document it with `ACCEPTED` (the 202 schema is `Submitted`)."""
+re-serialize the `SubmittedPublic` model on every enqueue (a tenth of an enqueue's time). Routers
+document it with `ACCEPTED` (the 202 schema is `SubmittedPublic`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from actors.jobs import Job
 from api.idempotency import current_key
 from api.metrics import ENQUEUE_SECONDS, ENQUEUED
-from api.schemas import Accepted, Submitted
-from domain.settings import get_settings
+from api.schemas import Accepted, SubmittedPublic
+from domain.platform.settings import get_settings
+from runtime import Job
 
 
 def submit(
@@ -37,7 +37,7 @@ def submit(
     ENQUEUED.labels(job.name, "duplicate" if outcome.duplicate else "accepted").inc()
     status_url = f"/api/tasks/status/{outcome.task_id}"
     return Accepted(
-        Submitted(
+        SubmittedPublic(
             task_id=outcome.task_id,
             task_name=job.name,
             queue=job.queue,

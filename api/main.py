@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
+import actors  # noqa: F401  (declares the jobs the routers enqueue)
+import runtime
 from api import errors
 from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
@@ -28,11 +31,12 @@ from api.routers import (
     schedules,
     tasks,
 )
-from domain.settings import Settings, get_settings
+from domain.platform.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings) -> FastAPI:
+    """The app for `settings`; sets the job runtime up for them (runtime.setup)."""
+    runtime.setup(settings)
     app = FastAPI(
         # Metrics are ours (api/metrics.py, Prometheus); FastAPI's OpenTelemetry hooks would cost
         # every request for providers nobody configured.
@@ -70,7 +74,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
-# The app, its routes and models are built once and live as long as the process: moved out of
-# the garbage collector's view, a full collection no longer walks them (they made the p99).
-gc.freeze()
+def from_environment() -> FastAPI:
+    """The app for the settings in the environment and `.env` (`uvicorn --factory`)."""
+    app = create_app(get_settings())
+    # The app, its routes and models are built once and live as long as the process: moved out
+    # of the garbage collector's view, a full collection no longer walks them (they made the p99).
+    gc.freeze()
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """`api.main:app` (uvicorn's usual spelling) builds the app on first use, not at import."""
+    if name == "app":
+        built = globals()["app"] = from_environment()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

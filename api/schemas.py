@@ -9,7 +9,7 @@ import orjson
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.records import JobRecord, State
+from runtime import JobRecord, State
 
 
 def from_ms(value: int | None) -> datetime | None:
@@ -70,7 +70,7 @@ class TaskList(BaseModel):
     tasks: list[TaskPublic]
 
 
-class Submitted(BaseModel):
+class SubmittedPublic(BaseModel):
     """202 answer of every enqueue route; job-specific echo fields (lot_id, ...) are added."""
 
     model_config = ConfigDict(extra="allow")
@@ -89,7 +89,7 @@ class Accepted(Response):
 
     media_type = "application/json"
 
-    def __init__(self, submitted: Submitted) -> None:
+    def __init__(self, submitted: SubmittedPublic) -> None:
         super().__init__(
             orjson.dumps(submitted.model_dump(mode="json")),
             status_code=202,
@@ -99,7 +99,7 @@ class Accepted(Response):
 
 #: `responses=` of the routers that enqueue: their 202 body in the OpenAPI schema.
 ACCEPTED: dict[int | str, dict[str, Any]] = {
-    202: {"model": Submitted, "description": "Accepted: the job is queued (or already was)."}
+    202: {"model": SubmittedPublic, "description": "Accepted: the job is queued (or already was)."}
 }
 
 

@@ -1,5 +1,6 @@
-"""The web process: uvicorn serving `api.main:app`, in WEB_CONCURRENCY processes that each own a
-listening socket on the same port (SO_REUSEPORT), so the kernel spreads connections over them.
+"""The web process: uvicorn serving the app of `api.main.from_environment()`, in WEB_CONCURRENCY
+processes that each own a listening socket on the same port (SO_REUSEPORT), so the kernel
+spreads connections over them.
 
 `uvicorn --workers N` shares one listening socket between its processes: whichever wakes first
 accepts every pending connection, and keep-alive clients then stay on it (in the API benchmark 16
@@ -28,9 +29,9 @@ from types import FrameType
 
 import uvicorn
 
-from domain.settings import get_settings
+from domain.platform.settings import get_settings
 
-APP = "api.main:app"
+APP = "api.main:from_environment"  # an app factory: uvicorn --factory
 BACKLOG = 2048
 RESTART_DELAY_S = 1.0
 STOP_TIMEOUT_S = 30.0
@@ -54,7 +55,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve(sock: socket.socket) -> None:
     """One server process on its own listening socket (the app is imported here, after fork)."""
     sock.listen(BACKLOG)
-    config = uvicorn.Config(APP, access_log=False, log_level="info")
+    config = uvicorn.Config(APP, factory=True, access_log=False, log_level="info")
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     if args.workers == 1:
-        uvicorn.run(APP, host=args.host, port=args.port, access_log=False)
+        uvicorn.run(APP, factory=True, host=args.host, port=args.port, access_log=False)
         return 0
     return Supervisor(args.host, args.port, args.workers).run()
 

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from domain.files import inside
 from domain.models import NotificationOutbox, OutboxStatus, SqalSample, StoredFile
+from domain.platform.files import inside
 
 CHUNK = 5_000
 

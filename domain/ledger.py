@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.errors import InvalidInput, NotFound, TransientError
-from domain.files import inside, sha256_of
 from domain.models import Certificate, Lot, LotStatus, StoredFile
+from domain.platform.files import inside, sha256_of
 
 GENESIS = "0" * 64
 MAX_ATTEMPTS = 50

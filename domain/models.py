@@ -1,7 +1,7 @@
 """The database schema: SQLAlchemy 2 typed models, portable to SQLite and PostgreSQL.
 
-The initial Alembic revision (domain/migrations/versions/0001_initial.py) is written by hand and
-must stay equal to this metadata; tests/unit/test_db.py compares them with autogenerate.
+The initial Alembic revision (domain/platform/migrations/versions/0001_initial.py) is written by
+hand and must stay equal to this metadata; tests/unit/test_db.py compares them with autogenerate.
 
 Closed vocabularies (lot status, meal, grade...) are `StrEnum`s stored as short strings with a
 CHECK constraint, so they read the same in SQLite, PostgreSQL and JSON payloads.
@@ -428,7 +428,7 @@ class JournalEntry(Base):
 
     Redis holds queues and job records; if it loses them (restarted without persistence, the
     last second before a crash with appendfsync everysec) this is what tells which accepted
-    jobs vanished, and carries the message to send them again (domain/journal.py)."""
+    jobs vanished, and carries the message to send them again (domain/platform/journal.py)."""
 
     __tablename__ = "job_journal"
     __table_args__ = (Index(None, "finished_at", "accepted_at", "task_id"),)

@@ -20,11 +20,11 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from domain.redact import mask_url
-from domain.settings import get_settings
+from domain.platform.redact import mask_url
+from domain.platform.settings import get_settings
 
 if TYPE_CHECKING:
-    from actors.control import Control
+    from runtime import Control, Runtime
 
 app = typer.Typer(help="Gaveurs Tasks operations.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Job records: list, show, cancel.", no_args_is_help=True)
@@ -53,12 +53,19 @@ def _redis_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _control() -> Control:
-    from actors.broker import broker
-    from actors.control import Control
-    from actors.jobs import records
+def _runtime() -> Runtime:
+    """The job runtime for the settings in the environment, with every job declared."""
+    import actors  # noqa: F401  (declares the jobs)
+    import runtime
 
-    return Control(broker, records())
+    return runtime.setup(get_settings())
+
+
+def _control() -> Control:
+    from runtime import Control
+
+    built = _runtime()
+    return Control(built.broker, built.records)
 
 
 def _when(ms: int | None) -> str:
@@ -75,7 +82,7 @@ def _emit(data: Any, as_json: bool, table: Callable[[], Table | str]) -> None:
 
 
 def _queue(name: str) -> str:
-    from actors.jobs import QUEUES
+    from runtime import QUEUES
 
     if name not in QUEUES:
         typer.echo(f"error: unknown queue {name!r}; queues are {', '.join(QUEUES)}", err=True)
@@ -86,7 +93,7 @@ def _queue(name: str) -> str:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (Procfile `release`)."""
-    from domain import db
+    from domain.platform import db
 
     settings = get_settings()
     db.migrate(settings.database_url)
@@ -107,7 +114,8 @@ def demo_data(
     ] = None,
 ) -> None:
     """Load the deterministic demo dataset."""
-    from domain import db, demo
+    from domain import demo
+    from domain.platform import db
 
     settings = get_settings()
     engine = db.make_engine(settings.database_url)
@@ -123,8 +131,7 @@ def demo_data(
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Queues (ready, delayed, dead letters, in flight, oldest age), workers, clocks, job counts."""
-    from actors.jobs import QUEUES
-    from actors.middleware.heartbeat import live_workers
+    from runtime import QUEUES, live_workers
     from scheduler.state import ScheduleState
 
     with _redis_errors():
@@ -190,7 +197,7 @@ def tasks_list(
     as_json: JsonOption = False,
 ) -> None:
     """Recent jobs, newest first."""
-    from actors.records import State
+    from runtime import State
 
     try:
         states = [State(state.upper())] if state else None
@@ -273,8 +280,9 @@ def enqueue(
     as_json: JsonOption = False,
 ) -> None:
     """Submit a job with typed parameters; --wait shows its progress until it ends."""
-    from actors.jobs import REGISTRY
+    from runtime import REGISTRY
 
+    _runtime()
     job = REGISTRY.get(job_name)
     if job is None:
         known = ", ".join(sorted(REGISTRY))
@@ -451,15 +459,14 @@ def purge(
 @app.command()
 def schedules(as_json: JsonOption = False) -> None:
     """Each schedule entry: cron, next run, last run (tick, task, outcome), skips; live clocks."""
-    from actors import broker
-    from actors.jobs import records
     from scheduler.state import ScheduleState
     from scheduler.status import schedule_status
 
     settings = get_settings()
-    state = ScheduleState(broker.client)
+    built = _runtime()
+    state = ScheduleState(built.broker.client)
     with _redis_errors():
-        entries = schedule_status(state, records(), tz=settings.tz)
+        entries = schedule_status(state, built.records, tz=settings.tz)
         alive = state.alive()
     if as_json:
         rows = [entry.as_dict() for entry in entries]

@@ -19,10 +19,8 @@ from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from actors.control import Control
-from actors.jobs import QUEUES
-from actors.middleware.heartbeat import live_workers
-from actors.reconcile import RECOVERED_KEY
+import runtime
+from runtime import QUEUES, RECOVERED_KEY, Control, live_workers
 from scheduler.state import ALIVE_WINDOW_S, ScheduleState
 
 logger = logging.getLogger(__name__)
@@ -151,13 +149,12 @@ class BrokerCollector(Collector):
 
 
 def main() -> None:
-    from actors.broker import broker
-    from actors.jobs import records
-    from domain.settings import get_settings
+    from domain.platform.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
-    REGISTRY.register(BrokerCollector(Control(broker, records())))
+    built = runtime.setup(settings)
+    REGISTRY.register(BrokerCollector(Control(built.broker, built.records)))
     start_http_server(settings.exporter_port, addr=settings.metrics_host)
     logger.info("exporter on http://%s:%d/metrics", settings.metrics_host, settings.exporter_port)
     while True:

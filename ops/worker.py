@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dramatiq_args = make_argument_parser().parse_args(
         [
-            "actors",
+            "actors:setup",
             "--processes",
             str(args.processes),
             "--threads",

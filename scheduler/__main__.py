@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pendulum
 
-from domain.settings import get_settings
+from domain.platform.settings import get_settings
 
 logger = logging.getLogger("gaveurs.scheduler")
 
@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
-    from actors import broker
-    from actors.jobs import REGISTRY
+    import actors  # noqa: F401  (declares the jobs the schedule names)
+    import runtime
+    from runtime import REGISTRY
+
+    broker = runtime.setup(settings).broker
     from scheduler.clock import Clock, run_forever
     from scheduler.schedule import SCHEDULE
     from scheduler.state import ScheduleState

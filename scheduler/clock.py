@@ -21,8 +21,7 @@ from typing import Any
 
 import pendulum
 
-from actors.jobs import Job
-from actors.middleware.uniqueness import DuplicateJob
+from runtime import DuplicateJob, Job
 from scheduler import cron
 from scheduler.schedule import Entry
 from scheduler.state import BEAT_PERIOD_S, LastRun, ScheduleState, entry_key
@@ -140,8 +139,8 @@ class Clock:
         if now_ms is not None:
             # Redis time: a worker judges lateness on the same clock, whatever its own says.
             options["sent_at_ms"] = now_ms()
-        if entry.late_after_s is not None:
-            options["late_after_ms"] = entry.late_after_s * 1000
+        if entry.late_after_ms is not None:
+            options["late_after_ms"] = entry.late_after_ms
         message = job.message(self.payloads[entry.name], **options)
         won = self.state.claim(
             entry.name,

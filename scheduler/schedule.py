@@ -5,7 +5,7 @@ Each entry is data: which job, when, with which arguments, and two policies.
 - `catch_up`: after downtime, a missed run executes once when the clock comes back (once, not
   once per missed tick). Daily, weekly and monthly work catches up; hourly and shorter does not
   (the next tick comes soon and does the same work).
-- `late_after_s`: a scheduled message that waited longer than this in its queue is skipped and
+- `late_after_ms`: a scheduled message that waited longer than this in its queue is skipped and
   counted (`gaveurs_schedule_skips_total`); None means it always runs, however late. periodiq
   drops every run older than 30 s; a backlog must not silently drop the nightly backup.
 """
@@ -26,13 +26,13 @@ class Entry:
     args: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
     catch_up: bool = False
-    late_after_s: int | None = None
+    late_after_ms: int | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
         parse(self.cron)  # a bad expression fails at import, naming the entry's cron
-        if self.late_after_s is not None and self.late_after_s <= 0:
-            raise ValueError(f"{self.name}: late_after_s must be positive or None")
+        if self.late_after_ms is not None and self.late_after_ms <= 0:
+            raise ValueError(f"{self.name}: late_after_ms must be positive or None")
 
 
 SCHEDULE: tuple[Entry, ...] = (
@@ -40,7 +40,7 @@ SCHEDULE: tuple[Entry, ...] = (
         "refresh-continuous-aggregates-hourly",
         "refresh_aggregates",
         "0 * * * *",
-        late_after_s=50 * 60,
+        late_after_ms=50 * 60 * 1000,
         description="daily gavage and hourly SQAL statistics, incremental",
     ),
     Entry(
@@ -62,7 +62,7 @@ SCHEDULE: tuple[Entry, ...] = (
         "send_daily_summary_reports",
         "0 18 * * *",
         catch_up=True,
-        late_after_s=4 * 3600,
+        late_after_ms=4 * 3600 * 1000,
         description="one e-mail per site manager with the day's figures",
     ),
     Entry(
@@ -97,21 +97,21 @@ SCHEDULE: tuple[Entry, ...] = (
         "health-check-periodic",
         "health_check",
         "0 */6 * * *",
-        late_after_s=30 * 60,
+        late_after_ms=30 * 60 * 1000,
         description="Redis, database, disk, workers per queue, providers",
     ),
     Entry(
         "anomalies-detection-periodic",
         "detect_anomalies",
         "0 */6 * * *",
-        late_after_s=60 * 60,
+        late_after_ms=60 * 60 * 1000,
         description="Isolation Forest over lots and feeding records, alerts",
     ),
     Entry(
         "broker-maintenance",
         "broker_maintenance",
         "* * * * *",
-        late_after_s=50,
+        late_after_ms=50_000,
         description="re-queue the messages of dead workers, expire old dead letters",
     ),
 )

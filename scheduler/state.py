@@ -14,11 +14,12 @@ from typing import Any
 
 import redis
 
-PREFIX = "gaveurs:scheduler:"
+from runtime import SCHEDULER_PREFIX, SKIPS_KEY, entry_key, mark_skipped
+
+PREFIX = SCHEDULER_PREFIX
 HEARTBEAT_KEY = PREFIX + "heartbeat"
 #: Each clock's wall clock minus Redis's, in ms, for the clock-skew alert.
 OFFSETS_KEY = PREFIX + "clock_offsets"
-SKIPS_KEY = PREFIX + "skips"
 HISTORY_KEY = PREFIX + "history"
 HISTORY_LENGTH = 1000
 #: Clocks beat at least this often; one silent for three periods is gone.
@@ -26,10 +27,6 @@ BEAT_PERIOD_S = 15.0
 ALIVE_WINDOW_S = 3 * BEAT_PERIOD_S
 #: Heartbeats of clocks gone for longer than this are deleted.
 FORGET_AFTER_S = 86_400.0
-
-
-def entry_key(name: str) -> str:
-    return f"{PREFIX}entry:{name}"
 
 
 @dataclass(frozen=True)
@@ -107,11 +104,7 @@ class ScheduleState:
 
     def mark_skipped(self, name: str, reason: str) -> int:
         """A late run was dropped: count it (metric) and say so in the entry's last run."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hincrby(SKIPS_KEY, name, 1)
-        pipe.hset(entry_key(name), "outcome", f"skipped: {reason}")
-        count, _ = pipe.execute()
-        return int(count)
+        return mark_skipped(self.client, name, reason)
 
     def record(self, run: dict[str, Any]) -> None:
         """Append a sent run to the recent history (newest first, bounded)."""

@@ -8,8 +8,7 @@ from typing import Any
 
 import pendulum
 
-from actors.jobs import REGISTRY
-from actors.records import JobRecords
+from runtime import REGISTRY, JobRecords
 from scheduler import cron
 from scheduler.schedule import SCHEDULE, Entry
 from scheduler.state import ScheduleState
@@ -24,7 +23,7 @@ class EntryStatus:
     enabled: bool
     registered: bool
     catch_up: bool
-    late_after_s: int | None
+    late_after_ms: int | None
     description: str
     next_run: str | None
     last_run: dict[str, Any] | None
@@ -77,7 +76,7 @@ def schedule_status(
                 enabled=entry.enabled,
                 registered=entry.actor in REGISTRY,
                 catch_up=entry.catch_up,
-                late_after_s=entry.late_after_s,
+                late_after_ms=entry.late_after_ms,
                 description=entry.description,
                 next_run=(
                     cron.next_tick(cron.parse(entry.cron), minute).isoformat()

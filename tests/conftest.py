@@ -1,7 +1,7 @@
 """Shared fixtures: a real redis-server for the whole run, a demo database, workers, API client.
 
-The Redis server and the environment are set up when this root conftest is imported, before
-any other conftest or test module imports `actors` (whose broker reads REDIS_URL at import).
+The session starts one redis-server, points the environment at it and at a throw-away SQLite
+file, and sets the job runtime up for those settings (`runtime.setup`), as an entry point does.
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ API_TOKEN = secrets.token_urlsafe(24)
 ADMIN_TOKEN = secrets.token_urlsafe(24)
 
 
-def _start_redis_and_configure() -> RedisServer:
-    """Runs at import of this root conftest, before any other conftest or test module."""
+@pytest.fixture(scope="session", autouse=True)
+def redis_server() -> Iterator[RedisServer]:
+    """The test Redis, and the environment every test, worker and server process reads."""
+    import runtime
+    from domain.platform.settings import Settings, get_settings
+
     tmp = Path(tempfile.mkdtemp(prefix="gaveurs-tests-"))
     server = RedisServer()
     os.environ.update(
@@ -40,23 +44,14 @@ def _start_redis_and_configure() -> RedisServer:
             "dramatiq_prom_port": str(free_port()),
         }
     )
-    return server
-
-
-_redis = _start_redis_and_configure()
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    _redis.stop()
+    get_settings.cache_clear()
+    runtime.setup(Settings())
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> RedisServer:
-    return _redis
-
-
-@pytest.fixture(scope="session")
-def tmp_root() -> Path:
+def tmp_root(redis_server: RedisServer) -> Path:
     return Path(os.environ["GAVEURS_TEST_TMP"])
 
 
@@ -65,7 +60,8 @@ def demo_database() -> str:
     """The test database, migrated and loaded with a small deterministic demo dataset."""
     from datetime import date
 
-    from domain import db, demo
+    from domain import demo
+    from domain.platform import db
 
     url = os.environ["DATABASE_URL"]
     db.migrate(url)
@@ -78,7 +74,7 @@ def api_client(demo_database: str) -> Iterator[object]:
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from domain.settings import Settings
+    from domain.platform.settings import Settings
 
     with TestClient(create_app(Settings())) as client:
         yield client
@@ -97,12 +93,12 @@ def admin_auth() -> dict[str, str]:
 @pytest.fixture()
 def clean_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
     """The test Redis with no scheduler state and an empty `default` queue, before and after."""
-    from actors import broker
+    from runtime import broker
     from tests.support.scheduler import clear_scheduler_state
 
     client = redis_server.client
     clear_scheduler_state(client)
-    broker.flush("default")
+    broker().flush("default")
     yield client
     clear_scheduler_state(client)
-    broker.flush("default")
+    broker().flush("default")

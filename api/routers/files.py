@@ -15,8 +15,9 @@ from fastapi.responses import FileResponse
 
 from api.deps import SessionDep, SettingsDep, WriterDep
 from api.params import FileNamePath, IdPath
-from domain import files, ledger
+from domain import ledger
 from domain.models import StoredFile
+from domain.platform import files
 
 router = APIRouter(tags=["files"])
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from actors.resources import engine
 from api.deps import ControlDep
-from domain import db
+from domain.platform import db
+from runtime import engine
 
 router = APIRouter(tags=["health"])
 

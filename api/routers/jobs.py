@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Query
 
-from actors.jobs import REGISTRY, Job
 from api.deps import WriterDep
 from api.enqueue import submit
 from api.params import NamePath
 from api.schemas import ACCEPTED, Accepted
 from domain.errors import NotFound
+from runtime import REGISTRY, Job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 #: Dramatiq's Redis broker refuses delays of a week or more.

@@ -30,8 +30,8 @@ from api.params import LotId
 from api.schemas import ACCEPTED, Accepted
 from domain.bounds import ID_MAX
 from domain.notify import to_e164
-from domain.redact import mask_email, mask_phone
-from domain.settings import get_settings
+from domain.platform.redact import mask_email, mask_phone
+from domain.platform.settings import get_settings
 
 router = APIRouter(
     responses=ACCEPTED,

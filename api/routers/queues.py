@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from actors.jobs import QUEUES
 from api.deps import AdminDep, ControlDep, WriterDep
 from api.params import Limit, NamePath, Offset, TaskIdPath
 from api.schemas import DeadLetterPage, DeadLetterPublic, QueuePublic, from_ms
+from runtime import QUEUES
 
 router = APIRouter(prefix="/api/queues", tags=["queues"])
 

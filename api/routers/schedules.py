@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from actors.jobs import records
 from api.deps import ControlDep, SettingsDep
+from runtime import records
 from scheduler.state import ScheduleState
 from scheduler.status import schedule_status
 

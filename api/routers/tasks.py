@@ -6,12 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from actors.jobs import QUEUES
-from actors.middleware.heartbeat import live_workers
-from actors.records import ACTIVE_STATES, State
 from api.deps import ControlDep, WriterDep
 from api.params import Limit, OptionalName, TaskIdPath
 from api.schemas import Cancelled, TaskList, TaskPublic
+from runtime import ACTIVE_STATES, QUEUES, State, live_workers
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from domain.errors import InsufficientData
 from domain.ml import anomalies, clustering, data, feeding, forecast, planning, store, symbolic
+from domain.progress import Progress
 
-Report = Callable[[float, str], None]
 MIN_LOTS_FOR_SR = 20
 
 
@@ -26,7 +26,7 @@ class RunContext:
     session: Session
     model_dir: Path
     task_id: str | None
-    report: Report
+    progress: Progress
     should_stop: Callable[[], bool]
     #: Exceptions a worker raises asynchronously at the soft time limit: the search keeps its
     #: last completed round instead of losing everything.
@@ -45,10 +45,10 @@ def train_symbolic(
     lots = data.finished_lots(ctx.session, scope)
     x, y = data.itm_table(lots, minimum=MIN_LOTS_FOR_SR)
     chosen = symbolic.choose_engine(engine)
-    ctx.report(5, f"{chosen.name}: searching over {len(y)} lots")
+    ctx.progress(5, f"{chosen.name}: searching over {len(y)} lots")
 
     def on_round(done: int, best_r2: float) -> bool:
-        ctx.report(5 + 90 * done / options.generations, f"generation {done}, R2 {best_r2:.4f}")
+        ctx.progress(5 + 90 * done / options.generations, f"generation {done}, R2 {best_r2:.4f}")
         return not ctx.should_stop()
 
     found = chosen.search(
@@ -87,12 +87,12 @@ def train_symbolic(
 
 def optimize_feeding_curve(ctx: RunContext, *, lot_id: int) -> dict[str, Any]:
     data.lot_by_id(ctx.session, lot_id)
-    ctx.report(10, "reading past curves")
+    ctx.progress(10, "reading past curves")
     table, contexts = feeding.lot_table(ctx.session)
     if lot_id not in contexts:
         raise InsufficientData(f"lot {lot_id} has no feeding records yet")
     forest, oob = feeding.train(table)
-    ctx.report(60, f"random forest trained on {len(table)} lots (OOB R2 {oob:.3f})")
+    ctx.progress(60, f"random forest trained on {len(table)} lots (OOB R2 {oob:.3f})")
     outcome = feeding.optimise(forest, contexts[lot_id])
     row = store.save_model(
         ctx.session,
@@ -116,7 +116,7 @@ def optimize_feeding_curve(ctx: RunContext, *, lot_id: int) -> dict[str, Any]:
 def train_prophet(ctx: RunContext, *, site_code: str, horizon_days: int) -> dict[str, Any]:
     site = data.site_by_code(ctx.session, site_code)
     history = forecast.daily_output(ctx.session, site.id)
-    ctx.report(20, f"fitting Prophet on {len(history)} days")
+    ctx.progress(20, f"fitting Prophet on {len(history)} days")
     fitted = forecast.fit_forecast(history, horizon_days=horizon_days)
     row = store.save_model(
         ctx.session,
@@ -148,7 +148,7 @@ def train_prophet(ctx: RunContext, *, site_code: str, horizon_days: int) -> dict
 
 def cluster_gaveurs(ctx: RunContext, *, k: int) -> dict[str, Any]:
     frame = clustering.gaveur_performance(ctx.session)
-    ctx.report(30, f"clustering {len(frame)} gaveurs")
+    ctx.progress(30, f"clustering {len(frame)} gaveurs")
     outcome = clustering.cluster(frame, k=k)
     artefact = outcome.pop("artefact")
     outcome.pop("_centres")
@@ -168,7 +168,7 @@ def cluster_gaveurs(ctx: RunContext, *, k: int) -> dict[str, Any]:
 def detect_anomalies(ctx: RunContext, *, site_code: str | None) -> dict[str, Any]:
     site = data.site_by_code(ctx.session, site_code) if site_code else None
     frame = anomalies.records_frame(ctx.session, site_id=site.id if site else None)
-    ctx.report(30, f"scoring {len(frame)} feeding records")
+    ctx.progress(30, f"scoring {len(frame)} feeding records")
     flagged, forests = anomalies.detect(frame)
     row = store.save_model(
         ctx.session,
@@ -194,7 +194,7 @@ def detect_anomalies(ctx: RunContext, *, site_code: str | None) -> dict[str, Any
 
 def optimize_abattage(ctx: RunContext, *, start: date, end: date) -> dict[str, Any]:
     lots, capacity = planning.load_problem(ctx.session, start=start, end=end)
-    ctx.report(20, f"planning {len(lots)} lots over {len(capacity)} site-days")
+    ctx.progress(20, f"planning {len(lots)} lots over {len(capacity)} site-days")
     outcome = planning.solve(lots, capacity)
     row = store.save_model(
         ctx.session,

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import httpx
 
 from domain.errors import ProviderRejected, ProviderUnavailable
-from domain.redact import mask_email, mask_phone
-from domain.settings import Settings
+from domain.platform.redact import mask_email, mask_phone
+from domain.platform.settings import Settings
 
 SMS_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"

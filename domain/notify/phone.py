@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 
 from domain.errors import InvalidInput
-from domain.redact import mask_phone
+from domain.platform.redact import mask_phone
 
 
 def to_e164(raw: str, *, region: str = "FR") -> str:

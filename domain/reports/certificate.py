@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain import ledger
 from domain.errors import InvalidInput
-from domain.files import FileStore
 from domain.models import Certificate
+from domain.platform.files import FileStore
+from domain.progress import Progress, quiet
 from domain.reports import data
-from domain.reports.csv_export import Report, quiet
 from domain.reports.fmt import day_fr, num
 from domain.reports.pdf import BODY, H2, SMALL, TITLE, build, facts, table
 
@@ -82,7 +82,7 @@ def issue(
     certificate_type: str,
     now: datetime,
     task_id: str | None,
-    report: Report = quiet,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Write the certificate PDF, then append it to the ledger; the job's result."""
     if certificate_type not in TYPES:
@@ -91,7 +91,7 @@ def issue(
     with factory() as session:
         lot_report = data.load_lot(session, lot_id)
         ledger.check_certifiable(lot_report.lot)
-        report(10, "data loaded")
+        progress(10, "data loaded")
         story = certificate_story(
             lot_report, certificate_type=certificate_type, reference=reference, issued_at=now
         )
@@ -101,7 +101,7 @@ def issue(
             f"certificate_{lot_id}_{certificate_type}_{now:%Y%m%d}.pdf",
             lambda out: build(out, story, title=TYPES[certificate_type], generated_at=now),
         )
-    report(70, "certificate written")
+    progress(70, "certificate written")
 
     def make_link(session: Session) -> Certificate:
         # Certificates do not expire: verification reads the file.
@@ -117,7 +117,7 @@ def issue(
     except BaseException:
         placed.path.unlink(missing_ok=True)
         raise
-    report(90, "appended to the ledger")
+    progress(90, "appended to the ledger")
     return {
         "status": "success",
         "lot_id": lot_id,

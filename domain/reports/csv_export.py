@@ -22,13 +22,12 @@ from sqlalchemy.orm import Session
 from domain.errors import InvalidInput, NotFound
 from domain.models import ConsumerFeedback, FeedingRecord, Gaveur, Lot, Site, SqalSample
 from domain.physiology import TOF_GRID
+from domain.progress import Progress, quiet
 from domain.queries import LOT_FIELDS
 from domain.reports.data import period_bounds
 
 CHUNK_ROWS = 10_000
 TOF_COLUMNS = tuple(f"tof_r{r + 1}c{c + 1}_mm" for r in range(TOF_GRID) for c in range(TOF_GRID))
-
-Report = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -169,11 +168,9 @@ def _in_period(
     return query
 
 
-def quiet(pct: float, note: str) -> None:
-    """A progress report that goes nowhere (outside a job)."""
-
-
-def write_csv(session: Session, export: Export, out: IO[bytes], *, report: Report = quiet) -> int:
+def write_csv(
+    session: Session, export: Export, out: IO[bytes], *, progress: Progress = quiet
+) -> int:
     """Stream `export` into `out` as CSV; the number of data rows written."""
     total = export.count(session)
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
@@ -183,7 +180,7 @@ def write_csv(session: Session, export: Export, out: IO[bytes], *, report: Repor
     for chunk in export.chunks(session):
         writer.writerows(chunk)
         written += len(chunk)
-        report(10 + 80 * written / max(total, 1), f"{written}/{total} rows written")
+        progress(10 + 80 * written / max(total, 1), f"{written}/{total} rows written")
     text.flush()
     text.detach()  # leave `out` open: its owner closes it
     return written
@@ -202,7 +199,7 @@ def checked_lot_ids(session: Session, lot_ids: Sequence[int], *, limit: int) -> 
 
 
 def write_lots_zip(
-    session: Session, lot_ids: Sequence[int], out: IO[bytes], *, report: Report = quiet
+    session: Session, lot_ids: Sequence[int], out: IO[bytes], *, progress: Progress = quiet
 ) -> dict[str, Any]:
     """A ZIP with `lots.csv` (one summary row per lot) and `lot_<id>_<code>.csv` per lot."""
     lots = {lot.id: lot for lot in session.scalars(select(Lot).where(Lot.id.in_(lot_ids)))}
@@ -220,5 +217,5 @@ def write_lots_zip(
             with archive.open(name, "w") as member:
                 rows += write_csv(session, gavage(lot_ids=[lot_id]), member)
             members.append(name)
-            report(10 + 80 * done / len(lot_ids), f"{done}/{len(lot_ids)} lots written")
+            progress(10 + 80 * done / len(lot_ids), f"{done}/{len(lot_ids)} lots written")
     return {"lots": len(lot_ids), "rows": rows, "members": members}

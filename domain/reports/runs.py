@@ -17,11 +17,11 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.files import FileStore, url_of
 from domain.models import Site, StoredFile
+from domain.platform.files import FileStore, url_of
+from domain.progress import Progress, quiet
 from domain.queries import lot_by_id
 from domain.reports import csv_export, data, pdf, xlsx
-from domain.reports.csv_export import Report, quiet
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ExportContext:
     store: FileStore
     now: datetime
     task_id: str | None
-    report: Report = quiet
+    progress: Progress = quiet
 
     def save(
         self, folder: str, filename: str, kind: str, write: Callable[[IO[bytes]], Any]
@@ -42,7 +42,7 @@ class ExportContext:
     def result(
         self, row: StoredFile, *, url_key: str = "file_url", **fields: Any
     ) -> dict[str, Any]:
-        self.report(90, "file written")
+        self.progress(90, "file written")
         return {
             "status": "success",
             **fields,
@@ -70,9 +70,9 @@ def _span(start: date | None, end: date | None) -> str:
 
 def lot_pdf(ctx: ExportContext, *, lot_id: int, report_type: str) -> dict[str, Any]:
     report = data.load_lot(ctx.session, lot_id)
-    ctx.report(10, "data loaded")
+    ctx.progress(10, "data loaded")
     story = pdf.lot_story(report, complete=report_type == "complete")
-    ctx.report(60, "charts drawn")
+    ctx.progress(60, "charts drawn")
     title = f"Rapport de lot {report.lot.code}"
     row = ctx.save(
         "reports",
@@ -89,9 +89,9 @@ def site_pdf(
     ctx: ExportContext, *, site_code: str, date_debut: date, date_fin: date
 ) -> dict[str, Any]:
     report = data.load_site(ctx.session, site_code, date_debut, date_fin)
-    ctx.report(10, "data loaded")
+    ctx.progress(10, "data loaded")
     story = pdf.site_story(report)
-    ctx.report(60, "charts drawn")
+    ctx.progress(60, "charts drawn")
     code = report.site.code
     row = ctx.save(
         "reports",
@@ -111,7 +111,7 @@ def site_pdf(
 
 def lot_xlsx(ctx: ExportContext, *, lot_id: int) -> dict[str, Any]:
     report = data.load_lot(ctx.session, lot_id)
-    ctx.report(10, "data loaded")
+    ctx.progress(10, "data loaded")
     counts: dict[str, int] = {}
     row = ctx.save(
         "reports",
@@ -126,7 +126,7 @@ def site_xlsx(
     ctx: ExportContext, *, site_code: str, date_debut: date, date_fin: date
 ) -> dict[str, Any]:
     report = data.load_site(ctx.session, site_code, date_debut, date_fin)
-    ctx.report(10, "data loaded")
+    ctx.progress(10, "data loaded")
     counts: dict[str, int] = {}
     code = report.site.code
     row = ctx.save(
@@ -165,11 +165,11 @@ def table_csv(
     export = builders[kind](
         lot_ids=[lot_id] if lot_id is not None else None, date_debut=date_debut, date_fin=date_fin
     )
-    ctx.report(5, "counting rows")
+    ctx.progress(5, "counting rows")
     written = [0]
 
     def write(out: IO[bytes]) -> None:
-        written[0] = csv_export.write_csv(ctx.session, export, out, report=ctx.report)
+        written[0] = csv_export.write_csv(ctx.session, export, out, progress=ctx.progress)
 
     scope = f"lot{lot_id}" if lot_id is not None else "all"
     row = ctx.save(
@@ -190,14 +190,14 @@ def table_csv(
 
 def lots_zip(ctx: ExportContext, *, lot_ids: Sequence[int], limit: int) -> dict[str, Any]:
     ids = csv_export.checked_lot_ids(ctx.session, lot_ids, limit=limit)
-    ctx.report(10, f"{len(ids)} lots checked")
+    ctx.progress(10, f"{len(ids)} lots checked")
     outcome: dict[str, Any] = {}
     row = ctx.save(
         "csv",
         f"lots_batch_{len(ids)}_{_stamp(ctx)}.zip",
         "lots_zip",
         lambda out: outcome.update(
-            csv_export.write_lots_zip(ctx.session, ids, out, report=ctx.report)
+            csv_export.write_lots_zip(ctx.session, ids, out, progress=ctx.progress)
         ),
     )
     return ctx.result(
@@ -215,7 +215,7 @@ def weekly_reports(ctx: ExportContext, *, week_start: date) -> dict[str, Any]:
         made = site_pdf(quiet_ctx, site_code=code, date_debut=week_start, date_fin=week_end)
         ctx.session.commit()
         reports.append({key: made[key] for key in ("site_code", "pdf_url", "file_size", "file_id")})
-        ctx.report(100 * (done + 1) / max(len(codes), 1) - 1, f"{done + 1}/{len(codes)} sites")
+        ctx.progress(100 * (done + 1) / max(len(codes), 1) - 1, f"{done + 1}/{len(codes)} sites")
     return {
         "status": "success",
         "week_start": week_start.isoformat(),

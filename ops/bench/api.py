@@ -236,7 +236,9 @@ def run(
             duplicate_path = load_level(
                 base, token, pids=pids, route=UNIQUE_ROUTE, clients=16, requests=requests
             )
-            with worker(server.client, module="actors", queue="default", threads=4, log_dir=tmp):
+            with worker(
+                server.client, module="actors:setup", queue="default", threads=4, log_dir=tmp
+            ):
                 e2e = end_to_end(base, token, samples=e2e_samples)
         by_wrk = (
             wrk_levels(token, tmp, server, clients=clients, seconds=wrk_seconds)

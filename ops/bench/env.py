@@ -29,8 +29,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def isolated(**extra: str) -> tuple[RedisServer, Path]:
     """A fresh Redis, and a SQLite database migrated as the Procfile's `release` step does (the
-    job journal and the notification outbox write there)."""
-    from domain import db
+    job journal and the notification outbox write there); the runtime of this process is set up
+    for them, as an entry point does."""
+    import actors
+    from domain.platform import db
+    from domain.platform.settings import get_settings
 
     server = RedisServer()
     tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
@@ -43,6 +46,8 @@ def isolated(**extra: str) -> tuple[RedisServer, Path]:
         }
     )
     db.migrate(os.environ["DATABASE_URL"])
+    get_settings.cache_clear()
+    actors.setup()
     return server, tmp
 
 
@@ -132,7 +137,7 @@ def worker(
 
 
 def _new_live_worker(client: redis.Redis) -> Callable[[], bool]:
-    from actors.middleware.heartbeat import live_workers
+    from runtime import live_workers
 
     known = {w["pid"] for w in live_workers(client)}
     return lambda: bool({w["pid"] for w in live_workers(client)} - known)

@@ -16,11 +16,9 @@ def run(*, messages: int = 100_000, scrapes: int = 50) -> dict[str, Any]:
     server, _tmp = isolated()
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from actors.broker import broker
-    from actors.control import Control
-    from actors.jobs import records
     from ops.bench.jobs import Noop, noop
     from ops.exporter import BrokerCollector
+    from runtime import Control, broker, records
 
     try:
         started = time.perf_counter()
@@ -28,7 +26,7 @@ def run(*, messages: int = 100_000, scrapes: int = 50) -> dict[str, Any]:
             noop.send(Noop(n=i))
         fill_s = time.perf_counter() - started
         registry = CollectorRegistry()
-        registry.register(BrokerCollector(Control(broker, records())))
+        registry.register(BrokerCollector(Control(broker(), records())))
         durations = []
         for _ in range(scrapes):
             began = time.perf_counter()
@@ -44,7 +42,7 @@ def run(*, messages: int = 100_000, scrapes: int = 50) -> dict[str, Any]:
                 "p50": round(statistics.median(durations), 2),
                 "max": round(max(durations), 2),
             },
-            "redis_used_memory_bytes": int(broker.client.info("memory")["used_memory"]),
+            "redis_used_memory_bytes": int(broker().client.info("memory")["used_memory"]),
         }
     finally:
         server.stop()

@@ -45,8 +45,8 @@ def _peak_rss_mb() -> float:
 def run_case(case: str, database_url: str, export_dir: Path) -> dict[str, Any]:
     """One export in this process; timings and memory as JSON-able figures."""
     started = time.perf_counter()
-    from domain import db
-    from domain.files import FileStore
+    from domain.platform import db
+    from domain.platform.files import FileStore
     from domain.reports import runs
 
     imported = time.perf_counter()
@@ -99,8 +99,8 @@ def grow_feeding_records(database_url: str, *, at_least: int) -> dict[str, int]:
     holds `at_least` rows."""
     from sqlalchemy import func, select, text
 
-    from domain import db
     from domain.models import FeedingRecord, Lot
+    from domain.platform import db
 
     engine = db.make_engine(database_url)
     lot_columns = ", ".join(c.name for c in Lot.__table__.columns if c.name not in ("id", "code"))
@@ -134,7 +134,8 @@ def grow_feeding_records(database_url: str, *, at_least: int) -> dict[str, int]:
 
 
 def main() -> dict[str, Any]:
-    from domain import db, demo
+    from domain import demo
+    from domain.platform import db
 
     tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-exports-"))
     demo_path = tmp / "demo.db"

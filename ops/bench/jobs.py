@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import time
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-import actors  # noqa: F401  (broker and production middleware)
-from actors.broker import broker
-from actors.jobs import job
+from actors import setup  # noqa: F401  (Dramatiq's CLI: ops.bench.jobs:setup)
 from ops.bench import counters
+from runtime import Payload, broker, job
 
 
-class Noop(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Noop(Payload):
     n: int = 0
 
 
-class Slow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Slow(Payload):
     key: str = Field(min_length=1, max_length=100)
     seconds: float = Field(gt=0, le=600)
 
@@ -32,7 +29,7 @@ def noop(payload: Noop) -> dict[str, int]:
 
 @job(queue="default", payload=Noop)
 def counted_noop(payload: Noop) -> dict[str, int]:
-    counters.complete(broker.client)
+    counters.complete(broker().client)
     return {"n": payload.n}
 
 
@@ -40,9 +37,9 @@ def counted_noop(payload: Noop) -> dict[str, int]:
 # broker_maintenance message (default), which would keep the maintenance's uniqueness key.
 @job(queue="ml_light", payload=Slow)
 def slow(payload: Slow) -> None:
-    counters.attempt(broker.client, payload.key)
+    counters.attempt(broker().client, payload.key)
     time.sleep(payload.seconds)
-    counters.finish(broker.client, payload.key)
+    counters.finish(broker().client, payload.key)
 
 
 def fill(count: int, *, start: int = 0) -> None:

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from domain import db, demo
+from domain import demo
 from domain.ml import planning, runs, symbolic
 from domain.models import Lot, LotStatus, Site
+from domain.platform import db
 
 TODAY = date(2026, 1, 8)
 PLANNING_LIMIT_S = 10.0
@@ -109,7 +110,7 @@ def main() -> dict[str, Any]:
                     session=session,
                     model_dir=tmp / "models",
                     task_id=None,
-                    report=lambda pct, note: None,
+                    progress=lambda pct, note: None,
                     should_stop=lambda: False,
                 )
                 result = getattr(runs, name)(ctx, **options)

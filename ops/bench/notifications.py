@@ -42,7 +42,11 @@ def run(*, emails: int = 1000, threads: int = 8) -> dict[str, Any]:
 
     try:
         with worker(
-            server.client, module="actors", queue="notifications", threads=threads, log_dir=tmp
+            server.client,
+            module="actors:setup",
+            queue="notifications",
+            threads=threads,
+            log_dir=tmp,
         ):
             started = time.perf_counter()
             for i in range(emails):

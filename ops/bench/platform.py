@@ -15,13 +15,16 @@ from ops.bench.report import latency_ms
 
 def run(*, jobs: int = 5000, latency_samples: int = 300, threads: int = 8) -> dict[str, Any]:
     server, tmp = isolated()
-    from actors.jobs import records
-    from actors.records import State
     from ops.bench.jobs import Noop, noop
+    from runtime import State, records
 
     try:
         with worker(
-            server.client, module="ops.bench.jobs", queue="default", threads=threads, log_dir=tmp
+            server.client,
+            module="ops.bench.jobs:setup",
+            queue="default",
+            threads=threads,
+            log_dir=tmp,
         ):
             store = records()
 

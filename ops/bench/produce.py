@@ -21,8 +21,9 @@ from typing import Any
 
 from ops.bench.env import ROOT
 
-#: The worker module of each side, which also holds its `fill`.
-SIDES = {"ours": "ops.bench.jobs", "plain": "ops.bench.plain_jobs"}
+#: What Dramatiq's CLI loads for each side: its module (which also holds its `fill`), and for
+#: ours the function that sets the runtime up (`module:setup`, as ops/worker.py passes it).
+SIDES = {"ours": "ops.bench.jobs:setup", "plain": "ops.bench.plain_jobs"}
 
 
 def produce(
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", metavar="KEY", help="send one slow job with this key instead")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
-    module = importlib.import_module(SIDES[args.side])
+    name, _, setup = SIDES[args.side].partition(":")
+    module = importlib.import_module(name)
+    if setup:
+        getattr(module, setup)()
     if args.slow:
         print(json.dumps({"task_id": module.send_slow(args.slow, args.seconds)}))
         return 0

@@ -145,7 +145,7 @@ def maintenance_every(period_s: float) -> Iterator[None]:
 
 
 def recovered_by_maintenance(since_s: float) -> int:
-    from actors.jobs import records
+    from runtime import records
 
     runs = records().list(actor="broker_maintenance", limit=500)
     return sum(
@@ -189,7 +189,7 @@ def run(
         stock_env["BENCH_PLAIN_HEARTBEAT_TIMEOUT_MS"] = str(stock_heartbeat_timeout_ms)
     if stock_maintenance_chance != DRAMATIQ_MAINTENANCE_CHANCE:
         stock_env["BENCH_PLAIN_MAINTENANCE_CHANCE"] = str(stock_maintenance_chance)
-    from domain.settings import get_settings
+    from domain.platform.settings import get_settings
     from ops.bench import jobs  # ours, in this process: it reads our records anyway
 
     chance = get_settings().broker_maintenance_chance

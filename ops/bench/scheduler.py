@@ -58,20 +58,19 @@ def _ingest_latency(token: str, *, requests: int, samples: int, log_dir: Path) -
 def _clock_pass(passes: int) -> dict[str, Any]:
     import pendulum
 
-    from actors import broker
-    from actors.jobs import REGISTRY
+    from runtime import REGISTRY, broker
     from scheduler.clock import Clock
     from scheduler.schedule import SCHEDULE
     from scheduler.state import ScheduleState
 
-    clock = Clock(ScheduleState(broker.client), SCHEDULE, REGISTRY, tz="Europe/Paris")
+    clock = Clock(ScheduleState(broker().client), SCHEDULE, REGISTRY, tz="Europe/Paris")
     start = pendulum.datetime(2026, 1, 5, 6, 0, tz="Europe/Paris")
     durations = []
     for i in range(passes):
         began = time.perf_counter()
         clock.tick(start.add(seconds=5 * i))
         durations.append((time.perf_counter() - began) * 1000)
-    broker.flush_all()
+    broker().flush_all()
     return {
         "entries": len(clock.entries),
         "passes": passes,
@@ -80,24 +79,22 @@ def _clock_pass(passes: int) -> dict[str, Any]:
 
 
 def _maintenance(messages: int) -> dict[str, Any]:
-    from actors import broker
-    from actors.control import Control
-    from actors.jobs import records
     from ops.bench.jobs import Noop, noop
+    from runtime import Control, broker, records
 
     for i in range(messages):
         noop.send(Noop(n=i))
     # A worker that fetched everything, then died long ago (its heartbeat is an hour old).
-    dispatch = broker.scripts["dispatch"]
+    dispatch = broker().scripts["dispatch"]
     hour_ago = int(time.time() * 1000) - 3_600_000
-    args = ["fetch", hour_ago, "default", "dead-worker", broker.heartbeat_timeout]
-    args += [broker.dead_message_ttl, 0, broker._max_unpack_size(), messages]  # noqa: SLF001
-    fetched = dispatch(keys=[broker.namespace], args=args)
+    args = ["fetch", hour_ago, "default", "dead-worker", broker().heartbeat_timeout]
+    args += [broker().dead_message_ttl, 0, broker()._max_unpack_size(), messages]  # noqa: SLF001
+    fetched = dispatch(keys=[broker().namespace], args=args)
     began = time.perf_counter()
-    outcome = Control(broker, records()).recover_dead_workers(("default",))
+    outcome = Control(broker(), records()).recover_dead_workers(("default",))
     elapsed_ms = (time.perf_counter() - began) * 1000
-    ready = broker.client.llen(f"{broker.namespace}:default")
-    broker.flush_all()
+    ready = broker().client.llen(f"{broker().namespace}:default")
+    broker().flush_all()
     return {
         "dead_worker_messages": len(fetched),
         "recovered": outcome["recovered"],

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from actors.jobs import REGISTRY
 from actors.notifications import send_sms, send_urgent_sms, sms_job_for
 from domain.errors import InvalidInput
-from domain.redact import redact_payload
+from domain.platform.redact import redact_payload
+from runtime import REGISTRY
 
 ALERT: dict[str, Any] = {
     "site_code": "LL",
@@ -68,8 +68,17 @@ def test_recipients_are_masked_in_job_records() -> None:
 def test_a_production_worker_refuses_to_start_with_the_file_backend() -> None:
     env = {**os.environ, "APP_ENV": "production", "NOTIFY_BACKEND": "file"}
     env.pop("ENVIRONMENT", None)
-    done = subprocess.run(
+    # Importing the jobs reads nothing; setting the runtime up (what a worker does) refuses.
+    imported = subprocess.run(
         [sys.executable, "-c", "import actors"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert imported.returncode == 0, imported.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", "import actors; actors.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode != 0
     assert "NOTIFY_BACKEND=file is refused" in done.stderr

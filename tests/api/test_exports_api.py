@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from domain import cleanup, db
-from domain.files import store_for
+from domain import cleanup
 from domain.models import Lot, LotStatus, StoredFile
-from domain.settings import Settings
+from domain.platform import db
+from domain.platform.files import store_for
+from domain.platform.settings import Settings
 
 POSTS = [
     "/api/tasks/export/pdf/lot?lot_id=3001",
@@ -33,11 +34,9 @@ POSTS = [
 def exports_queue(redis_server: Any) -> Iterator[None]:
     """Whatever a test queues on `exports` is purged after it (records REVOKED, keys freed)."""
     yield
-    from actors.broker import broker
-    from actors.control import Control
-    from actors.jobs import records
+    from runtime import Control, broker, records
 
-    Control(broker, records()).purge("exports")
+    Control(broker(), records()).purge("exports")
 
 
 def _lot(demo_database: str, status: LotStatus) -> int:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from domain.settings import Settings
+from domain.platform.settings import Settings
 
 
 def test_registered_jobs_are_listed_with_their_payload_schema(api_client: Any) -> None:

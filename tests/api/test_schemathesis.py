@@ -22,7 +22,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from api.main import create_app
-from domain.settings import Settings
+from domain.platform.settings import Settings
 from ops.local_redis import RedisServer
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.support.routes import find_route, needs_admin
@@ -38,20 +38,14 @@ MAX_EXAMPLES = 60
 def forget_jobs(task_ids: list[str]) -> None:
     """Records and journal entries of jobs that will never run: without the journal entry gone
     too, broker maintenance would take a job whose record vanished for a lost one and resend it."""
-    from actors import broker
-    from actors.broker import middleware_of
-    from actors.jobs import records
-    from actors.middleware.journal import Journal
-    from actors.resources import engine
     from domain.models import JournalEntry
+    from runtime import current_settings, engine, flush_journal, records
 
     for task_id in task_ids:
         records().delete(task_id)
-    writer = middleware_of(broker, Journal)
-    assert isinstance(writer, Journal)
-    if not writer.enabled:  # JOURNAL_ENABLED=false
+    if not current_settings().journal_enabled:
         return
-    assert writer.flush()
+    assert flush_journal()
     with Session(engine()) as session, session.begin():
         for start in range(0, len(task_ids), 500):
             chunk = task_ids[start : start + 500]
@@ -61,12 +55,12 @@ def forget_jobs(task_ids: list[str]) -> None:
 @pytest.fixture(scope="module")
 def leave_redis_as_found(redis_server: RedisServer, demo_database: str) -> Iterator[None]:
     """Afterwards: no queued message, and no key, job record or journal entry the run made."""
-    from actors import broker
+    from runtime import broker
 
     client = redis_server.client
     before = set(client.scan_iter(count=1000))
     yield
-    broker.flush_all()
+    broker().flush_all()
     created = set(client.scan_iter(count=1000)) - before
     names = [key.decode() for key in created]
     forget_jobs([name[len(RECORD_PREFIX) :] for name in names if name.startswith(RECORD_PREFIX)])

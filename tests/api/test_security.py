@@ -25,13 +25,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from typer.testing import CliRunner
 
-from actors import broker
-from actors.breaker import PREFIX as BREAKER_PREFIX
-from actors.jobs import REGISTRY, records
 from api.main import create_app
-from domain.redact import mask_url, redact_payload
-from domain.settings import Settings
+from domain.platform.redact import mask_url, redact_payload
+from domain.platform.settings import Settings
 from ops.local_redis import free_port
+from runtime import BREAKER_PREFIX, REGISTRY, broker, records
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.support.notify import SmsProvider
 from tests.support.polling import wait_for
@@ -437,7 +435,7 @@ def live_workers(
         urgent.stop()
         refusing.stop()
         for queue in ("notifications", "notifications_urgent"):
-            broker.flush(queue)
+            broker().flush(queue)
         breakers = list(client.scan_iter(BREAKER_PREFIX + "*"))
         if breakers:
             client.delete(*breakers)
@@ -503,7 +501,7 @@ def test_no_secret_in_records_answers_or_worker_logs(
         "/metrics/",
     ):
         texts[path] = api_client.get(path).text
-    client = broker.client
+    client = broker().client
     for name, task_id in tasks.items():
         texts[f"redis {name}"] = str(client.hgetall(f"gaveurs:jobs:job:{task_id}"))
     for queue in ("notifications", "notifications_urgent"):

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from actors.jobs import records
-from actors.records import State
+from runtime import State, records
 from scheduler.state import ScheduleState
 from tests.support import jobs
 from tests.support.polling import wait_for

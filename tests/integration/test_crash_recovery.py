@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from actors.jobs import records
 from ops.local_redis import RedisServer
+from runtime import records
 from tests.support import jobs
 from tests.support.polling import wait_for
 from tests.support.workers import WorkerProcess

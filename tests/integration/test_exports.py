@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from domain import db
 from domain.models import FeedingRecord, Lot, LotStatus
+from domain.platform import db
 from ops.local_redis import RedisServer
 from tests.support.exports import pdf_text, sha256
 from tests.support.polling import status, wait_for

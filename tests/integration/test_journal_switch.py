@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from actors.jobs import records
-from actors.records import State
-from domain.settings import get_settings
+from domain.platform.settings import get_settings
+from runtime import State, records
 from tests.support.api import ApiProcess
 from tests.support.polling import wait_for
 from tests.support.workers import WorkerProcess

@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from actors.jobs import records
-from actors.records import State
-from domain.settings import get_settings
+from domain.platform.settings import get_settings
+from runtime import State, records
 from tests.support.polling import wait_for
 from tests.support.sqal import sqal_batch
 from tests.support.workers import WorkerProcess

@@ -131,8 +131,8 @@ def test_retrain_all_fails_naming_the_child_that_failed(
 ) -> None:
     from sqlalchemy import delete
 
-    from domain import db
     from domain.models import Site
+    from domain.platform import db
 
     # Given a new site without any slaughter history: its forecast can only fail (no retry)
     engine = db.make_engine(demo_database)

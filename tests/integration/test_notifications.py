@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from actors.breaker import PREFIX as BREAKER_PREFIX
 from actors.notifications import SendEmail, send_email
 from ops.local_redis import RedisServer
+from runtime import BREAKER_PREFIX
 from tests.support.notify import SmsProvider, SmtpServer
 from tests.support.polling import wait_for, wait_state
 from tests.support.workers import WorkerProcess
@@ -30,10 +30,10 @@ def workers(
     Other modules leave notification jobs queued (anomaly alerts sent by ML and ingest tests,
     with no notification worker running then): dropped first, so only this module's jobs reach
     the SMS provider whose requests these tests count."""
-    from actors import broker
+    from runtime import broker
 
     for queue in ("notifications", "notifications_urgent"):
-        broker.flush(queue)
+        broker().flush(queue)
     env = {
         "NOTIFY_BACKEND": "live",
         "SMTP_HOST": "127.0.0.1",
@@ -161,10 +161,10 @@ def test_a_send_that_timed_out_after_delivering_is_not_sent_twice(
 def test_critical_anomaly_alert_reaches_site_people_by_email_and_sms(
     workers: None, api_client: Any, auth: dict[str, str], smtp: SmtpServer
 ) -> None:
-    from domain import db
     from domain.models import Site
     from domain.notify.messages import site_recipients
-    from domain.settings import get_settings
+    from domain.platform import db
+    from domain.platform.settings import get_settings
 
     with db.session_factory(db.make_engine(get_settings().database_url))() as session:
         site = session.query(Site).first()
@@ -202,11 +202,11 @@ def test_critical_sms_starts_within_a_second_behind_1000_bulk_emails(
     )
     done = wait_state(api_client, task["task_id"], "SUCCESS")
     assert done["queue"] == "notifications_urgent"
-    from actors.jobs import records
+    from runtime import records
 
     record = records().get(task["task_id"])
     assert record is not None and record.started_at and record.enqueued_at
     assert record.started_at - record.enqueued_at < 1000
-    from actors.broker import broker
+    from runtime import broker
 
-    broker.flush("notifications")
+    broker().flush("notifications")

@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from domain import aggregates, db, demo, queries
+from domain import aggregates, demo, queries
 from domain.models import Base, FeedingRecord, GavageStatsDaily
+from domain.platform import db
 from ops.local_postgres import PostgresServer
 
 pytestmark = pytest.mark.slow

@@ -31,10 +31,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from actors.broker import redis_client
-from domain import db
-from domain.settings import Settings
+from domain.platform import db
+from domain.platform.settings import Settings
 from ops.local_redis import free_port, stop_server
+from runtime import redis_client
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.support.polling import wait_for
 from tests.support.scheduler import clock_process

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import redis
 
-from actors import broker
-from actors.control import Control
-from actors.jobs import records
-from actors.records import State
+from runtime import Control, State, broker, records
 from scheduler.state import ScheduleState
 from tests.support import jobs
 from tests.support.polling import wait_for
@@ -73,7 +70,7 @@ def test_late_scheduled_run_is_skipped_counted_and_explained(
             late_after_ms=late_after_ms,
         )
         aged = message.copy(message_timestamp=message.message_timestamp - 5_000)
-        return broker.enqueue(aged).message_id
+        return broker().enqueue(aged).message_id
 
     late, fine = sent(1_000), sent(60_000)
 
@@ -89,5 +86,5 @@ def test_late_scheduled_run_is_skipped_counted_and_explained(
 def test_broker_maintenance_reports_nothing_to_recover_on_a_healthy_system(
     scheduler_state: redis.Redis, worker: WorkerProcess
 ) -> None:
-    outcome = Control(broker, records()).recover_dead_workers(("default",))
+    outcome = Control(broker(), records()).recover_dead_workers(("default",))
     assert outcome["recovered"] == 0

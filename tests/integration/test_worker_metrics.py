@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.jobs import records
+from runtime import records
 from tests.support import jobs
 from tests.support.polling import wait_for
 from tests.support.workers import WorkerProcess
@@ -35,7 +35,7 @@ def test_retried_job_metrics_have_canonical_labels(worker: WorkerProcess, api_cl
         what="success",
     )
     flaky = 'actor_name="flaky",queue_name="default"'
-    # Workers publish their tallies every half second (actors/middleware/metrics.py).
+    # Workers publish their tallies every half second (runtime/middleware/metrics.py).
     samples = wait_for(
         lambda: (
             (s := scrape(worker.metrics_port))

@@ -11,11 +11,9 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from actors import broker
-from actors.jobs import records
-from actors.records import State
 from ops.cli import app
 from ops.local_redis import RedisServer
+from runtime import State, broker, records
 from tests.support import jobs
 from tests.support.polling import wait_for
 from tests.support.workers import WorkerProcess
@@ -36,9 +34,9 @@ def as_json(*args: str, code: int = 0) -> Any:
 @pytest.fixture()
 def empty_default(redis_server: RedisServer, demo_database: str) -> Iterator[redis.Redis]:
     # (the migrated database: the CLI's enqueues are journaled like the API's)
-    broker.flush("default")
+    broker().flush("default")
     yield redis_server.client
-    broker.flush("default")
+    broker().flush("default")
 
 
 def test_schedules_lists_every_entry(clean_redis: redis.Redis) -> None:

@@ -69,7 +69,7 @@ def test_compose_runs_the_procfile_processes_with_persistence_and_monitoring() -
 
 
 def test_env_example_documents_every_setting() -> None:
-    from domain.settings import Settings
+    from domain.platform.settings import Settings
 
     documented = {
         line.split("=", 1)[0].strip()

@@ -8,17 +8,15 @@ import time
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
 
-from actors import broker
-from actors.control import Control
-from actors.jobs import records
 from ops.exporter import BrokerCollector
 from ops.local_redis import free_port
+from runtime import Control, broker, records
 from scheduler.state import ScheduleState
 
 
 def _scrape() -> dict[str, float]:
     registry = CollectorRegistry()
-    registry.register(BrokerCollector(Control(broker, records())))
+    registry.register(BrokerCollector(Control(broker(), records())))
     values: dict[str, float] = {}
     for line in generate_latest(registry).decode().splitlines():
         if line and not line.startswith("#"):
@@ -52,7 +50,7 @@ def test_queue_figures_match_known_messages(clean_redis: redis.Redis) -> None:
     # Given 1 dead letter, then on `default`: 1 message fetched by a consumer and not yet
     # acknowledged, 3 ready ones (the head sent ~2 s ago) and 2 delayed ones
     dead = jobs.slow.send(jobs.Slow(key="dead", seconds=1))
-    consumer = broker.consume("default", prefetch=1, timeout=1000)
+    consumer = broker().consume("default", prefetch=1, timeout=1000)
     message = next(iter(consumer))
     assert message is not None and message.message_id == dead.message_id
     message.fail()
@@ -61,12 +59,12 @@ def test_queue_figures_match_known_messages(clean_redis: redis.Redis) -> None:
 
     first = jobs.slow.send(jobs.Slow(key="in-flight", seconds=1))
     aged = jobs.slow.message(jobs.Slow(key="old", seconds=1))
-    broker.enqueue(aged.copy(message_timestamp=aged.message_timestamp - 2_000))
+    broker().enqueue(aged.copy(message_timestamp=aged.message_timestamp - 2_000))
     for i in range(2):
         jobs.slow.send(jobs.Slow(key=f"ready{i}", seconds=1))
     for i in range(2):
         jobs.slow.send(jobs.Slow(key=f"later{i}", seconds=1), delay_ms=600_000)
-    consumer = broker.consume("default", prefetch=1, timeout=1000)
+    consumer = broker().consume("default", prefetch=1, timeout=1000)
     fetched = next(iter(consumer))
     assert fetched is not None and fetched.message_id == first.message_id
 
@@ -81,14 +79,14 @@ def test_queue_figures_match_known_messages(clean_redis: redis.Redis) -> None:
     assert values['gaveurs_queue_ready_messages{queue="exports"}'] == 0
     consumer.ack(fetched)
     consumer.close()
-    broker.client.delete("dramatiq:default.XQ", "dramatiq:default.XQ.msgs")
+    broker().client.delete("dramatiq:default.XQ", "dramatiq:default.XQ.msgs")
 
 
 def test_scrape_answers_when_redis_is_down() -> None:
-    from actors.jobs import records
+    from runtime import records
 
     unreachable = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
-    dead = Control(broker, records())
+    dead = Control(broker(), records())
     dead.client = unreachable
     registry = CollectorRegistry()
     registry.register(BrokerCollector(dead))

@@ -100,7 +100,7 @@ def test_every_metric_used_by_dashboards_and_alerts_is_exported(
             jobs.broken.send(jobs.Keyed(key=key + "b")).message_id,
             jobs.slow.send(jobs.Slow(key=key + "d", seconds=0.1), delay_ms=200).message_id,
         ]
-        from actors.jobs import records
+        from runtime import records
 
         wait_for(
             lambda: all((r := records().get(i)) and not r.active for i in ids),

@@ -12,12 +12,11 @@ import sqlite3
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-import actors  # noqa: F401  (the production jobs and broker)
-from actors.jobs import job
-from actors.policy import RetryPolicy
+from actors import setup  # noqa: F401  (Dramatiq's CLI: tests.reliability.jobs:setup)
 from domain.errors import TransientError
+from runtime import Payload, RetryPolicy, job
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rel_executions (key TEXT NOT NULL, pid INTEGER, at REAL)",
@@ -55,15 +54,13 @@ def _apply_effect(key: str) -> None:
         connection.execute("INSERT OR IGNORE INTO rel_effects VALUES (?, ?)", (key, time.time()))
 
 
-class Effect(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Effect(Payload):
     key: str = Field(min_length=1, max_length=64)
     ms: int = Field(default=20, ge=0, le=60_000)
     fail_times: int = Field(default=0, ge=0, le=5)
 
 
-class Keyed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Keyed(Payload):
     key: str = Field(min_length=1, max_length=64)
 
 

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actors.records import JobRecords, State
-from domain import db
+from domain.platform import db
 from ops.local_redis import RedisServer
+from runtime import JobRecords, State
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.reliability import jobs
 from tests.support.api import ApiProcess

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import httpx
 
-from actors.records import State
 from ops.local_redis import free_port
+from runtime import State
 from scheduler.state import ScheduleState
 from tests.reliability.stack import SCALE, Report, Stack
 from tests.support.api import AUTH

@@ -6,8 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from actors.reconcile import RECOVERED_KEY
-from actors.records import State
+from runtime import RECOVERED_KEY, State
 from tests.reliability.stack import SCALE, Report, Stack
 from tests.support.polling import wait_for
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from actors.records import State
+from runtime import State
 from tests.reliability.stack import SCALE, Report, Stack
 from tests.support.polling import wait_for
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 from pydantic import BaseModel, ConfigDict
 
-from actors.jobs import REGISTRY, job
+from runtime import REGISTRY, job
 from scheduler import cron
 from scheduler.clock import Clock
 from scheduler.schedule import SCHEDULE, Entry, entries_by_name
@@ -99,12 +99,12 @@ def test_hourly_entries_are_not_caught_up(clean_redis: redis.Redis) -> None:
 
 
 def test_scheduled_message_carries_its_entry_and_late_policy(clean_redis: redis.Redis) -> None:
-    from actors import broker
+    from runtime import broker
 
-    late = Entry("probe-late", "scheduled_probe", "0 * * * *", late_after_s=50)
+    late = Entry("probe-late", "scheduled_probe", "0 * * * *", late_after_ms=50_000)
     clock(clean_redis, late).tick(at("2026-01-05T09:59:00"))
     (run,) = clock(clean_redis, late).tick(at("2026-01-05T10:00:00"))
-    message = broker.consume("default", timeout=1000)
+    message = broker().consume("default", timeout=1000)
     received = next(iter(message))
     assert received.message_id == run.task_id
     assert received.options["schedule_entry"] == "probe-late"
@@ -167,7 +167,7 @@ def test_the_table_is_seed_001_plus_broker_maintenance() -> None:
     # Daily and longer catch up; hourly and shorter do not. The backup is never dropped as late.
     for entry in SCHEDULE:
         assert entry.catch_up == (entry.cron.split()[1] not in ("*", "*/6")), entry.name
-    assert entries_by_name()["backup-database-daily"].late_after_s is None
+    assert entries_by_name()["backup-database-daily"].late_after_ms is None
 
 
 def test_every_registered_entry_resolves_and_its_args_validate(clean_redis: redis.Redis) -> None:

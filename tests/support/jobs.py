@@ -9,20 +9,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-import actors  # noqa: F401  (the production jobs and broker)
-from actors.broker import broker
-from actors.jobs import job, progress, soft_limit_reached
-from actors.middleware.soft_time_limit import SoftTimeLimitExceeded
-from actors.policy import RetryPolicy
+from actors import setup  # noqa: F401  (Dramatiq's CLI: tests.support.jobs:setup)
 from domain.errors import InvalidInput, TransientError
+from runtime import (
+    Payload,
+    RetryPolicy,
+    SoftTimeLimitExceeded,
+    broker,
+    job,
+    progress,
+    soft_limit_reached,
+)
 
 PREFIX = "gaveurs:test:"
 
 
-class Keyed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Keyed(Payload):
     key: str = Field(min_length=1, max_length=100)
 
 
@@ -35,7 +39,7 @@ class Slow(Keyed):
 
 
 def _record_attempt(key: str) -> int:
-    pipe = broker.client.pipeline(transaction=False)
+    pipe = broker().client.pipeline(transaction=False)
     pipe.rpush(f"{PREFIX}attempts:{key}", time.time())
     pipe.incr(f"{PREFIX}count:{key}")
     return int(pipe.execute()[1])
@@ -58,7 +62,7 @@ def flaky(payload: Flaky) -> dict[str, Any]:
 def broken(payload: Keyed) -> dict[str, Any]:
     """Fails permanently until the test sets its `fixed` flag, then succeeds (for re-drives)."""
     _record_attempt(payload.key)
-    if not broker.client.exists(f"{PREFIX}fixed:{payload.key}"):
+    if not broker().client.exists(f"{PREFIX}fixed:{payload.key}"):
         raise InvalidInput(f"lot {payload.key} has no feeding records")
     return {"status": "success", "key": payload.key}
 
@@ -71,7 +75,7 @@ def _run_slowly(payload: Slow) -> dict[str, Any]:
         time.sleep(0.05)
         steps += 1
         progress(100 * (time.monotonic() - started) / payload.seconds, f"step {steps}")
-    broker.client.incr(f"{PREFIX}done:{payload.key}")
+    broker().client.incr(f"{PREFIX}done:{payload.key}")
     return {"status": "success", "steps": steps}
 
 

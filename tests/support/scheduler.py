@@ -20,8 +20,7 @@ def clear_scheduler_state(client: redis.Redis) -> None:
 
 def forget_scheduled_jobs(client: redis.Redis) -> None:
     """Scheduled jobs nobody ran: drop their records and uniqueness keys for the next tests."""
-    from actors import broker
-    from actors.jobs import records
+    from runtime import broker, records
     from scheduler.state import ScheduleState
 
     for run in ScheduleState(client).history():
@@ -30,7 +29,7 @@ def forget_scheduled_jobs(client: redis.Redis) -> None:
     if unique:
         client.delete(*unique)
     clear_scheduler_state(client)
-    broker.flush("default")
+    broker().flush("default")
 
 
 def clock_process(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import redis
 
-from actors.middleware.heartbeat import live_workers
 from ops.local_redis import free_port
+from runtime import live_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,8 @@ class WorkerProcess:
             sys.executable,
             "-m",
             "dramatiq",
-            module,
+            # Dramatiq's CLI calls `module:setup` after importing it: the runtime's entry point.
+            module if ":" in module else f"{module}:setup",
             "--processes",
             "1",
             "--threads",

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from domain import db, demo
+from domain import demo
+from domain.platform import db
 
 UNIT_TODAY = date(2026, 1, 8)
 UNIT_SEED = 42

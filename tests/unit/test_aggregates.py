@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from domain import db
 from domain.aggregates import refresh_aggregates
 from domain.models import (
     AggregateWatermark,
@@ -21,6 +20,7 @@ from domain.models import (
     SqalSample,
     SqalStatsHourly,
 )
+from domain.platform import db
 
 
 @pytest.fixture()

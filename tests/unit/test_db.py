@@ -1,4 +1,4 @@
-"""domain/db.py and the initial migration: schema, SQLite pragmas, ping, emptiness."""
+"""domain/platform/db.py and the initial migration: schema, SQLite pragmas, ping, emptiness."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, UniqueConstraint, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from domain import db
 from domain.errors import ServiceUnavailable, TransientError
 from domain.models import Base, Gaveur, Site, StoredFile
+from domain.platform import db
 
 
 def _migrated(tmp_path: Path) -> tuple[str, Engine]:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from domain import db, demo
+from domain import demo
 from domain.errors import Conflict, InvalidInput
 from domain.models import (
     AnomalyKind,
@@ -31,6 +31,7 @@ from domain.models import (
     SqalSample,
 )
 from domain.physiology import ITM_NOISE_STD, hidden_itm
+from domain.platform import db
 from tests.unit.conftest import UNIT_TODAY
 
 LOT_CODE = re.compile(r"^(LL|LS|MT)(\d{2})(\d{2})(\d{3,})$")

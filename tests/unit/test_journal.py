@@ -1,4 +1,4 @@
-"""The job journal (domain/journal.py) on a real SQLite database."""
+"""The job journal (domain/platform/journal.py) on a real SQLite database."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from domain import db, journal
 from domain.models import JournalEntry
+from domain.platform import db, journal
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from domain import backup, cleanup, db, kpis
+from domain import cleanup, kpis
 from domain.errors import NotFound
 from domain.ingest import SqalBatch, quality_verdict, store_batch
 from domain.models import (
@@ -20,6 +20,7 @@ from domain.models import (
     StoredFile,
     WeeklyKpi,
 )
+from domain.platform import backup, db
 from tests.support.sqal import sqal_batch
 
 NOW = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from domain import db, demo
+from domain import demo
 from domain.errors import InsufficientData, InvalidInput, NotFound, PermanentError
 from domain.ml import anomalies, clustering, data, forecast, planning, runs, symbolic
 from domain.models import PlantedAnomaly, Site
 from domain.physiology import hidden_itm
+from domain.platform import db
 from tests.unit.conftest import UNIT_TODAY
 
 
@@ -24,7 +25,7 @@ def _context(session: Session, tmp_path: Path) -> runs.RunContext:
         session=session,
         model_dir=tmp_path,
         task_id=None,
-        report=lambda pct, note: None,
+        progress=lambda pct, note: None,
         should_stop=lambda: False,
     )
 

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from actors.breaker import CircuitBreaker, rate_limited
 from domain.errors import CircuitOpen, ProviderRejected, ProviderUnavailable
 from ops.local_redis import RedisServer
+from runtime import CircuitBreaker, rate_limited
 
 
 def failing() -> None:

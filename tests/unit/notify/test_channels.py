@@ -11,12 +11,13 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from domain import db, notify
+from domain import notify
 from domain.errors import InvalidInput, NotFound, ProviderRejected, ProviderUnavailable
 from domain.models import NotificationOutbox, Site
 from domain.notify import Email, Sms, messages, outbox
 from domain.notify.channels import LiveChannels
-from domain.settings import Settings
+from domain.platform import db
+from domain.platform.settings import Settings
 from tests.support.notify import SmsProvider, SmtpServer
 
 

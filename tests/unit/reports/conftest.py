@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from domain.files import FileStore
+from domain.platform.files import FileStore
 from domain.reports.runs import ExportContext
 
 NOW = datetime(2026, 1, 8, 13, 15, 42, tzinfo=UTC)

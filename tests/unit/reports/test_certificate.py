@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain import db, ledger
+from domain import ledger
 from domain.errors import InvalidInput
-from domain.files import FileStore
 from domain.models import Certificate, Lot, LotStatus
+from domain.platform import db
+from domain.platform.files import FileStore
 from domain.reports import certificate
 from tests.support.exports import pdf_text
 from tests.unit.reports.conftest import NOW

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from domain import cleanup, db
+from domain import cleanup
 from domain.errors import Gone, NotFound
-from domain.files import FileStore, describe
+from domain.platform import db
+from domain.platform.files import FileStore, describe
 from tests.unit.reports.conftest import NOW
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
-from domain import db
 from domain.errors import InvalidInput, NotFound
-from domain.files import FileStore
 from domain.models import ConsumerFeedback, FeedingRecord, Gaveur, Lot, Site, SqalSample, StoredFile
+from domain.platform import db
+from domain.platform.files import FileStore
 from domain.reports import runs
 from domain.reports.fmt import num
 from domain.reports.runs import ExportContext

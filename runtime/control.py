@@ -15,11 +15,11 @@ import redis
 from dramatiq_abort import Abortable
 from dramatiq_abort.middleware import AbortMode
 
-from actors.broker import middleware_of
-from actors.consumer import RobustRedisBroker
-from actors.middleware.uniqueness import DuplicateJob, Uniqueness
-from actors.records import JobRecord, JobRecords, State, epoch_of
 from domain.errors import Conflict, NotFound
+from runtime.build import middleware_of
+from runtime.consumer import RobustRedisBroker
+from runtime.job_records import JobRecord, JobRecords, State, epoch_of
+from runtime.middleware.uniqueness import DuplicateJob, Uniqueness
 
 #: Message options a re-drive drops so the job starts afresh.
 RUN_OPTIONS = ("retries", "traceback", "requeue_timestamp", "retry_eta", "failure_reason", "eta")

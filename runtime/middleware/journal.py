@@ -1,4 +1,4 @@
-"""Writes every accepted job, and its end, to the database journal (domain/journal.py).
+"""Writes every accepted job, and its end, to the database journal (domain/platform/journal.py).
 
 Entries are buffered and written by one thread per process every `flush_ms`, so an enqueue
 never waits for the database (its lock, its fsync) and a busy SQLite cannot slow the API. The
@@ -24,8 +24,8 @@ from dramatiq.middleware import Middleware
 from dramatiq_abort import Abort
 from sqlalchemy import Engine
 
-from actors.middleware.job_records import is_duplicate
-from domain import journal
+from domain.platform import journal
+from runtime.middleware.job_records import is_duplicate
 
 logger = logging.getLogger("gaveurs.journal")
 #: Past this many unwritten entries (database down for long), the oldest are dropped and counted.

@@ -1,4 +1,5 @@
-"""Alembic environment: the URL comes from domain.db.alembic_config, never from an .ini file.
+"""Alembic environment: the URL comes from domain.platform.db.alembic_config, never from an .ini
+file.
 
 `config.attributes` may carry `database_url` (a string) or an open `connection` (tests and
 callers that already hold one); `sqlalchemy.url` is the fallback for the alembic command line.
@@ -9,8 +10,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from domain.db import make_engine
 from domain.models import Base
+from domain.platform.db import make_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -19,7 +20,7 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError("no database URL: use domain.db.migrate(url)")
+        raise RuntimeError("no database URL: use domain.platform.db.migrate(url)")
     return str(url)
 
 

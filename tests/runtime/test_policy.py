@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from actors.jobs import job
-from actors.policy import RetryPolicy
 from domain.errors import InvalidInput, ServiceUnavailable
-from domain.redact import mask_email, mask_phone, redact_payload
+from domain.platform.redact import mask_email, mask_phone, redact_payload
+from runtime import RetryPolicy, job
 
 
 def test_backoff_doubles_with_upward_jitter_and_is_capped() -> None:

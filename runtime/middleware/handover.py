@@ -21,7 +21,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import Middleware
 
-from actors.consumer import RobustRedisBroker
+from runtime.consumer import RobustRedisBroker
 
 SWEEP_S = 5.0
 TERM_REPEAT_S = 2.0

@@ -26,9 +26,9 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 from dramatiq_abort import Abort
 
-from actors.consumer import SETTLE, Rejected, RobustRedisBroker
-from actors.outage import until_redis_answers
-from actors.records import (
+from domain.platform.redact import redact_payload
+from runtime.consumer import SETTLE, Rejected, RobustRedisBroker
+from runtime.job_records import (
     JobRecords,
     State,
     Transition,
@@ -37,7 +37,7 @@ from actors.records import (
     epoch_of,
     now_ms,
 )
-from domain.redact import redact_payload
+from runtime.outage import until_redis_answers
 
 #: Attribute set on a MessageProxy whose delivery is a duplicate: later hooks leave it alone.
 DUPLICATE = "_gaveurs_duplicate_delivery"

@@ -20,16 +20,33 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 from periodiq import PeriodiqMiddleware
 
-from actors.records import JobRecords, State, now_ms
-from scheduler.state import ScheduleState
+from runtime.job_records import JobRecords, State, now_ms
 
 logger = logging.getLogger("gaveurs.scheduler")
+
+#: The clocks' shared state (scheduler/state.py reads and writes the rest of it); a skipped run
+#: is counted here and shown as its entry's last outcome.
+SCHEDULER_PREFIX = "gaveurs:scheduler:"
+SKIPS_KEY = SCHEDULER_PREFIX + "skips"
+
+
+def entry_key(name: str) -> str:
+    return f"{SCHEDULER_PREFIX}entry:{name}"
+
+
+def mark_skipped(client: redis.Redis, name: str, reason: str) -> int:
+    """A late run was dropped: count it (metric) and say so in the entry's last run."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(SKIPS_KEY, name, 1)
+    pipe.hset(entry_key(name), "outcome", f"skipped: {reason}")
+    count, _ = pipe.execute()
+    return int(count)
 
 
 class ScheduledRuns(PeriodiqMiddleware):
     def __init__(self, *, client: redis.Redis, records: JobRecords) -> None:
         super().__init__(skip_delay=None)
-        self.state = ScheduleState(client)
+        self.client = client
         self.records = records
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
@@ -50,7 +67,7 @@ class ScheduledRuns(PeriodiqMiddleware):
         )
         logger.warning("%s: skipping scheduled run %s: %s", entry, message.message_id, reason)
         try:
-            self.state.mark_skipped(entry, reason)
+            mark_skipped(self.client, entry, reason)
             self.records.transition(
                 message.message_id,
                 State.REVOKED,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from domain.errors import Gone, NotFound
 from domain.models import StoredFile
-from domain.settings import Settings
+from domain.platform.settings import Settings
 
 #: Folders under EXPORT_DIR, which are also the `{kind}` of the download URL.
 FOLDERS = ("reports", "csv", "certificates")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from domain import physiology as phy
-from domain.demo_reference import COMMENTS, GENETICS
+from domain.demo.reference import COMMENTS, GENETICS
 from domain.models import AnomalyKind, Grade, LotStatus, Meal
 
 MEAL_ORDER = (Meal.MORNING.value, Meal.EVENING.value)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from actors import broker
-from actors.jobs import records
-from actors.records import State
 from ops.local_redis import RedisServer
+from runtime import State, broker, records
 from tests.support import jobs
 
 
@@ -25,4 +23,4 @@ def test_a_key_whose_job_ended_is_free_before_its_release_runs(
         # Then it is a new job, not the finished one
         assert not second.duplicate and second.task_id != first.task_id
     finally:
-        broker.flush("default")
+        broker().flush("default")

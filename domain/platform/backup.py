@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect, text
 
-from domain.db import normalize_url
 from domain.errors import InvalidInput, ServiceUnavailable
-from domain.files import sha256_of
+from domain.platform.db import normalize_url
+from domain.platform.files import sha256_of
 
 PREFIX = "gaveurs-"
 #: Pages copied per step of SQLite's online backup: writers are never blocked for long.

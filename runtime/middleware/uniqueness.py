@@ -8,7 +8,6 @@ before its release runs; a TTL bounds how long a lost job can block its key.
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
 import dramatiq
@@ -17,7 +16,8 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq_abort import Abort
 
-from actors.middleware.job_records import is_duplicate
+from runtime.middleware.job_records import is_duplicate
+from runtime.scripts import lua
 
 KEY_PREFIX = "gaveurs:unique:"
 #: A key held by a job with no record for this long is taken over (see lua/unique_claim.lua).
@@ -42,9 +42,8 @@ class Uniqueness(Middleware):
         self.client = client
         self.default_ttl_ms = default_ttl_ms
         self.record_prefix = record_prefix
-        lua = resources.files("actors").joinpath("lua")
-        self._release = client.register_script(lua.joinpath("release.lua").read_text())
-        self._claim = client.register_script(lua.joinpath("unique_claim.lua").read_text())
+        self._release = client.register_script(lua("release"))
+        self._claim = client.register_script(lua("unique_claim"))
 
     @property
     def actor_options(self) -> set[str]:

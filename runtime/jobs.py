@@ -1,12 +1,14 @@
-"""Typed jobs: each actor declares a pydantic payload, validated when sent and again when received.
+"""Typed jobs: each job declares a pydantic payload, validated when sent and again when received.
 
     @job(queue="default", payload=RefreshAggregates, retry=RetryPolicy(max_retries=3))
     def refresh_aggregates(payload: RefreshAggregates) -> dict: ...
 
     message = refresh_aggregates.send(RefreshAggregates(full=True))
 
-Actors call `progress(pct, note)` to report how far they are, and long ones check
-`soft_limit_reached()` (or catch SoftTimeLimitExceeded) to stop with their best result so far.
+A declaration needs no broker: `runtime.setup(settings)` binds every declared job to the broker
+it builds (and a job declared after that is bound at once). Jobs call `progress(pct, note)` to
+report how far they are, and long ones check `soft_limit_reached()` (or catch
+SoftTimeLimitExceeded) to stop with their best result so far.
 """
 
 from __future__ import annotations
@@ -22,28 +24,37 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from actors.broker import broker, middleware_of
-from actors.middleware.job_records import JobTracking
-from actors.middleware.soft_time_limit import SoftTimeLimit
-from actors.middleware.uniqueness import DuplicateJob, Uniqueness
-from actors.policy import RetryPolicy
-from actors.records import JobRecords
 from domain.errors import Conflict, InvalidInput, PermanentError
+from domain.platform.settings import Settings
+from runtime.errors import NotSetUp
+from runtime.job_records import JobRecords
+from runtime.middleware.job_records import JobTracking
+from runtime.middleware.uniqueness import DuplicateJob
+from runtime.policy import RetryPolicy
+from runtime.queues import QUEUES
 
 P = TypeVar("P", bound=BaseModel)
 
 #: Every job the platform knows, by actor name: the API and CLI can enqueue only these.
 REGISTRY: dict[str, Job[Any]] = {}
+#: The broker `runtime.setup` bound the jobs to; a job declared later is bound at once.
+_bound: list[tuple[dramatiq.Broker, Settings]] = []
 
 IDEMPOTENCY_PREFIX = "gaveurs:idempotency:"
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b3c1f0e-8a4d-4e0c-9a57-6f1d2c3b4a59")
 IDEMPOTENCY_TTL_S = 86_400
 IDEMPOTENCY_WAIT_S = 0.5
 
-QUEUES = ("ml_heavy", "ml_light", "exports", "notifications", "notifications_urgent", "default")
+#: A retry policy, or a function of the settings that makes one (read when the job is bound).
+Retry = RetryPolicy | Callable[[Settings], RetryPolicy]
+
+
+class Payload(BaseModel):
+    """Base of every job payload: unknown fields are refused, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def _check_template(template: str, payload: type[BaseModel]) -> None:
@@ -65,20 +76,61 @@ class Submitted:
 
 
 class Job(Generic[P]):
-    """A Dramatiq actor with a typed payload; `send` takes the payload model, not loose kwargs."""
+    """A job declaration with a typed payload; `send` takes the payload model, not loose kwargs.
 
-    def __init__(self, actor: dramatiq.Actor[Any, Any], payload: type[P], unique: str | None):
-        self.actor = actor
+    Its Dramatiq actor exists once `runtime.setup(settings)` has bound it to a broker.
+    """
+
+    def __init__(
+        self,
+        run: Callable[..., Any],
+        *,
+        name: str,
+        queue: str,
+        payload: type[P],
+        unique: str | None,
+        priority: int,
+        options: dict[str, Any],
+        retry: Retry | None,
+    ) -> None:
+        self.run = run
+        self.name = name
+        self.queue = queue
         self.payload = payload
         self.unique = unique
+        self.priority = priority
+        self.options = options
+        self.retry = retry
+        self._actor: dramatiq.Actor[Any, Any] | None = None
 
     @property
-    def name(self) -> str:
-        return self.actor.actor_name
+    def actor(self) -> dramatiq.Actor[Any, Any]:
+        if self._actor is None:
+            raise NotSetUp(
+                f"job {self.name} has no broker yet: the entry point must call "
+                "runtime.setup(settings) before sending jobs"
+            )
+        return self._actor
 
-    @property
-    def queue(self) -> str:
-        return self.actor.queue_name
+    def bind(self, broker: dramatiq.Broker, settings: Settings) -> None:
+        """Declare this job's actor on `broker` (Dramatiq checks its options against the
+        broker's middleware here, and says which option no middleware knows)."""
+        options = dict(self.options)
+        if self.retry is not None:
+            options["retry"] = (
+                self.retry if isinstance(self.retry, RetryPolicy) else (self.retry(settings))
+            )
+        declare = dramatiq.actor(
+            actor_name=self.name,
+            queue_name=self.queue,
+            priority=self.priority,
+            broker=broker,
+            **options,
+        )
+        self._actor = declare(self.run)
+
+    def records(self) -> JobRecords:
+        return records_of(self.actor.broker)
 
     def validate(self, data: Mapping[str, Any]) -> P:
         """Parse loose input (API query, CLI params) into the payload, or raise InvalidInput."""
@@ -142,11 +194,12 @@ class Job(Generic[P]):
         fingerprint = hashlib.sha256(body).hexdigest()[:32]
         scope = f"{self.name}:{key}"
         claim_key = IDEMPOTENCY_PREFIX + hashlib.sha256(scope.encode()).hexdigest()
-        client = broker.client
+        client = getattr(self.actor.broker, "client")  # noqa: B009  (the Redis broker's)
+        store = self.records()
         pipe = client.pipeline(transaction=False)
         pipe.set(claim_key, fingerprint, nx=True, ex=ttl_s)
         pipe.get(claim_key)
-        pipe.exists(records().key(task_id))
+        pipe.exists(store.key(task_id))
         claimed, stored, exists = pipe.execute()
         if claimed:
             return None
@@ -160,7 +213,7 @@ class Job(Generic[P]):
         deadline = time.monotonic() + IDEMPOTENCY_WAIT_S
         while not exists and time.monotonic() < deadline:
             time.sleep(0.02)
-            exists = client.exists(records().key(task_id))
+            exists = client.exists(store.key(task_id))
         return Submitted(task_id, duplicate=True) if exists else None
 
 
@@ -168,7 +221,7 @@ def job(
     *,
     queue: str,
     payload: type[P],
-    retry: RetryPolicy | None = None,
+    retry: Retry | None = None,
     time_limit_ms: int | None = None,
     soft_time_limit_ms: int | None = None,
     unique: str | None = None,
@@ -197,6 +250,8 @@ def job(
 
     def decorate(fn: Callable[[P], Any]) -> Job[P]:
         name = actor_name or fn.__name__
+        if name in REGISTRY:
+            raise ValueError(f"a job named {name!r} is already declared; give this one actor_name=")
 
         def run(**kwargs: Any) -> Any:
             try:
@@ -213,8 +268,6 @@ def job(
             options["max_worker_deaths"] = max_worker_deaths
         if store_results:  # for a job whose result a Dramatiq group or pipeline reads
             options["store_results"] = True
-        if retry is not None:
-            options["retry"] = retry
         if time_limit_ms is not None:
             options["time_limit"] = time_limit_ms
         if soft_time_limit_ms is not None:
@@ -223,43 +276,40 @@ def job(
             options["unique_ttl"] = unique_ttl_ms
         if max_age_ms is not None:
             options["max_age"] = max_age_ms
-        declare = dramatiq.actor(
-            actor_name=name, queue_name=queue, priority=priority, broker=broker, **options
+        declared = Job(
+            run,
+            name=name,
+            queue=queue,
+            payload=payload,
+            unique=unique,
+            priority=priority,
+            options=options,
+            retry=retry,
         )
-        actor: dramatiq.Actor[Any, Any] = declare(run)
-        declared = Job(actor, payload, unique)
         REGISTRY[name] = declared
+        for broker, settings in _bound:
+            declared.bind(broker, settings)
         return declared
 
     return decorate
 
 
-def current_task_id() -> str | None:
-    message = CurrentMessage.get_current_message()
-    return message.message_id if message else None
+def bind_all(broker: dramatiq.Broker, settings: Settings) -> None:
+    """Bind every declared job to `broker`, and the jobs declared from now on too."""
+    _bound[:] = [(broker, settings)]
+    for declared in REGISTRY.values():
+        declared.bind(broker, settings)
 
 
-def records() -> JobRecords:
-    tracking = middleware_of(broker, JobTracking)
-    assert isinstance(tracking, JobTracking)
-    return tracking.records
+def forget(name: str) -> None:
+    """Drop a declaration (throw-away jobs of tests and benchmarks)."""
+    declared = REGISTRY.pop(name, None)
+    if declared is not None and declared._actor is not None:
+        declared._actor.broker.actors.pop(name, None)
 
 
-def progress(pct: float, note: str = "") -> None:
-    """Report progress (0-100) of the running job; a no-op outside a worker."""
-    task_id = current_task_id()
-    if task_id is not None:
-        records().progress(task_id, max(0, min(100, int(pct))), note[:200])
-
-
-def soft_limit_reached() -> bool:
-    """True once the running job passed its soft time limit: stop and return the best so far."""
-    soft = middleware_of(broker, SoftTimeLimit)
-    assert isinstance(soft, SoftTimeLimit)
-    return soft.reached()
-
-
-def uniqueness() -> Uniqueness:
-    found = middleware_of(broker, Uniqueness)
-    assert isinstance(found, Uniqueness)
-    return found
+def records_of(broker: dramatiq.Broker) -> JobRecords:
+    for middleware in broker.middleware:
+        if isinstance(middleware, JobTracking):
+            return middleware.records
+    raise LookupError("the broker has no JobTracking middleware")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 from prometheus_client import CollectorRegistry, Gauge
 
-from actors.middleware.metrics import CanonicalPrometheus
+from runtime.middleware.metrics import CanonicalPrometheus
 
 
 def test_offsetting_updates_in_one_batch_still_create_the_series() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib import resources
 from typing import TypeVar
 
 import redis
@@ -21,15 +20,12 @@ from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from domain.errors import CircuitOpen, ProviderUnavailable, ServiceUnavailable
+from runtime.scripts import lua
 
 T = TypeVar("T")
 PREFIX = "gaveurs:breaker:"
 #: How long a caller waits for a rate-limit slot before giving the job back to the queue.
 RATE_WAIT_S = 2.0
-
-
-def _script(name: str) -> str:
-    return resources.files("actors").joinpath(f"lua/{name}.lua").read_text()
 
 
 class CircuitBreaker:
@@ -42,8 +38,8 @@ class CircuitBreaker:
         self.probe_key = self.key + ":probe"
         self.threshold = threshold
         self.open_ms = max(1, int(open_s * 1000))
-        self._admit_script = client.register_script(_script("breaker_admit"))
-        self._failed_script = client.register_script(_script("breaker_failed"))
+        self._admit_script = client.register_script(lua("breaker_admit"))
+        self._failed_script = client.register_script(lua("breaker_failed"))
 
     def state(self) -> str:
         raw = self.client.hgetall(self.key)

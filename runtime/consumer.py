@@ -1,4 +1,4 @@
-"""Dramatiq's Redis broker with the consumer failure modes fixed. Built by actors/broker.py only.
+"""Dramatiq's Redis broker with the consumer failure modes fixed. Built by runtime/build.py only.
 
 What the stock consumer gets wrong, and what this one does instead:
 - A body that cannot be decoded raises out of the consumer (Dramatiq's fetch returns bodies
@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import dramatiq
@@ -38,9 +37,10 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff, current_millis, q_name
 from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 
-from actors.outage import REDIS_ERRORS
-from actors.records import JobRecords
 from domain.errors import InvalidInput
+from runtime.job_records import JobRecords
+from runtime.outage import REDIS_ERRORS
+from runtime.scripts import lua
 
 #: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
 SETTLE = "_gaveurs_settle"
@@ -107,8 +107,7 @@ class RobustRedisBroker(RedisBroker):
         #: This machine's clock minus Redis's (ms), measured every OFFSET_REFRESH_S.
         self.clock_offset_ms = 0
         self._offset_measured_at = -math.inf
-        script = resources.files("actors").joinpath("lua/fetch.lua").read_text()
-        self.fetch_script = self.client.register_script(script)
+        self.fetch_script = self.client.register_script(lua("fetch"))
 
     @property
     def consumer_class(self) -> type[RobustConsumer]:

@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib import resources
 from typing import Any
 
 import orjson
 import redis
 
-from actors.direct import ThreadScripts
+from runtime.direct import ThreadScripts
+from runtime.scripts import lua, with_transition
 
 KEY_PREFIX = "gaveurs:jobs:"
 # Redrives restart the retry count; the epoch keeps ordering events across them.
@@ -49,15 +49,6 @@ RANK = {
     State.FAILURE: 2,
     State.REVOKED: 3,
 }
-
-
-def _script(name: str) -> str:
-    return resources.files("actors").joinpath(f"lua/{name}.lua").read_text()
-
-
-def _with_transition(name: str) -> str:
-    """A script that calls the `transition` function of lua/transition_fn.lua."""
-    return _script("transition_fn") + "\n" + _script(name)
 
 
 def now_ms() -> int:
@@ -177,11 +168,11 @@ class JobRecords:
         self.client = client
         self.retention_s = retention_s
         self.prefix = prefix
-        self._transition = client.register_script(_with_transition("transition"))
-        self._settle = client.register_script(_with_transition("settle"))
-        self._enqueue = client.register_script(_with_transition("enqueue"))
+        self._transition = client.register_script(with_transition("transition"))
+        self._settle = client.register_script(with_transition("settle"))
+        self._enqueue = client.register_script(with_transition("enqueue"))
         self._direct = ThreadScripts(client)
-        self._progress = client.register_script(_script("progress"))
+        self._progress = client.register_script(lua("progress"))
 
     def key(self, task_id: str) -> str:
         return f"{self.prefix}job:{task_id}"

@@ -21,9 +21,9 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from actors.middleware.uniqueness import DuplicateJob
-from actors.records import JobRecords
-from domain import journal
+from domain.platform import journal
+from runtime.job_records import JobRecords
+from runtime.middleware.uniqueness import DuplicateJob
 
 logger = logging.getLogger("gaveurs.reconcile")
 CURSOR_KEY = "gaveurs:journal:cursor"

@@ -5,7 +5,7 @@ Middleware order matters. Before-hooks run in list order, after-hooks in reverse
 - Abortable and JobTracking run before the actor so cancelled jobs are skipped;
 - JobTracking, Journal and Uniqueness precede PolicyRetries so their after-hooks see its retry
   decision.
-The broker is RobustRedisBroker (actors/consumer.py): Dramatiq's Redis broker with its consumer
+The broker is RobustRedisBroker (runtime/consumer.py): Dramatiq's Redis broker with its consumer
 failure modes fixed (malformed and oversized messages, stalls, lost delayed messages).
 """
 
@@ -14,25 +14,17 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
-# Dramatiq's Prometheus middleware reads these at import time: bind to localhost unless told
-# otherwise, and give each metrics port its own multiprocess directory so two worker processes
-# on one machine never publish each other's samples.
-os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
-os.environ.setdefault(
-    "dramatiq_prom_db",
-    os.path.join(
-        tempfile.gettempdir(), f"gaveurs-prom-{os.environ.get('dramatiq_prom_port', '9191')}"
-    ),
-)
-
-import dramatiq  # noqa: E402
-import orjson  # noqa: E402
-import redis  # noqa: E402
-from dramatiq.broker import MessageProxy  # noqa: E402
-from dramatiq.encoder import Encoder, MessageData  # noqa: E402
-from dramatiq.errors import DecodeError  # noqa: E402
-from dramatiq.middleware import (  # noqa: E402
+import dramatiq
+import orjson
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.encoder import Encoder, MessageData
+from dramatiq.errors import DecodeError
+from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
@@ -41,26 +33,29 @@ from dramatiq.middleware import (  # noqa: E402
     ShutdownNotifications,
     TimeLimit,
 )
-from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend  # noqa: E402
-from dramatiq.results import Results  # noqa: E402
-from dramatiq.results.backends import RedisBackend as ResultsBackend  # noqa: E402
-from dramatiq_abort.backends import RedisBackend as AbortBackend  # noqa: E402
+from dramatiq.rate_limits.backends import RedisBackend as RateLimiterBackend
+from dramatiq.results import Results
+from dramatiq.results.backends import RedisBackend as ResultsBackend
+from dramatiq_abort.backends import RedisBackend as AbortBackend
+from sqlalchemy import Engine
 
-from actors.consumer import RobustRedisBroker  # noqa: E402
-from actors.middleware.abort import RunningAbortable  # noqa: E402
-from actors.middleware.handover import Handover  # noqa: E402
-from actors.middleware.heartbeat import WorkerHeartbeat  # noqa: E402
-from actors.middleware.job_records import JobTracking  # noqa: E402
-from actors.middleware.journal import Journal  # noqa: E402
-from actors.middleware.metrics import CanonicalPrometheus  # noqa: E402
-from actors.middleware.retries import PolicyRetries  # noqa: E402
-from actors.middleware.scheduled_runs import ScheduledRuns  # noqa: E402
-from actors.middleware.soft_time_limit import SoftTimeLimit  # noqa: E402
-from actors.middleware.uniqueness import Uniqueness  # noqa: E402
-from actors.policy import RetryPolicy  # noqa: E402
-from actors.records import JobRecords  # noqa: E402
-from actors.resources import engine  # noqa: E402
-from domain.settings import Settings, get_settings  # noqa: E402
+from domain.platform.db import make_engine
+from domain.platform.settings import Settings
+from runtime.consumer import RobustRedisBroker
+from runtime.errors import NotSetUp
+from runtime.job_records import JobRecords
+from runtime.jobs import bind_all
+from runtime.middleware.abort import RunningAbortable
+from runtime.middleware.handover import Handover
+from runtime.middleware.heartbeat import WorkerHeartbeat
+from runtime.middleware.job_records import JobTracking
+from runtime.middleware.journal import Journal
+from runtime.middleware.metrics import CanonicalPrometheus
+from runtime.middleware.retries import PolicyRetries
+from runtime.middleware.scheduled_runs import ScheduledRuns
+from runtime.middleware.soft_time_limit import SoftTimeLimit
+from runtime.middleware.uniqueness import Uniqueness
+from runtime.policy import RetryPolicy
 
 NAMESPACE = "dramatiq"
 
@@ -96,7 +91,7 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
-def build_broker(settings: Settings) -> RobustRedisBroker:
+def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
     client = redis_client(settings)
     records = JobRecords(client, retention_s=settings.job_retention_s)
     default_policy = RetryPolicy(
@@ -140,7 +135,7 @@ def build_broker(settings: Settings) -> RobustRedisBroker:
     ]
     # Before PolicyRetries, like JobTracking: its after-hooks must see the retry decision.
     journal = Journal(
-        engine=engine, flush_ms=settings.journal_flush_ms, enabled=settings.journal_enabled
+        engine=lambda: engine, flush_ms=settings.journal_flush_ms, enabled=settings.journal_enabled
     )
     middleware.insert(middleware.index(tracking) + 1, journal)
     return RobustRedisBroker(
@@ -179,9 +174,80 @@ def middleware_of(broker: dramatiq.Broker, kind: type[dramatiq.Middleware]) -> d
     raise LookupError(f"the broker has no {kind.__name__} middleware")
 
 
-logging.getLogger("dramatiq.worker.WorkerThread").addFilter(MaskedMessages())
-# Results warns on every job whose result it does not store; the job record keeps it.
-logging.getLogger("dramatiq.results.middleware.Results").setLevel(logging.ERROR)
-dramatiq.set_encoder(OrjsonEncoder())
-broker = build_broker(get_settings())
-dramatiq.set_broker(broker)
+@dataclass(frozen=True)
+class Runtime:
+    """What `setup` built for this process: the settings it was given, the broker, the engine."""
+
+    settings: Settings
+    broker: RobustRedisBroker
+    engine: Engine
+
+    @property
+    def records(self) -> JobRecords:
+        tracking = middleware_of(self.broker, JobTracking)
+        assert isinstance(tracking, JobTracking)
+        return tracking.records
+
+
+_current: Runtime | None = None
+_setup_lock = threading.Lock()
+_setup_hooks: list[Callable[[Settings], None]] = []
+
+
+def on_setup(hook: Callable[[Settings], None]) -> Callable[[Settings], None]:
+    """Run `hook(settings)` in every `setup` (a job family's start-up check, say)."""
+    _setup_hooks.append(hook)
+    if _current is not None:
+        hook(_current.settings)
+    return hook
+
+
+def _configure_prometheus() -> None:
+    """Dramatiq's Prometheus middleware reads its host, port and directory from the environment
+    at import; read them here instead, so two worker processes on one machine never publish each
+    other's samples (one directory per metrics port) and the server binds to localhost unless
+    told otherwise."""
+    from dramatiq.middleware import prometheus
+
+    port = os.environ.get("dramatiq_prom_port", "9191")
+    prometheus.HTTP_HOST = os.environ.get("dramatiq_prom_host", "127.0.0.1")
+    prometheus.HTTP_PORT = int(port)
+    prometheus.DB_PATH = os.environ.get(
+        "dramatiq_prom_db", os.path.join(tempfile.gettempdir(), f"gaveurs-prom-{port}")
+    )
+    os.makedirs(prometheus.DB_PATH, exist_ok=True)
+
+
+def setup(settings: Settings) -> Runtime:
+    """Build the broker from `settings`, make it Dramatiq's, and bind every declared job to it.
+
+    Every entry point calls this once (worker, API, clock, exporter, CLI, benchmarks). Calling it
+    again with equal settings returns the same runtime; other settings build a new one.
+    """
+    global _current
+    with _setup_lock:
+        if _current is not None and _current.settings == settings:
+            return _current
+        _configure_prometheus()
+        logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_MASKED)
+        # Results warns on every job whose result it does not store; the job record keeps it.
+        logging.getLogger("dramatiq.results.middleware.Results").setLevel(logging.ERROR)
+        dramatiq.set_encoder(OrjsonEncoder())
+        engine = make_engine(settings.database_url)
+        broker = build_broker(settings, engine=engine)
+        dramatiq.set_broker(broker)
+        bind_all(broker, settings)
+        _current = Runtime(settings=settings, broker=broker, engine=engine)
+        for hook in _setup_hooks:
+            hook(settings)
+        return _current
+
+
+def current() -> Runtime:
+    """The runtime `setup` built in this process."""
+    if _current is None:
+        raise NotSetUp("the job runtime is not set up: call runtime.setup(settings) first")
+    return _current
+
+
+_MASKED = MaskedMessages()

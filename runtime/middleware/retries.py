@@ -12,8 +12,8 @@ from dramatiq.middleware import Retries
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from dramatiq_abort import Abort
 
-from actors.outage import REDIS_ERRORS, until_redis_answers
-from actors.policy import RetryPolicy
+from runtime.outage import REDIS_ERRORS, until_redis_answers
+from runtime.policy import RetryPolicy
 
 
 class PolicyRetries(Retries):

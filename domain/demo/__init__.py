@@ -3,7 +3,7 @@
 Three sites (LL, LS, MT), 60 gaveurs and 600 lots (ids 3001..3600, so lot 3472 exists) at
 scale 1; `scale` multiplies gaveurs and lots. Lots start over the last ~540 days up to ten days
 ahead: most are slaughtered, ~7 % are being fed today, a few are planned. The physiology and the
-hidden ITM law live in domain/physiology.py, one lot's rows in domain/demo_lots.py.
+hidden ITM law live in domain/physiology.py, one lot's rows in domain/demo/lots.py.
 
 The same (seed, scale, today) always gives the same rows. Rows are generated and inserted lot by
 lot in chunks (SQLAlchemy Core executemany), so memory stays flat at any scale.
@@ -27,13 +27,13 @@ from sqlalchemy import Engine, Table, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from domain import models as m
-from domain.db import is_empty, make_engine, migrate, session_factory
-from domain.demo_lots import GaveurHabits, LotPlan, LotRows, simulate_lot
-from domain.demo_reference import FIRST_NAMES, LAST_NAMES, SITES, ascii_slug, french_holidays
+from domain.demo.lots import GaveurHabits, LotPlan, LotRows, simulate_lot
+from domain.demo.reference import FIRST_NAMES, LAST_NAMES, SITES, ascii_slug, french_holidays
 from domain.errors import Conflict, InvalidInput
 from domain.models import AnomalyKind, LotStatus
 from domain.physiology import HIDDEN_ITM_FORMULA, ITM_NOISE_STD, hidden_itm
-from domain.settings import Settings
+from domain.platform.db import is_empty, make_engine, migrate, session_factory
+from domain.platform.settings import Settings
 
 __all__ = [
     "HIDDEN_ITM_FORMULA",

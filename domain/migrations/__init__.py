@@ -1,1 +1,0 @@
-"""Alembic migrations of the Gaveurs schema; run them with domain.db.migrate(url)."""

@@ -1,0 +1,90 @@
+"""What a running job (and an entry point) reads from the runtime `setup` built: the settings it
+was given, the broker, the database, the job records, and the current job's own helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from domain.platform.db import session_factory
+from domain.platform.settings import Settings
+from runtime.build import current, middleware_of
+from runtime.consumer import RobustRedisBroker
+from runtime.job_records import JobRecords
+from runtime.middleware.journal import Journal
+from runtime.middleware.soft_time_limit import SoftTimeLimit
+from runtime.middleware.uniqueness import Uniqueness
+
+
+def current_settings() -> Settings:
+    """The settings passed to `runtime.setup` in this process."""
+    return current().settings
+
+
+def broker() -> RobustRedisBroker:
+    return current().broker
+
+
+def engine() -> Engine:
+    return current().engine
+
+
+def records() -> JobRecords:
+    return current().records
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session committed on success and rolled back on error."""
+    with session_factory(engine())() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def chunked_session() -> Iterator[Session]:
+    """A session for work that commits in chunks itself (purges); rolled back on error."""
+    with session_factory(engine())() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def current_task_id() -> str | None:
+    message: dramatiq.Message[Any] | None = CurrentMessage.get_current_message()
+    return message.message_id if message else None
+
+
+def progress(pct: float, note: str = "") -> None:
+    """Report progress (0-100) of the running job; a no-op outside a worker."""
+    task_id = current_task_id()
+    if task_id is not None:
+        records().progress(task_id, max(0, min(100, int(pct))), note[:200])
+
+
+def soft_limit_reached() -> bool:
+    """True once the running job passed its soft time limit: stop and return the best so far."""
+    soft = middleware_of(broker(), SoftTimeLimit)
+    assert isinstance(soft, SoftTimeLimit)
+    return soft.reached()
+
+
+def flush_journal() -> bool:
+    """Write the journal entries this process still buffers; False when the journal is off."""
+    writer = middleware_of(broker(), Journal)
+    assert isinstance(writer, Journal)
+    return writer.enabled and writer.flush()
+
+
+def uniqueness() -> Uniqueness:
+    found = middleware_of(broker(), Uniqueness)
+    assert isinstance(found, Uniqueness)
+    return found

@@ -1,0 +1,17 @@
+"""The one way to load the runtime's Lua scripts (runtime/lua/*.lua), read once per process."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+
+@cache
+def lua(name: str) -> str:
+    """The source of runtime/lua/<name>.lua."""
+    return resources.files("runtime").joinpath(f"lua/{name}.lua").read_text()
+
+
+def with_transition(name: str) -> str:
+    """A script that calls the `transition` function of lua/transition_fn.lua."""
+    return lua("transition_fn") + "\n" + lua(name)
