@@ -12,8 +12,6 @@ failure modes fixed (malformed and oversized messages, stalls, lost delayed mess
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +48,7 @@ from runtime.middleware.handover import Handover
 from runtime.middleware.heartbeat import WorkerHeartbeat
 from runtime.middleware.job_records import JobTracking
 from runtime.middleware.journal import Journal
-from runtime.middleware.metrics import CanonicalPrometheus
+from runtime.middleware.metrics import CanonicalPrometheus, configure_prometheus
 from runtime.middleware.retries import PolicyRetries
 from runtime.middleware.scheduled_runs import ScheduledRuns
 from runtime.middleware.soft_time_limit import SoftTimeLimit
@@ -202,22 +200,6 @@ def on_setup(hook: Callable[[Settings], None]) -> Callable[[Settings], None]:
     return hook
 
 
-def _configure_prometheus() -> None:
-    """Dramatiq's Prometheus middleware reads its host, port and directory from the environment
-    at import; read them here instead, so two worker processes on one machine never publish each
-    other's samples (one directory per metrics port) and the server binds to localhost unless
-    told otherwise."""
-    from dramatiq.middleware import prometheus
-
-    port = os.environ.get("dramatiq_prom_port", "9191")
-    prometheus.HTTP_HOST = os.environ.get("dramatiq_prom_host", "127.0.0.1")
-    prometheus.HTTP_PORT = int(port)
-    prometheus.DB_PATH = os.environ.get(
-        "dramatiq_prom_db", os.path.join(tempfile.gettempdir(), f"gaveurs-prom-{port}")
-    )
-    os.makedirs(prometheus.DB_PATH, exist_ok=True)
-
-
 def setup(settings: Settings) -> Runtime:
     """Build the broker from `settings`, make it Dramatiq's, and bind every declared job to it.
 
@@ -228,7 +210,7 @@ def setup(settings: Settings) -> Runtime:
     with _setup_lock:
         if _current is not None and _current.settings == settings:
             return _current
-        _configure_prometheus()
+        configure_prometheus()
         logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_MASKED)
         # Results warns on every job whose result it does not store; the job record keeps it.
         logging.getLogger("dramatiq.results.middleware.Results").setLevel(logging.ERROR)

@@ -13,17 +13,41 @@ and a thread applies it every FLUSH_S (figures lag by that much; Prometheus scra
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.common import current_millis, q_name
+from dramatiq.middleware import prometheus
 from dramatiq.middleware.prometheus import Prometheus
 
 FLUSH_S = 0.5
 Labels = tuple[str, str]
+
+
+def configure_prometheus() -> None:
+    """Dramatiq's Prometheus middleware reads its host, port and directory from the environment
+    at import; read them when the runtime is set up instead, so the server binds to localhost
+    unless told otherwise and two worker processes on one machine never publish each other's
+    samples (one directory per metrics port)."""
+    port = os.environ.get("dramatiq_prom_port", "9191")
+    prometheus.HTTP_HOST = os.environ.get("dramatiq_prom_host", "127.0.0.1")
+    prometheus.HTTP_PORT = int(port)
+    prometheus.DB_PATH = os.environ.get(
+        "dramatiq_prom_db", os.path.join(tempfile.gettempdir(), f"gaveurs-prom-{port}")
+    )
+    os.makedirs(prometheus.DB_PATH, exist_ok=True)
+
+
+def serve_metrics() -> int:
+    """The exposition server Dramatiq's CLI forks; that process never runs `runtime.setup`."""
+    configure_prometheus()
+    return int(prometheus._run_exposition_server() or 0)
 
 
 def labels(message: dramatiq.Message[Any] | MessageProxy) -> Labels:
@@ -40,6 +64,10 @@ class CanonicalPrometheus(Prometheus):
         self._deltas: Counter[tuple[str, Labels]] = Counter()
         self._durations: list[tuple[Labels, int]] = []
         self._stop = threading.Event()
+
+    @property
+    def forks(self) -> list[Callable[[], int]]:
+        return [serve_metrics]
 
     def _booted(self) -> bool:
         # Producers (the API) never boot a worker process, so the metrics objects do not exist.
