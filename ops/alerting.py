@@ -64,9 +64,7 @@ def build(settings: Settings, *, templates_dir: Path) -> dict[str, Any]:
     config["global"].update(_smtp_globals(settings))
     config["templates"] = [str(templates_dir / "*.tmpl")]
     for receiver in config["receivers"]:
-        receiver["email_configs"] = [
-            {**receiver["email_configs"][0], "to": ", ".join(recipients)}
-        ]
+        receiver["email_configs"] = [{**receiver["email_configs"][0], "to": ", ".join(recipients)}]
         if settings.alert_webhook_url:
             receiver["webhook_configs"][0]["url"] = settings.alert_webhook_url
         else:

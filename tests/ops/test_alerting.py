@@ -114,8 +114,10 @@ def test_the_command_line_refuses_missing_recipients(
     [
         (["severity=critical", "alertname=GaveursSchedulerStale"], "oncall"),
         (["severity=critical", "alertname=GaveursQueueWithoutConsumer", "queue=exports"], "oncall"),
-        (["severity=warning", "alertname=GaveursBacklogTooDeep", "queue=notifications_urgent"],
-         "oncall"),  # fmt: skip
+        (
+            ["severity=warning", "alertname=GaveursBacklogTooDeep", "queue=notifications_urgent"],
+            "oncall",
+        ),  # fmt: skip
         (["severity=warning", "alertname=GaveursBacklogTooDeep", "queue=exports"], "team"),
         (["severity=warning", "alertname=GaveursClockSkew"], "team"),
     ],

@@ -35,8 +35,8 @@ def test_every_alert_has_a_runbook_url_whose_anchor_exists() -> None:
     anchors = _anchors()
     alerts = {**_prometheus_alerts(), **{f"grafana:{k}": v for k, v in _grafana_alerts().items()}}
     assert len(alerts) > 10
-    for alert, annotations in alerts.items():
-        url = annotations.get("runbook_url", "")
+    for alert, notes in alerts.items():
+        url = notes.get("runbook_url", "")
         path, _, anchor = url.partition("#")
         assert path == "docs/runbooks.md", (alert, url)
         assert anchor in anchors, f"{alert}: no section #{anchor} in docs/runbooks.md"
