@@ -1,7 +1,7 @@
 """Grafana unified-alerting provisioning, built with Grafana's own typed models
 (grafana-foundation-sdk) and written as the files Grafana provisions from
 ops/grafana/provisioning/alerting/: the queue rules (depth, age, dead letters, no consumer), one
-contact point (e-mail and webhook) and the notification policy.
+contact point (e-mail) and the notification policy.
 
 The rules are derived from ops/prometheus/rules.yml (same expression, threshold, `for:`, labels
 and runbook), so operators who alert from Grafana get the same alerts; `tests/ops/
@@ -99,21 +99,15 @@ def rules() -> list[models.Rule]:
 
 
 def contact_points() -> list[models.ContactPoint]:
-    # $VAR is expanded by Grafana's provisioning from its environment (docker-compose.yml
-    # refuses to start without ALERT_EMAIL_TO).
+    # $ALERT_EMAIL_TO is expanded by Grafana's provisioning from its environment
+    # (docker-compose.yml refuses to start without it, and sets Grafana's SMTP from SMTP_*). The
+    # webhook stays with Alertmanager: Grafana refuses a webhook without URL at start-up.
     return [
         alerting.ContactPoint()
         .name(CONTACT_POINT)
         .uid("gaveurs-oncall-email")
         .type("email")
         .settings({"addresses": "$ALERT_EMAIL_TO", "singleEmail": True})
-        .disable_resolve_message(False)
-        .build(),
-        alerting.ContactPoint()
-        .name(CONTACT_POINT)
-        .uid("gaveurs-oncall-webhook")
-        .type("webhook")
-        .settings({"url": "$ALERT_WEBHOOK_URL", "httpMethod": "POST"})
         .disable_resolve_message(False)
         .build(),
     ]

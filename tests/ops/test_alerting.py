@@ -137,3 +137,30 @@ def test_warnings_are_grouped_and_critical_alerts_page_at_once() -> None:
     assert critical["group_wait"] == "10s"
     assert warning["group_by"] == ["alertname"]
     assert route["group_interval"] == "10m"  # warnings: at most one message per 10 minutes
+
+
+def test_compose_renders_the_config_and_points_prometheus_and_grafana_at_it() -> None:
+    root = SOURCE.parents[1]
+    compose_text = (root / "docker-compose.yml").read_text()
+    services = yaml.safe_load(compose_text)["services"]
+    render_command = services["alertmanager-config"]["command"]
+    assert render_command[:4] == ["python", "-m", "ops.alerting", "render"]
+    out = render_command[render_command.index("--out") + 1]
+    assert f"--config.file={out}" in services["alertmanager"]["command"]
+    assert services["alertmanager"]["depends_on"]["alertmanager-config"] == {
+        "condition": "service_completed_successfully"
+    }
+    # Without a recipient or an SMTP server, compose refuses to start rather than drop alerts.
+    assert "${ALERT_EMAIL_TO:?" in compose_text and "${SMTP_HOST:?" in compose_text
+    prometheus = yaml.safe_load((root / "ops" / "prometheus" / "prometheus.yml").read_text())
+    (target,) = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert target == "alertmanager:9093"
+    local = yaml.safe_load((root / "ops" / "prometheus" / "prometheus.local.yml").read_text())
+    assert local["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "127.0.0.1:9093"
+    ]
+    assert (
+        "./ops/grafana/provisioning:/etc/grafana/provisioning:ro" in services["grafana"]["volumes"]
+    )
+    assert services["grafana"]["environment"]["GF_SMTP_ENABLED"] == "true"
+    assert "alertmanager: ops/bin/alertmanager-dev" in (root / "Procfile.dev").read_text()
