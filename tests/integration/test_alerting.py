@@ -84,21 +84,12 @@ def test_a_backlog_past_the_threshold_mails_and_calls_the_webhook_then_resolves(
         if n == THRESHOLD:  # the 501st message: the shipped rule's `> 500` holds from here
             crossed = time.monotonic()
     # then an e-mail names the alert, the queue, its depth and the runbook,
-    mail = wait_for(
-        lambda: stack.mails("GaveursBacklogTooDeep", "firing", queue="default"),
-        timeout=60,
-        what="the e-mail",
-    )[0]
+    mail, hooked = stack.notified("GaveursBacklogTooDeep", "firing", queue="default")
     to_mail_s = time.monotonic() - crossed
     assert "queue=default" in mail and "on default" in mail
     assert f"Queue default holds {DEPTH} ready messages" in mail
     assert f"Runbook: {RUNBOOK_BASE}docs/runbooks.md#gaveursbacklogtoodeep" in mail
     # and the webhook got the same alert.
-    hooked = wait_for(
-        lambda: stack.webhook.alerts("GaveursBacklogTooDeep", "firing", queue="default"),
-        timeout=10,
-        what="hook",
-    )[0]
     assert hooked["labels"]["queue"] == "default"
     assert hooked["labels"]["severity"] == "warning"
     assert hooked["annotations"]["runbook_url"] == "docs/runbooks.md#gaveursbacklogtoodeep"
@@ -108,18 +99,9 @@ def test_a_backlog_past_the_threshold_mails_and_calls_the_webhook_then_resolves(
     worker = _worker(redis_server, "default", ports["default"])
     try:
         # then the resolved notice arrives by e-mail and by webhook.
-        resolved = wait_for(
-            lambda: stack.mails("GaveursBacklogTooDeep", "resolved", queue="default"),
-            timeout=60,
-            what="resolved",
-        )[0]
+        resolved, _ = stack.notified("GaveursBacklogTooDeep", "resolved", queue="default")
         to_resolved_s = time.monotonic() - drained
         assert "RESOLVED GaveursBacklogTooDeep queue=default" in resolved
-        wait_for(
-            lambda: stack.webhook.alerts("GaveursBacklogTooDeep", "resolved", queue="default"),
-            timeout=10,
-            what="resolved webhook",
-        )
     finally:
         worker.stop()
     with capsys.disabled():
@@ -146,19 +128,10 @@ def test_no_consumer_on_urgent_notifications_pages_and_inhibits_the_age_alert(
     broker().enqueue(old)
     crossed = time.monotonic()
     # then the critical no-consumer alert pages by e-mail and webhook with its runbook,
-    mail = wait_for(
-        lambda: stack.mails("GaveursQueueWithoutConsumer", "firing", queue=URGENT),
-        timeout=60,
-        what="page",
-    )[0]
+    mail, hooked = stack.notified("GaveursQueueWithoutConsumer", "firing", queue=URGENT)
     to_mail_s = time.monotonic() - crossed
     assert "queue=notifications_urgent severity=critical" in mail
     assert f"{RUNBOOK_BASE}docs/runbooks.md#gaveursqueuewithoutconsumer" in mail
-    hooked = wait_for(
-        lambda: stack.webhook.alerts("GaveursQueueWithoutConsumer", "firing", queue=URGENT),
-        timeout=10,
-        what="hook",
-    )[0]
     assert hooked["labels"]["queue"] == "notifications_urgent"
     # and the backlog-age alert, firing in Prometheus for the same queue, is held back.
     aged = wait_for(
@@ -180,19 +153,8 @@ def test_no_consumer_on_urgent_notifications_pages_and_inhibits_the_age_alert(
     worker = _worker(redis_server, "notifications_urgent", ports["notifications_urgent"])
     try:
         # then the page resolves.
-        resolved = wait_for(
-            lambda: stack.mails("GaveursQueueWithoutConsumer", "resolved", queue=URGENT),
-            timeout=60,
-            what="resolved page",
-        )[0]
+        resolved, _ = stack.notified("GaveursQueueWithoutConsumer", "resolved", queue=URGENT)
         assert "queue=notifications_urgent" in resolved
-        wait_for(
-            lambda: stack.webhook.alerts(
-                "GaveursQueueWithoutConsumer", "resolved", queue="notifications_urgent"
-            ),
-            timeout=10,
-            what="resolved webhook",
-        )
     finally:
         worker.stop()
     with capsys.disabled():

@@ -224,6 +224,19 @@ class AlertingStack:
                 found.append(f"{message['Subject']}\n{body.get_content()}")  # type: ignore[attr-defined]
         return found
 
+    def notified(
+        self, alertname: str, status: str, *, queue: str, timeout: float = 60
+    ) -> tuple[str, dict[str, Any]]:
+        """Wait for the e-mail and the webhook call about `alertname` on `queue` in `status`."""
+        what = f"the {status} notice of {alertname} on {queue}"
+        mail = wait_for(
+            lambda: self.mails(alertname, status, queue=queue), timeout=timeout, what=what
+        )[0]
+        hooked = wait_for(
+            lambda: self.webhook.alerts(alertname, status, queue=queue), timeout=10, what=what
+        )[0]
+        return mail, hooked
+
     def stop(self) -> None:
         for process in self.processes:
             process.terminate()
