@@ -117,7 +117,11 @@ def test_every_metric_used_by_dashboards_and_alerts_is_exported(
         api_client.post("/api/tasks/maintenance/refresh-aggregates", headers=auth)
         api_client.get("/api/tasks/status/unknown")
         # when the worker port, the exporter and the API are scraped,
-        exported = _scrape(f"http://127.0.0.1:{worker.metrics_port}/metrics")
+        # (Dramatiq's CLI forks the worker's metrics server after the worker is up: wait for it.)
+        exported = wait_for(
+            lambda: _safe_scrape(f"http://127.0.0.1:{worker.metrics_port}/metrics"),
+            what="the worker's metrics",
+        )
         exported |= wait_for(
             lambda: _safe_scrape(f"http://127.0.0.1:{exporter_port}/metrics"), what="exporter"
         )

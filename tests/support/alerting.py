@@ -225,7 +225,7 @@ class AlertingStack:
         return found
 
     def notified(
-        self, alertname: str, status: str, *, queue: str, timeout: float = 60
+        self, alertname: str, status: str, *, queue: str, timeout: float = 90
     ) -> tuple[str, dict[str, Any]]:
         """Wait for the e-mail and the webhook call about `alertname` on `queue` in `status`."""
         what = f"the {status} notice of {alertname} on {queue}"
