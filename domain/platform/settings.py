@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     breaker_open_s: float = Field(default=30.0, gt=0)
     notify_retry_min_backoff_ms: int = Field(default=5_000, ge=0)
     notify_max_retries: int = Field(default=8, ge=0)
+    # --- alerting (Alertmanager, see ops/alerting.py) ---
+    # Who hears of Prometheus alerts: e-mail through the SMTP_* server above, and a webhook.
+    alert_email_to: str = ""
+    alert_webhook_url: str = ""
+    # Prefix of the runbook links in alert e-mails (runbook_url annotations are repo paths).
+    alert_runbook_base_url: str = ""
+    alertmanager_port: int = Field(default=9093, ge=1, le=65535)
     # --- ml ---
     # Trained model artefacts (joblib/JSON), one folder per kind, next to their `models` rows.
     model_dir: Path = Path("var/models")

@@ -1,5 +1,6 @@
-"""Dashboards valid against Grafana's schema, and every metric they and the alert rules use is
-really exported: live scrapes of a worker's metrics port, the exporter process and the API."""
+"""Dashboards valid against Grafana's schema, and every metric they and the alert rules (those of
+Prometheus and of Grafana) use is really exported: live scrapes of a worker's metrics port, the
+exporter process and the API."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def test_dashboards_have_the_promised_panels_and_variables() -> None:
 def _used_metrics() -> set[str]:
     texts = [path.read_text() for path in DASHBOARDS]
     texts.append((ROOT / "ops" / "prometheus" / "rules.yml").read_text())
+    # Grafana alert rules' queries, too (ops/grafana/provisioning/alerting/).
+    texts += [p.read_text() for p in (GRAFANA / "provisioning" / "alerting").glob("*.yml")]
     return {name for text in texts for name in METRIC.findall(text)}
 
 
@@ -114,7 +117,11 @@ def test_every_metric_used_by_dashboards_and_alerts_is_exported(
         api_client.post("/api/tasks/maintenance/refresh-aggregates", headers=auth)
         api_client.get("/api/tasks/status/unknown")
         # when the worker port, the exporter and the API are scraped,
-        exported = _scrape(f"http://127.0.0.1:{worker.metrics_port}/metrics")
+        # (Dramatiq's CLI forks the worker's metrics server after the worker is up: wait for it.)
+        exported = wait_for(
+            lambda: _safe_scrape(f"http://127.0.0.1:{worker.metrics_port}/metrics"),
+            what="the worker's metrics",
+        )
         exported |= wait_for(
             lambda: _safe_scrape(f"http://127.0.0.1:{exporter_port}/metrics"), what="exporter"
         )
