@@ -1,0 +1,88 @@
+"""The console's job list: one page of job records, newest first, read from the per-state
+sorted sets (or the `all` set) from a position, so a page costs one ZREVRANGE and one pipeline
+of HGETALLs whatever the number of records. Queue and job-name filters read further pages of the
+same index, up to a bounded number of records per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime import JobRecord, JobRecords, State
+
+#: Index entries read per round trip, and at most per request with a queue/name filter: a rare
+#: name among 100,000 records answers "none in the last N, older ->" instead of scanning all.
+CHUNK = 200
+MAX_SCANNED = 2_000
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[JobRecord]
+    #: Index position to continue from for older jobs; None when the index is exhausted.
+    next_position: int | None
+    scanned: int
+    total_in_index: int
+
+
+def _index(records: JobRecords, state: State | None) -> str:
+    return f"{records.prefix}state:{state.value}" if state else f"{records.prefix}all"
+
+
+def job_page(
+    records: JobRecords,
+    *,
+    state: State | None = None,
+    queue: str | None = None,
+    name: str | None = None,
+    args_text: str | None = None,
+    position: int = 0,
+    limit: int = 50,
+) -> JobPage:
+    index = _index(records, state)
+    filtered = bool(queue or name or args_text)
+    found: list[JobRecord] = []
+    scanned = 0
+    start = position
+    exhausted = False
+    while len(found) < limit and scanned < MAX_SCANNED:
+        size = CHUNK if filtered else limit - len(found)
+        ids = [m.decode() for m in records.client.zrevrange(index, start, start + size - 1)]
+        if len(ids) < size:
+            exhausted = True
+        for offset, record in enumerate(_in_order(records, ids)):
+            if record is None or not _matches(record, queue, name, args_text):
+                continue
+            found.append(record)
+            if len(found) == limit:
+                # Resume right after the last job shown, not after the whole chunk.
+                start += offset + 1
+                break
+        else:
+            start += len(ids)
+        scanned += len(ids)
+        if exhausted:
+            break
+    total = int(records.client.zcard(index))
+    return JobPage(
+        jobs=found,
+        next_position=None if exhausted and start >= total else start,
+        scanned=scanned,
+        total_in_index=total,
+    )
+
+
+def _in_order(records: JobRecords, ids: list[str]) -> list[JobRecord | None]:
+    # get_many drops expired records; keep positions so the resume point stays exact.
+    by_id = {record.task_id: record for record in records.get_many(ids)}
+    return [by_id.get(task_id) for task_id in ids]
+
+
+def _matches(record: JobRecord, queue: str | None, name: str | None, args_text: str | None) -> bool:
+    if queue and record.queue != queue:
+        return False
+    if name and record.task_name != name:
+        return False
+    if args_text:
+        haystack = " ".join(f"{k}={v}" for k, v in record.args.items()).lower()
+        return args_text.lower() in haystack
+    return True

@@ -1,0 +1,172 @@
+"""Console pages, and the fragments each page polls to stay current without a reload.
+
+Every page is one template that includes its fragment; the fragment's own route renders it
+alone, and console.js swaps it in every few seconds (short polling, see README "Console")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from api.console import views
+from api.console.auth import ApiSession, PageSession
+from api.console.render import render
+from api.console.session import ConsoleSession
+from api.deps import ControlDep, SettingsDep
+from api.params import TaskIdPath
+
+router = APIRouter(prefix="/console", include_in_schema=False, default_response_class=HTMLResponse)
+
+Text = Annotated[str, Query(max_length=200)]
+Position = Annotated[int, Query(ge=0, le=10_000_000)]
+#: Poll periods: a running job's bar moves smoothly; lists change less often.
+JOB_POLL_MS = 1_000
+LIST_POLL_MS = 3_000
+
+
+def _page(
+    request: Request,
+    session: ConsoleSession,
+    *,
+    name: str,
+    title: str,
+    fragment_url: str,
+    poll_ms: int = LIST_POLL_MS,
+    **context: Any,
+) -> Response:
+    return render(
+        request,
+        f"{name}.html",
+        title=title,
+        section=name,
+        csrf=session.csrf,
+        fragment=f"fragments/{name}.html",
+        fragment_url=fragment_url,
+        poll_ms=poll_ms,
+        **context,
+    )
+
+
+def _fragment(request: Request, name: str, **context: Any) -> Response:
+    response = render(request, f"fragments/{name}.html", **context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("")
+def overview_page(
+    request: Request, session: PageSession, control: ControlDep, settings: SettingsDep
+) -> Response:
+    context = views.overview(control, settings)
+    return _page(
+        request, session, name="overview", title="Overview",
+        fragment_url="/console/fragments/overview", **context,
+    )
+
+
+@router.get("/fragments/overview")
+def overview_fragment(
+    request: Request, _: ApiSession, control: ControlDep, settings: SettingsDep
+) -> Response:
+    return _fragment(request, "overview", **views.overview(control, settings))
+
+
+@router.get("/jobs")
+def jobs_page(
+    request: Request,
+    session: PageSession,
+    control: ControlDep,
+    state: Text = "",
+    queue: Text = "",
+    name: Text = "",
+    search: Text = "",
+    position: Position = 0,
+) -> Response:
+    context = views.jobs(
+        control, state=state, queue=queue, name=name, search=search, position=position
+    )
+    query = request.url.query
+    return _page(
+        request, session, name="jobs", title="Jobs",
+        fragment_url="/console/fragments/jobs" + (f"?{query}" if query else ""), **context,
+    )
+
+
+@router.get("/fragments/jobs")
+def jobs_fragment(
+    request: Request,
+    _: ApiSession,
+    control: ControlDep,
+    state: Text = "",
+    queue: Text = "",
+    name: Text = "",
+    search: Text = "",
+    position: Position = 0,
+) -> Response:
+    context = views.jobs(
+        control, state=state, queue=queue, name=name, search=search, position=position
+    )
+    return _fragment(request, "jobs", **context)
+
+
+@router.get("/jobs/{task_id}")
+def job_page(
+    request: Request, session: PageSession, control: ControlDep, task_id: TaskIdPath
+) -> Response:
+    return _page(
+        request, session, name="job", title=f"Job {task_id}",
+        fragment_url=f"/console/fragments/job/{task_id}", poll_ms=JOB_POLL_MS,
+        **views.job(control, task_id),
+    )
+
+
+@router.get("/fragments/job/{task_id}")
+def job_fragment(
+    request: Request, _: ApiSession, control: ControlDep, task_id: TaskIdPath
+) -> Response:
+    return _fragment(request, "job", **views.job(control, task_id))
+
+
+@router.get("/queues")
+def queues_page(request: Request, session: PageSession, control: ControlDep) -> Response:
+    return _page(
+        request, session, name="queues", title="Queues",
+        fragment_url="/console/fragments/queues", **views.queues(control),
+    )
+
+
+@router.get("/fragments/queues")
+def queues_fragment(request: Request, _: ApiSession, control: ControlDep) -> Response:
+    return _fragment(request, "queues", **views.queues(control))
+
+
+@router.get("/workers")
+def workers_page(request: Request, session: PageSession, control: ControlDep) -> Response:
+    return _page(
+        request, session, name="workers", title="Workers",
+        fragment_url="/console/fragments/workers", **views.workers(control),
+    )
+
+
+@router.get("/fragments/workers")
+def workers_fragment(request: Request, _: ApiSession, control: ControlDep) -> Response:
+    return _fragment(request, "workers", **views.workers(control))
+
+
+@router.get("/schedules")
+def schedules_page(
+    request: Request, session: PageSession, control: ControlDep, settings: SettingsDep
+) -> Response:
+    return _page(
+        request, session, name="schedules", title="Schedules",
+        fragment_url="/console/fragments/schedules", **views.schedules(control, settings),
+    )
+
+
+@router.get("/fragments/schedules")
+def schedules_fragment(
+    request: Request, _: ApiSession, control: ControlDep, settings: SettingsDep
+) -> Response:
+    return _fragment(request, "schedules", **views.schedules(control, settings))
