@@ -11,7 +11,7 @@ from prometheus_client import make_asgi_app
 
 import actors  # noqa: F401  (declares the jobs the routers enqueue)
 import runtime
-from api import console, errors
+from api import console, docs, errors
 from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
 from api.idempotency import IdempotencyKey
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     runtime.setup(settings)
     # /docs and /redoc with Swagger UI and ReDoc from the fastapi-offline package: no CDN.
     app = FastAPIOffline(
+        redoc_url=None,  # api/docs.py: ReDoc without its CDN logo
         # Metrics are ours (api/metrics.py, Prometheus); FastAPI's OpenTelemetry hooks would cost
         # every request for providers nobody configured.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    docs.install(app)
     console.install(app)
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
