@@ -66,7 +66,7 @@ class BasicAuth:
         headers = dict(scope.get("headers", []))
         if b"authorization" not in headers and b"text/html" in headers.get(b"accept", b""):
             # A browser: the console's login page, then back here.
-            path = quote(scope.get("root_path", "") + scope["path"], safe="/")
+            path = quote(scope["path"], safe="/")
             location = f"/console/login?next={path}".encode()
             await send({"type": "http.response.start", "status": 303,
                         "headers": [(b"location", location), (b"content-length", b"0")]})

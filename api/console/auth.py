@@ -86,7 +86,9 @@ def _cookie(response: Response, request: Request, name: str, value: str, *, max_
     )
 
 
-def _login_page(request: Request, *, next_path: str, error: str = "", status: int = 200) -> Response:
+def _login_page(
+    request: Request, *, next_path: str, error: str = "", status: int = 200
+) -> Response:
     form_token = secrets.token_urlsafe(24)
     response = render(
         request,

@@ -69,7 +69,8 @@ def jobs(
 
 
 def _choices() -> dict[str, Any]:
-    return {"states": [s.value for s in State], "queue_names": QUEUES, "job_names": sorted(REGISTRY)}
+    states = [s.value for s in State]
+    return {"states": states, "queue_names": QUEUES, "job_names": sorted(REGISTRY)}
 
 
 def job(control: Control, task_id: str) -> dict[str, Any]:

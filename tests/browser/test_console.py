@@ -13,11 +13,11 @@ import redis
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from runtime import live_workers
 from tests.browser.conftest import log_in, screenshot
 from tests.conftest import API_TOKEN
 from tests.support.browser import LiveServer, accessibility_violations, wait_for
 from tests.support.jobs import PREFIX
-from runtime import live_workers
 from tests.support.workers import WorkerProcess
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
