@@ -105,7 +105,7 @@ def test_every_write_route_declares_a_token() -> None:
         if not (needs_writer(route) or needs_admin(route) or needs_console_session(route))
         and route.path != CONSOLE_LOGIN
     ]
-    assert not undeclared, f"write routes without WriterDep/AdminDep/a console session: {undeclared}"
+    assert not undeclared, f"write routes without WriterDep/AdminDep/console session: {undeclared}"
 
 
 @pytest.mark.parametrize("case", GUARDED, ids=_id)
