@@ -9,6 +9,12 @@ from dataclasses import dataclass
 
 from runtime import JobRecord, JobRecords, State
 
+#: What a row of the list shows: read with HMGET, so a page never carries results, errors or
+#: tracebacks (up to 64 KiB each) over the wire.
+LIST_FIELDS = (
+    "task_name", "queue", "state", "progress", "attempts", "worker",
+    "enqueued_at", "started_at", "completed_at",
+)  # fmt: skip
 #: Index entries read per round trip, and at most per request with a queue/name filter: a rare
 #: name among 100,000 records answers "none in the last N, older ->" instead of scanning all.
 CHUNK = 200
@@ -49,7 +55,8 @@ def job_page(
         ids = [m.decode() for m in records.client.zrevrange(index, start, start + size - 1)]
         if len(ids) < size:
             exhausted = True
-        for offset, record in enumerate(_in_order(records, ids)):
+        rows = _rows(records, ids, with_args=bool(args_text))
+        for offset, record in enumerate(rows):
             if record is None or not _matches(record, queue, name, args_text):
                 continue
             found.append(record)
@@ -71,10 +78,21 @@ def job_page(
     )
 
 
-def _in_order(records: JobRecords, ids: list[str]) -> list[JobRecord | None]:
-    # get_many drops expired records; keep positions so the resume point stays exact.
-    by_id = {record.task_id: record for record in records.get_many(ids)}
-    return [by_id.get(task_id) for task_id in ids]
+def _rows(records: JobRecords, ids: list[str], *, with_args: bool) -> list[JobRecord | None]:
+    """The list's fields of each record, in index order (None where a record has expired, so
+    the resume position stays exact), in one pipeline."""
+    fields = (*LIST_FIELDS, "args") if with_args else LIST_FIELDS
+    pipe = records.client.pipeline(transaction=False)
+    for task_id in ids:
+        pipe.hmget(records.key(task_id), fields)
+    rows: list[JobRecord | None] = []
+    for task_id, values in zip(ids, pipe.execute(), strict=True):
+        if values[0] is None:
+            rows.append(None)
+            continue
+        raw = {name.encode(): value for name, value in zip(fields, values, strict=True) if value}
+        rows.append(JobRecord.from_hash(task_id, raw))
+    return rows
 
 
 def _matches(record: JobRecord, queue: str | None, name: str | None, args_text: str | None) -> bool:
