@@ -84,7 +84,8 @@ def job(control: Control, task_id: str) -> dict[str, Any]:
         files = [
             value
             for key, value in record.result.items()
-            if isinstance(value, str) and key in ("download_url", "file_url", "url")
+            # Produced files are referenced as `pdf_url`, `file_url`... (README "Exports").
+            if isinstance(value, str) and key.endswith("url") and value.startswith("/exports/")
         ]
     dead_letter = record.state == State.FAILURE and record.dead_letter_id is not None
     return {
