@@ -5,6 +5,7 @@ alone, and console.js swaps it in every few seconds (short polling, see README "
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +17,8 @@ from api.console.render import render
 from api.console.session import ConsoleSession
 from api.deps import ControlDep, SettingsDep
 from api.params import TaskIdPath
+from domain.platform.settings import Settings
+from runtime import Control
 
 router = APIRouter(prefix="/console", include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -55,22 +58,39 @@ def _fragment(request: Request, name: str, **context: Any) -> Response:
     return response
 
 
-@router.get("")
-def overview_page(
-    request: Request, session: PageSession, control: ControlDep, settings: SettingsDep
-) -> Response:
-    context = views.overview(control, settings)
-    return _page(
-        request, session, name="overview", title="Overview",
-        fragment_url="/console/fragments/overview", **context,
+#: The pages that take no parameter: name -> (title, what it shows).
+SIMPLE: dict[str, tuple[str, Callable[[Control, Settings], dict[str, Any]]]] = {
+    "overview": ("Overview", views.overview),
+    "queues": ("Queues", lambda control, _: views.queues(control)),
+    "workers": ("Workers", lambda control, _: views.workers(control)),
+    "schedules": ("Schedules", views.schedules),
+}
+
+
+def _simple(name: str, title: str, build: Callable[[Control, Settings], dict[str, Any]]) -> None:
+    path = "" if name == "overview" else f"/{name}"
+
+    def page(
+        request: Request, session: PageSession, control: ControlDep, settings: SettingsDep
+    ) -> Response:
+        return _page(
+            request, session, name=name, title=title,
+            fragment_url=f"/console/fragments/{name}", **build(control, settings),
+        )
+
+    def fragment(
+        request: Request, _: ApiSession, control: ControlDep, settings: SettingsDep
+    ) -> Response:
+        return _fragment(request, name, **build(control, settings))
+
+    router.add_api_route(path, page, methods=["GET"], name=f"console_{name}")
+    router.add_api_route(
+        f"/fragments/{name}", fragment, methods=["GET"], name=f"console_{name}_fragment"
     )
 
 
-@router.get("/fragments/overview")
-def overview_fragment(
-    request: Request, _: ApiSession, control: ControlDep, settings: SettingsDep
-) -> Response:
-    return _fragment(request, "overview", **views.overview(control, settings))
+for _name, (_title, _build) in SIMPLE.items():
+    _simple(_name, _title, _build)
 
 
 @router.get("/jobs")
@@ -129,44 +149,3 @@ def job_fragment(
     return _fragment(request, "job", **views.job(control, task_id))
 
 
-@router.get("/queues")
-def queues_page(request: Request, session: PageSession, control: ControlDep) -> Response:
-    return _page(
-        request, session, name="queues", title="Queues",
-        fragment_url="/console/fragments/queues", **views.queues(control),
-    )
-
-
-@router.get("/fragments/queues")
-def queues_fragment(request: Request, _: ApiSession, control: ControlDep) -> Response:
-    return _fragment(request, "queues", **views.queues(control))
-
-
-@router.get("/workers")
-def workers_page(request: Request, session: PageSession, control: ControlDep) -> Response:
-    return _page(
-        request, session, name="workers", title="Workers",
-        fragment_url="/console/fragments/workers", **views.workers(control),
-    )
-
-
-@router.get("/fragments/workers")
-def workers_fragment(request: Request, _: ApiSession, control: ControlDep) -> Response:
-    return _fragment(request, "workers", **views.workers(control))
-
-
-@router.get("/schedules")
-def schedules_page(
-    request: Request, session: PageSession, control: ControlDep, settings: SettingsDep
-) -> Response:
-    return _page(
-        request, session, name="schedules", title="Schedules",
-        fragment_url="/console/fragments/schedules", **views.schedules(control, settings),
-    )
-
-
-@router.get("/fragments/schedules")
-def schedules_fragment(
-    request: Request, _: ApiSession, control: ControlDep, settings: SettingsDep
-) -> Response:
-    return _fragment(request, "schedules", **views.schedules(control, settings))
