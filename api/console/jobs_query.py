@@ -5,6 +5,7 @@ same index, up to a bounded number of records per request."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from runtime import JobRecord, JobRecords, State
@@ -17,8 +18,8 @@ LIST_FIELDS = (
 )  # fmt: skip
 #: Index entries read per round trip, and at most per request with a queue/name filter: a rare
 #: name among 100,000 records answers "none in the last N, older ->" instead of scanning all.
-CHUNK = 200
-MAX_SCANNED = 2_000
+CHUNK = 500
+MAX_SCANNED = 1_000
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,14 @@ def job_page(
         ids = [m.decode() for m in records.client.zrevrange(index, start, start + size - 1)]
         if len(ids) < size:
             exhausted = True
-        rows = _rows(records, ids, with_args=bool(args_text))
-        for offset, record in enumerate(rows):
-            if record is None or not _matches(record, queue, name, args_text):
-                continue
-            found.append(record)
-            if len(found) == limit:
-                # Resume right after the last job shown, not after the whole chunk.
-                start += offset + 1
-                break
-        else:
-            start += len(ids)
+        matching = _matching(records, ids, queue, name, args_text) if filtered else ids
+        wanted = matching[: limit - len(found)]
+        found.extend(row for row in _rows(records, wanted) if row is not None)
+        if len(wanted) < len(matching):
+            # The page filled inside this chunk: resume right after its last job.
+            start += ids.index(wanted[-1]) + 1
+            break
+        start += len(ids)
         scanned += len(ids)
         if exhausted:
             break
@@ -78,29 +76,55 @@ def job_page(
     )
 
 
-def _rows(records: JobRecords, ids: list[str], *, with_args: bool) -> list[JobRecord | None]:
-    """The list's fields of each record, in index order (None where a record has expired, so
-    the resume position stays exact), in one pipeline."""
-    fields = (*LIST_FIELDS, "args") if with_args else LIST_FIELDS
+def _rows(records: JobRecords, ids: list[str]) -> list[JobRecord | None]:
+    """The list's fields of each record, in one pipeline (None where a record has expired)."""
     pipe = records.client.pipeline(transaction=False)
     for task_id in ids:
-        pipe.hmget(records.key(task_id), fields)
+        pipe.hmget(records.key(task_id), LIST_FIELDS)
     rows: list[JobRecord | None] = []
     for task_id, values in zip(ids, pipe.execute(), strict=True):
         if values[0] is None:
             rows.append(None)
             continue
-        raw = {name.encode(): value for name, value in zip(fields, values, strict=True) if value}
+        raw = {field.encode(): v for field, v in zip(LIST_FIELDS, values, strict=True) if v}
         rows.append(JobRecord.from_hash(task_id, raw))
     return rows
 
 
-def _matches(record: JobRecord, queue: str | None, name: str | None, args_text: str | None) -> bool:
-    if queue and record.queue != queue:
-        return False
-    if name and record.task_name != name:
-        return False
-    if args_text:
-        haystack = " ".join(f"{k}={v}" for k, v in record.args.items()).lower()
-        return args_text.lower() in haystack
-    return True
+def _matching(
+    records: JobRecords,
+    ids: list[str],
+    queue: str | None,
+    name: str | None,
+    args_text: str | None,
+) -> list[str]:
+    """The ids whose record matches, reading only the compared fields (a scan of thousands of
+    records must not build thousands of JobRecords)."""
+    pipe = records.client.pipeline(transaction=False)
+    for task_id in ids:
+        pipe.hmget(records.key(task_id), ("task_name", "queue", "args"))
+    wanted_queue = queue.encode() if queue else None
+    wanted_name = name.encode() if name else None
+    needle = args_text.lower() if args_text else None
+    matching = []
+    for task_id, (task_name, record_queue, args) in zip(ids, pipe.execute(), strict=True):
+        if task_name is None:
+            continue
+        if wanted_queue and record_queue != wanted_queue:
+            continue
+        if wanted_name and task_name != wanted_name:
+            continue
+        if needle and needle not in _args_text(args):
+            continue
+        matching.append(task_id)
+    return matching
+
+
+def _args_text(args: bytes | None) -> str:
+    """Arguments as `name=value` text, what the search box matches (`lot_id=3472`)."""
+    if not args:
+        return ""
+    parsed = json.loads(args)
+    if not isinstance(parsed, dict):
+        return str(parsed).lower()
+    return " ".join(f"{k}={v}" for k, v in parsed.items()).lower()
