@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from api.console.auth import ActionSession
+from api.console.views import masked
 from api.deps import ControlDep
 from api.params import NamePath, TaskIdPath
 from api.routers.queues import known
@@ -32,7 +33,7 @@ def enqueue_again(task_id: TaskIdPath, control: ControlDep, _: ActionSession) ->
     job = REGISTRY.get(record.task_name)
     if job is None:
         raise HTTPException(409, detail=f"job {record.task_name!r} is not installed here")
-    if job.actor.options.get("redact"):
+    if masked(record.task_name, record.args):
         # The record holds masked values (a phone, an e-mail): sending them again would be wrong.
         raise HTTPException(409, detail="this job's arguments are redacted; enqueue it by API")
     outcome = job.submit(job.validate(record.args))

@@ -4,6 +4,7 @@ fragment the page polls."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -78,7 +79,7 @@ def job(control: Control, task_id: str) -> dict[str, Any]:
     if record is None:
         raise HTTPException(404, detail=f"unknown task_id {task_id!r} (never existed or expired)")
     declared = REGISTRY.get(record.task_name)
-    redacted = bool(declared and declared.actor.options.get("redact"))
+    redacted = masked(record.task_name, record.args)
     files = []
     if isinstance(record.result, dict):
         files = [
@@ -97,6 +98,15 @@ def job(control: Control, task_id: str) -> dict[str, Any]:
         "redacted": redacted,
         "now_ms": int(time.time() * 1000),
     }
+
+
+def masked(task_name: str, args: dict[str, Any]) -> bool:
+    """Whether a record's arguments hold masked values: the fields its job declares in
+    `redact=`, or a secret-looking field masked at any depth (README "Security")."""
+    declared = REGISTRY.get(task_name)
+    if declared is not None and declared.actor.options.get("redact"):
+        return True
+    return "***" in json.dumps(args, default=str)
 
 
 def queues(control: Control) -> dict[str, Any]:
