@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console import views
@@ -93,20 +93,25 @@ for _name, (_title, _build) in SIMPLE.items():
     _simple(_name, _title, _build)
 
 
-@router.get("/jobs")
-def jobs_page(
-    request: Request,
-    session: PageSession,
+def jobs_context(
     control: ControlDep,
     state: Text = "",
     queue: Text = "",
     name: Text = "",
     search: Text = "",
     position: Position = 0,
-) -> Response:
-    context = views.jobs(
+) -> dict[str, Any]:
+    """The jobs list for the query's filters (declared after the session, so checked after)."""
+    return views.jobs(
         control, state=state, queue=queue, name=name, search=search, position=position
     )
+
+
+JobsContext = Annotated[dict[str, Any], Depends(jobs_context)]
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, session: PageSession, context: JobsContext) -> Response:
     query = request.url.query
     return _page(
         request, session, name="jobs", title="Jobs",
@@ -115,19 +120,7 @@ def jobs_page(
 
 
 @router.get("/fragments/jobs")
-def jobs_fragment(
-    request: Request,
-    _: ApiSession,
-    control: ControlDep,
-    state: Text = "",
-    queue: Text = "",
-    name: Text = "",
-    search: Text = "",
-    position: Position = 0,
-) -> Response:
-    context = views.jobs(
-        control, state=state, queue=queue, name=name, search=search, position=position
-    )
+def jobs_fragment(request: Request, _: ApiSession, context: JobsContext) -> Response:
     return _fragment(request, "jobs", **context)
 
 
