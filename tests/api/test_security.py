@@ -33,11 +33,33 @@ from runtime import BREAKER_PREFIX, REGISTRY, broker, records
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.support.notify import SmsProvider
 from tests.support.polling import wait_for
-from tests.support.routes import api_routes, mounts, needs_admin, needs_writer, write_methods
+from tests.support.routes import (
+    api_routes,
+    mounts,
+    needs_admin,
+    needs_console_session,
+    needs_csrf,
+    needs_writer,
+    write_methods,
+)
 from tests.support.workers import ROOT, WorkerProcess
 
 APP = create_app(Settings())  # walked for its routes; requests go through `api_client`
-WRITES = [(method, route.path) for route in api_routes(APP) for method in write_methods(route)]
+#: The console's login form (no session yet; its own form token, see tests/api/console).
+CONSOLE_LOGIN = "/console/login"
+#: Console routes take the admin's session cookie, not a bearer token (tests below).
+CONSOLE = [
+    (method, route.path)
+    for route in api_routes(APP)
+    if route.path.startswith("/console") and route.path != CONSOLE_LOGIN
+    for method in sorted(route.methods or ())
+]
+WRITES = [
+    (method, route.path)
+    for route in api_routes(APP)
+    for method in write_methods(route)
+    if not route.path.startswith("/console")
+]
 # Writes, and reads that declare a token anyway (downloads of files holding personal data).
 GUARDED = WRITES + [
     ("GET", route.path)
@@ -80,9 +102,10 @@ def test_every_write_route_declares_a_token() -> None:
         _id((method, route.path))
         for route in api_routes(APP)
         for method in write_methods(route)
-        if not (needs_writer(route) or needs_admin(route))
+        if not (needs_writer(route) or needs_admin(route) or needs_console_session(route))
+        and route.path != CONSOLE_LOGIN
     ]
-    assert not undeclared, f"write routes without WriterDep/AdminDep: {undeclared}"
+    assert not undeclared, f"write routes without WriterDep/AdminDep/console session: {undeclared}"
 
 
 @pytest.mark.parametrize("case", GUARDED, ids=_id)
@@ -128,8 +151,39 @@ def test_admin_routes_refuse_the_api_token_and_take_the_admin_token(
     assert allowed.status_code in (200, 202, 204, 404), allowed.text
 
 
+def test_every_console_route_needs_a_session_and_writes_a_csrf_token() -> None:
+    assert len(CONSOLE) >= 10, "the console routes were not found"
+    routes = {route.path: route for route in api_routes(APP)}
+    unguarded = [case for case in CONSOLE if not needs_console_session(routes[case[1]])]
+    assert not unguarded, f"console routes without a session check: {unguarded}"
+    writes_without_csrf = [
+        case for case in CONSOLE if case[0] == "POST" and not needs_csrf(routes[case[1]])
+    ]
+    assert not writes_without_csrf, writes_without_csrf
+
+
+@pytest.mark.parametrize("case", CONSOLE, ids=_id)
+def test_console_routes_refuse_tokens_without_a_session(
+    api_client: Any, case: tuple[str, str]
+) -> None:
+    method, path = case
+    for headers in ({}, bearer(ADMIN_TOKEN), basic("admin", ADMIN_TOKEN)):
+        response = api_client.request(
+            method, concrete(path), headers=headers, follow_redirects=False
+        )
+        if method == "GET" and "/fragments/" not in path:
+            assert response.status_code == 303, (headers, response.text)
+            assert response.headers["location"].startswith("/console/login")
+        else:
+            assert response.status_code == 401, (headers, response.text)
+
+
+#: Static assets: the console's CSS and script, Swagger UI's bundle (nothing secret in them).
+PUBLIC_MOUNTS = {"/metrics", "/console/static", "/static-offline-docs"}
+
+
 def test_mounted_apps_need_admin_credentials(api_client: Any) -> None:
-    guarded = [m for m in mounts(APP) if m.path != "/metrics"]  # metrics: read-only, localhost
+    guarded = [m for m in mounts(APP) if m.path not in PUBLIC_MOUNTS]  # metrics: localhost
     assert guarded, "the dashboard mount was not found"
     settings = Settings()
     for mount in guarded:

@@ -15,6 +15,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.routing import Mount
 
+from api.console.auth import action_session, api_session, page_session
 from api.deps import require_admin, require_writer
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -41,6 +42,15 @@ def needs_admin(route: RouteContext) -> bool:
 
 def needs_writer(route: RouteContext) -> bool:
     return require_writer in set(_calls(route.dependant))
+
+
+def needs_console_session(route: RouteContext) -> bool:
+    """Console routes: a session cookie (pages, fragments) and its CSRF token (actions)."""
+    return bool({page_session, api_session, action_session} & set(_calls(route.dependant)))
+
+
+def needs_csrf(route: RouteContext) -> bool:
+    return action_session in set(_calls(route.dependant))
 
 
 def write_methods(route: RouteContext) -> list[str]:

@@ -1,0 +1,141 @@
+"""What each console page shows, read from the runtime's own stores (job records, Control,
+live workers, the schedule state): one function per page, used for the page and for the
+fragment the page polls."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import HTTPException
+
+from api.console.jobs_query import job_page
+from domain.platform.settings import Settings
+from runtime import QUEUES, REGISTRY, Control, State, live_workers, records
+from scheduler.state import ScheduleState
+from scheduler.status import schedule_status
+
+PAGE_SIZE = 50
+DEAD_LETTERS_SHOWN = 20
+
+
+def overview(control: Control, settings: Settings) -> dict[str, Any]:
+    counts = control.records.counts()
+    queues = control.queue_stats(QUEUES)
+    alive = ScheduleState(control.client).alive()
+    return {
+        "counts": {state.value: n for state, n in counts.items()},
+        "queues": queues,
+        "workers": len(live_workers(control.client)),
+        "schedulers": len(alive),
+        "totals": {
+            "ready": sum(q.ready for q in queues),
+            "delayed": sum(q.delayed for q in queues),
+            "in_flight": sum(q.in_flight for q in queues),
+            "dead_letters": sum(q.dead_letters for q in queues),
+        },
+    }
+
+
+def jobs(
+    control: Control,
+    *,
+    state: str = "",
+    queue: str = "",
+    name: str = "",
+    search: str = "",
+    position: int = 0,
+) -> dict[str, Any]:
+    if state and state not in State.__members__:
+        raise HTTPException(422, detail=f"unknown state {state!r}; states are {list(State)}")
+    if queue and queue not in QUEUES:
+        raise HTTPException(422, detail=f"unknown queue {queue!r}; queues are {list(QUEUES)}")
+    filters = {"state": state, "queue": queue, "name": name, "search": search}
+    search = search.strip()
+    exact = control.records.get(search) if search else None
+    if exact is not None:
+        # A task id: that job alone, whatever the other filters say.
+        return {"page": None, "jobs": [exact], "filters": filters, "position": 0, **_choices()}
+    page = job_page(
+        control.records,
+        state=State(state) if state else None,
+        queue=queue or None,
+        name=name or None,
+        args_text=search or None,
+        position=position,
+        limit=PAGE_SIZE,
+    )
+    return {"page": page, "jobs": page.jobs, "filters": filters, "position": position, **_choices()}
+
+
+def _choices() -> dict[str, Any]:
+    states = [s.value for s in State]
+    return {"states": states, "queue_names": QUEUES, "job_names": sorted(REGISTRY)}
+
+
+def job(control: Control, task_id: str) -> dict[str, Any]:
+    record = control.records.get(task_id)
+    if record is None:
+        raise HTTPException(404, detail=f"unknown task_id {task_id!r} (never existed or expired)")
+    declared = REGISTRY.get(record.task_name)
+    redacted = masked(record.task_name, record.args)
+    files = []
+    if isinstance(record.result, dict):
+        files = [
+            value
+            for key, value in record.result.items()
+            # Produced files are referenced as `pdf_url`, `file_url`... (README "Exports").
+            if isinstance(value, str) and key.endswith("url") and value.startswith("/exports/")
+        ]
+    dead_letter = record.state == State.FAILURE and record.dead_letter_id is not None
+    return {
+        "job": record,
+        "files": files,
+        "can_cancel": record.active,
+        "can_redrive": dead_letter,
+        "can_enqueue_again": declared is not None and not redacted,
+        "redacted": redacted,
+        "now_ms": int(time.time() * 1000),
+    }
+
+
+def masked(task_name: str, args: dict[str, Any]) -> bool:
+    """Whether a record's arguments hold masked values: the fields its job declares in
+    `redact=`, or a secret-looking field masked at any depth (README "Security")."""
+    declared = REGISTRY.get(task_name)
+    if declared is not None and declared.actor.options.get("redact"):
+        return True
+    return "***" in json.dumps(args, default=str)
+
+
+def queues(control: Control) -> dict[str, Any]:
+    stats = control.queue_stats(QUEUES)
+    letters = {}
+    for queue in stats:
+        if queue.dead_letters:
+            total, rows = control.dead_letters(queue.name, offset=0, limit=DEAD_LETTERS_SHOWN)
+            letters[queue.name] = (total, rows)
+    return {"queues": stats, "dead_letters": letters}
+
+
+def workers(control: Control) -> dict[str, Any]:
+    rows = live_workers(control.client)
+    now_ms = int(time.time() * 1000)
+    current = control.records.list(states=[State.STARTED], limit=200)
+    running: dict[str, list[str]] = {}
+    for record in current:
+        if record.worker:
+            # Records name the thread (host:pid:thread); heartbeats the process (host:pid).
+            process = record.worker.rsplit(":", 1)[0]
+            running.setdefault(process, []).append(record.task_id)
+    return {"workers": rows, "now_ms": now_ms, "running": running}
+
+
+def schedules(control: Control, settings: Settings) -> dict[str, Any]:
+    state = ScheduleState(control.client)
+    return {
+        "entries": schedule_status(state, records(), tz=settings.tz),
+        "alive": state.alive(),
+        "timezone": settings.tz,
+    }
