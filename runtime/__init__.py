@@ -31,6 +31,7 @@ from runtime.context import (
     current_task_id,
     engine,
     flush_journal,
+    outbox,
     progress,
     records,
     session_scope,
@@ -38,6 +39,7 @@ from runtime.context import (
     uniqueness,
 )
 from runtime.control import Control, DeadLetter, QueueStats
+from runtime.deferred import FORWARDED_KEY, Forwarded, Outbox, deferred_record, forward
 from runtime.errors import NotSetUp
 from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
 from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
@@ -70,10 +72,13 @@ __all__ = [
     "Control",
     "DeadLetter",
     "DuplicateJob",
+    "FORWARDED_KEY",
+    "Forwarded",
     "Job",
     "JobRecord",
     "JobRecords",
     "NotSetUp",
+    "Outbox",
     "Payload",
     "QueueStats",
     "Retry",
@@ -89,15 +94,18 @@ __all__ = [
     "current",
     "current_settings",
     "current_task_id",
+    "deferred_record",
     "engine",
     "entry_key",
     "flush_journal",
     "forget",
+    "forward",
     "job",
     "live_workers",
     "mark_skipped",
     "middleware_of",
     "now_ms",
+    "outbox",
     "on_setup",
     "progress",
     "rate_limited",

@@ -73,6 +73,8 @@ class Submitted:
 
     task_id: str
     duplicate: bool = False
+    #: Accepted while Redis was unreachable: stored in the journal until the forwarder sends it.
+    deferred: bool = False
 
 
 class Job(Generic[P]):
@@ -171,7 +173,7 @@ class Job(Generic[P]):
         """
         message = self.message(payload)
         if idempotency_key is not None:
-            message = self._keyed(message, idempotency_key)
+            message = self.keyed(message, idempotency_key)
             existing = self._claim_idempotency(message, idempotency_key, idempotency_ttl_s)
             if existing is not None:
                 return existing
@@ -180,20 +182,25 @@ class Job(Generic[P]):
         except DuplicateJob as duplicate:
             return Submitted(duplicate.existing_task_id, duplicate=True)
 
-    def _keyed(self, message: dramatiq.Message[Any], key: str) -> dramatiq.Message[Any]:
+    def keyed(self, message: dramatiq.Message[Any], key: str) -> dramatiq.Message[Any]:
         """The message with its task id derived from the key, the same on every retry."""
         task_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{self.name}:{key}"))
         return dataclasses.replace(message, message_id=task_id)
+
+    def idempotency_claim(self, message: dramatiq.Message[Any], key: str) -> tuple[str, str]:
+        """The Redis key that records an Idempotency-Key's first use, and the request's
+        fingerprint stored there (a reuse with another payload is refused)."""
+        body = json.dumps(message.kwargs, sort_keys=True, default=str).encode()
+        fingerprint = hashlib.sha256(body).hexdigest()[:32]
+        scope = f"{self.name}:{key}"
+        return IDEMPOTENCY_PREFIX + hashlib.sha256(scope.encode()).hexdigest(), fingerprint
 
     def _claim_idempotency(
         self, message: dramatiq.Message[Any], key: str, ttl_s: int
     ) -> Submitted | None:
         """None when this call must send the message; else the Submitted to answer."""
         task_id = message.message_id
-        body = json.dumps(message.kwargs, sort_keys=True, default=str).encode()
-        fingerprint = hashlib.sha256(body).hexdigest()[:32]
-        scope = f"{self.name}:{key}"
-        claim_key = IDEMPOTENCY_PREFIX + hashlib.sha256(scope.encode()).hexdigest()
+        claim_key, fingerprint = self.idempotency_claim(message, key)
         client = getattr(self.actor.broker, "client")  # noqa: B009  (the Redis broker's)
         store = self.records()
         pipe = client.pipeline(transaction=False)

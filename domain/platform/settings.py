@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # The database journal of accepted jobs, to find and resend the ones Redis loses.
     journal_enabled: bool = True
     journal_flush_ms: int = Field(default=200, ge=10, le=10_000)
+    # Store and forward: jobs accepted while Redis is unreachable wait in the database journal;
+    # past this many waiting, enqueues answer 503 (0: no deferral, a 503 at once).
+    deferred_max_jobs: int = Field(default=100_000, ge=0)
     # API side: fail fast when Redis is down instead of hanging the request.
     redis_connect_timeout_s: float = Field(default=0.5, gt=0)
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
