@@ -18,6 +18,7 @@ from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
 from api.routers import (
     data,
+    events,
     exports,
     files,
     health,
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     routers = (
+        events.router,
         tasks.router,
         jobs.router,
         queues.router,

@@ -43,6 +43,8 @@ from runtime.deferred import FORWARDED_KEY, Forwarded, Outbox, deferred_record, 
 from runtime.errors import NotSetUp
 from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
 from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
+from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
+from runtime.live import RecordEvents, follow, record_events
 from runtime.middleware.heartbeat import live_workers
 from runtime.middleware.scheduled_runs import (
     SCHEDULER_PREFIX,
@@ -73,6 +75,7 @@ __all__ = [
     "DeadLetter",
     "DuplicateJob",
     "FORWARDED_KEY",
+    "LIVE_KEEPALIVE_S",
     "Forwarded",
     "Job",
     "JobRecord",
@@ -81,6 +84,7 @@ __all__ = [
     "Outbox",
     "Payload",
     "QueueStats",
+    "RecordEvents",
     "Retry",
     "RetryPolicy",
     "RobustRedisBroker",
@@ -98,6 +102,7 @@ __all__ = [
     "engine",
     "entry_key",
     "flush_journal",
+    "follow",
     "forget",
     "forward",
     "job",
@@ -110,6 +115,7 @@ __all__ = [
     "progress",
     "rate_limited",
     "reconcile",
+    "record_events",
     "records",
     "redis_client",
     "session_scope",
