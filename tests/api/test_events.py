@@ -8,7 +8,6 @@ import statistics
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,12 @@ from tests.support.api import ApiProcess
 from tests.support.workers import WorkerProcess
 
 
-@pytest.fixture()
-def api(clean_redis: redis.Redis, demo_database: str, tmp_path: Path) -> Iterator[ApiProcess]:
-    process = ApiProcess({}, log=tmp_path / "api.log")
+@pytest.fixture(scope="module")
+def api(
+    redis_server: object, demo_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiProcess]:
+    """One API process for the module (it takes seconds to start on a loaded machine)."""
+    process = ApiProcess({}, log=tmp_path_factory.mktemp("events") / "api.log")
     yield process
     process.stop()
 
