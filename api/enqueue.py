@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from api.callbacks import current_callback
 from api.idempotency import current_key
 from api.metrics import ENQUEUE_SECONDS, ENQUEUED
 from api.schemas import Accepted, SubmittedPublic
@@ -38,6 +39,7 @@ def submit(
         delay_ms=delay_ms,
         idempotency_key=current_key.get(),
         idempotency_ttl_s=get_settings().idempotency_ttl_s,
+        callback_url=current_callback.get(),
     )
     ENQUEUE_SECONDS.labels(job.name).observe(time.perf_counter() - started)
     ENQUEUED.labels(

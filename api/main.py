@@ -11,6 +11,7 @@ from prometheus_client import make_asgi_app
 import actors  # noqa: F401  (declares the jobs the routers enqueue)
 import runtime
 from api import errors
+from api.callbacks import CallbackUrl
 from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
 from api.idempotency import IdempotencyKey
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
     app.add_middleware(IdempotencyKey)
+    app.add_middleware(CallbackUrl, settings=settings)
     app.add_middleware(JsonOnly, exempt=(PREFIX,))  # inside BodySizeLimit: it buffers bodies
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(WriteRateLimit, rate_per_s=settings.enqueue_rate_per_s)

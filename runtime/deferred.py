@@ -35,7 +35,7 @@ from domain.errors import BrokerUnavailable, Conflict
 from domain.platform import deferred
 from domain.platform.redact import redact_payload
 from runtime.job_records import JobRecord, JobRecords, State
-from runtime.jobs import REGISTRY, Job, Submitted
+from runtime.jobs import REGISTRY, Job, Submitted, callback_option
 from runtime.middleware.uniqueness import DuplicateJob
 from runtime.outage import REDIS_ERRORS
 
@@ -202,9 +202,13 @@ class Outbox:
         delay_ms: int | None = None,
         idempotency_key: str | None = None,
         idempotency_ttl_s: int,
+        callback_url: str | None = None,
     ) -> Submitted:
         options: dict[str, Any] = dict(
-            delay_ms=delay_ms, idempotency_key=idempotency_key, idempotency_ttl_s=idempotency_ttl_s
+            delay_ms=delay_ms,
+            idempotency_key=idempotency_key,
+            idempotency_ttl_s=idempotency_ttl_s,
+            callback_url=callback_url,
         )
         if not self.deferring:
             try:
@@ -235,8 +239,9 @@ class Outbox:
         delay_ms: int | None = None,
         idempotency_key: str | None = None,
         idempotency_ttl_s: int,
+        callback_url: str | None = None,
     ) -> Submitted:
-        message = job.message(payload)
+        message = job.message(payload, **callback_option(callback_url))
         idempotency = fingerprint = None
         if idempotency_key is not None:
             message = job.keyed(message, idempotency_key)

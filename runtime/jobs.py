@@ -163,6 +163,7 @@ class Job(Generic[P]):
         delay_ms: int | None = None,
         idempotency_key: str | None = None,
         idempotency_ttl_s: int = IDEMPOTENCY_TTL_S,
+        callback_url: str | None = None,
     ) -> Submitted:
         """Send, or return the active job with the same uniqueness key.
 
@@ -171,7 +172,7 @@ class Job(Generic[P]):
         failed attempt (Redis down: 503) creates it then, once. Reusing a key for a different
         payload is refused.
         """
-        message = self.message(payload)
+        message = self.message(payload, **callback_option(callback_url))
         if idempotency_key is not None:
             message = self.keyed(message, idempotency_key)
             existing = self._claim_idempotency(message, idempotency_key, idempotency_ttl_s)
@@ -222,6 +223,11 @@ class Job(Generic[P]):
             time.sleep(0.02)
             exists = client.exists(store.key(task_id))
         return Submitted(task_id, duplicate=True) if exists else None
+
+
+def callback_option(url: str | None) -> dict[str, str]:
+    """The message option the FinalCallbacks middleware reads (runtime/middleware/callbacks.py)."""
+    return {"callback_url": url} if url else {}
 
 
 def job(

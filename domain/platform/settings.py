@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     breaker_open_s: float = Field(default=30.0, gt=0)
     notify_retry_min_backoff_ms: int = Field(default=5_000, ge=0)
     notify_max_retries: int = Field(default=8, ge=0)
+    # Result callbacks (`callback_url` on a POST): signed with this secret (HMAC-SHA256); no
+    # callback is accepted without it. Loopback/private targets only when allowed.
+    callback_secret: SecretStr = SecretStr("")
+    callback_allow_private: bool = False
+    callback_timeout_s: float = Field(default=10.0, gt=0)
+    callback_max_retries: int = Field(default=8, ge=0)
+    callback_min_backoff_ms: int = Field(default=5_000, ge=0)
     # --- ml ---
     # Trained model artefacts (joblib/JSON), one folder per kind, next to their `models` rows.
     model_dir: Path = Path("var/models")
