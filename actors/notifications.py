@@ -52,12 +52,20 @@ def _check_mail_backend(settings: Settings) -> None:
     notify.check_backend(settings)
 
 
+def _doubling(*, max_retries: int, min_backoff_ms: int) -> RetryPolicy:
+    """Backoff from `min_backoff_ms`, doubling up to 10 min."""
+    return RetryPolicy(
+        max_retries=max_retries,
+        min_backoff_ms=min_backoff_ms,
+        max_backoff_ms=max(min_backoff_ms, 600_000),
+    )
+
+
 def notify_retry(settings: Settings) -> RetryPolicy:
     """Notifications retry as configured (NOTIFY_MAX_RETRIES, NOTIFY_RETRY_MIN_BACKOFF_MS)."""
-    return RetryPolicy(
+    return _doubling(
         max_retries=settings.notify_max_retries,
         min_backoff_ms=settings.notify_retry_min_backoff_ms,
-        max_backoff_ms=max(settings.notify_retry_min_backoff_ms, 600_000),
     )
 
 
@@ -325,10 +333,9 @@ class Callback(Payload):
 
 def callback_retry(settings: Settings) -> RetryPolicy:
     """CALLBACK_MAX_RETRIES retries from CALLBACK_MIN_BACKOFF_MS, doubling (max 10 min)."""
-    return RetryPolicy(
+    return _doubling(
         max_retries=settings.callback_max_retries,
         min_backoff_ms=settings.callback_min_backoff_ms,
-        max_backoff_ms=max(settings.callback_min_backoff_ms, 600_000),
     )
 
 
