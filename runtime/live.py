@@ -112,14 +112,15 @@ class RecordEvents:
                     queue.put_nowait(message["data"].decode())
 
 
-_hubs: dict[int, RecordEvents] = {}
+_hubs: dict[tuple[int, str], tuple[asyncio.AbstractEventLoop, RecordEvents]] = {}
 
 
 def record_events(url: str, *, connect_timeout_s: float) -> RecordEvents:
-    """The fan-out of the running event loop (one per loop: its connection belongs to it)."""
+    """The fan-out of the running event loop for `url` (one per loop: its connection belongs to
+    it; the loop is kept with it so its id is never another loop's)."""
     loop = asyncio.get_running_loop()
-    hub = _hubs.get(id(loop))
-    if hub is None:
+    found = _hubs.get((id(loop), url))
+    if found is None or found[0] is not loop:
         client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=connect_timeout_s)
-        hub = _hubs[id(loop)] = RecordEvents(client)
-    return hub
+        found = _hubs[(id(loop), url)] = (loop, RecordEvents(client))
+    return found[1]

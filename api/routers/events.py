@@ -16,13 +16,13 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SettingsDep
 from api.params import TaskIdPath
 from api.schemas import TaskPublic
 from runtime import (
     LIVE_KEEPALIVE_S,
     REDIS_ERRORS,
     JobRecord,
+    current_settings,
     deferred_record,
     engine,
     record_events,
@@ -55,8 +55,9 @@ def _event(task: TaskPublic) -> bytes:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "record updates"}},
 )
-async def task_events(task_id: TaskIdPath, settings: SettingsDep) -> StreamingResponse:
+async def task_events(task_id: TaskIdPath) -> StreamingResponse:
     """The job's record now, then at each change, as `text/event-stream`; closes when final."""
+    settings = current_settings()  # the runtime's: the Redis its records live in
     hub = record_events(settings.redis_url, connect_timeout_s=settings.redis_connect_timeout_s)
     channel = records().channel(task_id)
     # Subscribed before the first read, so no change falls between the read and the subscription.
