@@ -89,7 +89,8 @@ def forward(
             _forward_batch(broker, records, engine, entries, outcome)
             client.pexpire(LOCK_KEY, LOCK_MS)
     finally:
-        client.eval(_RELEASE, 1, LOCK_KEY, token)
+        # A registered script runs as EVALSHA, which the documented ACL allows (EVAL it does not).
+        client.register_script(_RELEASE)(keys=[LOCK_KEY], args=[token])
     if outcome.sent:
         client.incrby(FORWARDED_KEY, outcome.sent)
         logger.info("forwarded %d jobs accepted while Redis was down", outcome.sent)
