@@ -22,6 +22,7 @@ from runtime import (
     chunked_session,
     current_settings,
     engine,
+    forward,
     job,
     live_workers,
     progress,
@@ -205,6 +206,8 @@ def broker_maintenance(payload: Empty) -> dict[str, Any]:
     that Redis lost (from the database journal), every minute."""
     control = Control(broker(), records())
     recovered = control.recover_dead_workers(QUEUES)
+    # Jobs accepted while Redis was down, left by a web process that stopped before sending them.
+    recovered |= forward(broker(), records(), engine()).as_dict()
     if not current_settings().journal_enabled:
         return {"status": "success", **recovered}
     reconciled = reconcile(broker(), records(), engine())

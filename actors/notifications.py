@@ -11,7 +11,9 @@ description}, ...]} with at most 100 anomalies.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -20,7 +22,8 @@ from pydantic import Field
 
 from domain import notify
 from domain.bounds import RowId, SiteCode
-from domain.notify import Email, Sms, idempotency_key, messages
+from domain.errors import InvalidInput
+from domain.notify import Email, Sms, callbacks, idempotency_key, messages
 from domain.platform.db import session_factory
 from domain.platform.redact import mask_email, mask_phone
 from domain.platform.settings import Settings
@@ -37,6 +40,7 @@ from runtime import (
     on_setup,
     progress,
     rate_limited,
+    records,
 )
 
 log = logging.getLogger(__name__)
@@ -48,12 +52,20 @@ def _check_mail_backend(settings: Settings) -> None:
     notify.check_backend(settings)
 
 
+def _doubling(*, max_retries: int, min_backoff_ms: int) -> RetryPolicy:
+    """Backoff from `min_backoff_ms`, doubling up to 10 min."""
+    return RetryPolicy(
+        max_retries=max_retries,
+        min_backoff_ms=min_backoff_ms,
+        max_backoff_ms=max(min_backoff_ms, 600_000),
+    )
+
+
 def notify_retry(settings: Settings) -> RetryPolicy:
     """Notifications retry as configured (NOTIFY_MAX_RETRIES, NOTIFY_RETRY_MIN_BACKOFF_MS)."""
-    return RetryPolicy(
+    return _doubling(
         max_retries=settings.notify_max_retries,
         min_backoff_ms=settings.notify_retry_min_backoff_ms,
-        max_backoff_ms=max(settings.notify_retry_min_backoff_ms, 600_000),
     )
 
 
@@ -312,3 +324,59 @@ def send_bulk_email(payload: BulkEmail) -> dict[str, Any]:
         if done % 500 == 0:
             progress(100 * done / len(recipients), f"{done} queued")
     return {"status": "success", "emails": len(recipients)}
+
+
+class Callback(Payload):
+    task_id: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=1, max_length=2000)
+
+
+def callback_retry(settings: Settings) -> RetryPolicy:
+    """CALLBACK_MAX_RETRIES retries from CALLBACK_MIN_BACKOFF_MS, doubling (max 10 min)."""
+    return _doubling(
+        max_retries=settings.callback_max_retries,
+        min_backoff_ms=settings.callback_min_backoff_ms,
+    )
+
+
+#: The job's record may still be settling (its end is written with its ack) when this runs.
+FINAL_WAIT_S = 2.0
+DELIVERED_PREFIX = "gaveurs:callbacks:delivered:"
+
+
+@job(
+    queue="notifications",
+    payload=Callback,
+    retry=callback_retry,
+    unique="{task_id}",
+    redact=("url",),
+    time_limit_ms=120_000,
+)
+def deliver_callback(payload: Callback) -> dict[str, Any]:
+    """POST a finished job's record to its callback_url, signed (runtime/middleware/callbacks.py
+    enqueues this at the job's final state)."""
+    settings = current_settings()
+    client = broker().client
+    done_key = DELIVERED_PREFIX + payload.task_id
+    if client.exists(done_key):  # a redelivery after the receiver already took it
+        return {"status": "success", "already_delivered": True}
+    record = records().get(payload.task_id)
+    deadline = time.monotonic() + FINAL_WAIT_S
+    while record is not None and record.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+        record = records().get(payload.task_id)
+    if record is None:
+        raise InvalidInput(f"job {payload.task_id} has no record any more; nothing to send")
+    https_only = settings.environment == "production"
+    url = callbacks.check_url(
+        payload.url, https_only=https_only, allow_private=settings.callback_allow_private
+    )
+    code = callbacks.post(
+        url,
+        callbacks.body(dataclasses.asdict(record)),
+        secret=settings.callback_secret.get_secret_value(),
+        delivery_id=payload.task_id,
+        timeout_s=settings.callback_timeout_s,
+    )
+    client.set(done_key, "1", ex=settings.job_retention_s)
+    return {"status": "success", "answered": code, "state": record.state.value}

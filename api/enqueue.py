@@ -11,11 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from api.callbacks import current_callback
 from api.idempotency import current_key
 from api.metrics import ENQUEUE_SECONDS, ENQUEUED
 from api.schemas import Accepted, SubmittedPublic
 from domain.platform.settings import get_settings
-from runtime import Job
+from runtime import Job, outbox
+
+#: What a deferred job's 202 says: accepted, waiting in the database for Redis to come back.
+DEFERRED = {"status": "PENDING", "queued": "deferred"}
 
 
 def submit(
@@ -27,14 +31,21 @@ def submit(
     **echo: Any,
 ) -> Accepted:
     started = time.perf_counter()
-    outcome = job.submit(
+    # Redis first; while Redis is unreachable the job is kept in the database journal and sent
+    # when Redis is back (runtime/deferred.py), answered "queued": "deferred".
+    outcome = outbox().submit(
+        job,
         payload,
         delay_ms=delay_ms,
         idempotency_key=current_key.get(),
         idempotency_ttl_s=get_settings().idempotency_ttl_s,
+        callback_url=current_callback.get(),
     )
     ENQUEUE_SECONDS.labels(job.name).observe(time.perf_counter() - started)
-    ENQUEUED.labels(job.name, "duplicate" if outcome.duplicate else "accepted").inc()
+    ENQUEUED.labels(
+        job.name,
+        "duplicate" if outcome.duplicate else "deferred" if outcome.deferred else "accepted",
+    ).inc()
     status_url = f"/api/tasks/status/{outcome.task_id}"
     return Accepted(
         SubmittedPublic(
@@ -49,6 +60,7 @@ def submit(
             ),
             status_url=status_url,
             duplicate=outcome.duplicate,
+            **(DEFERRED if outcome.deferred else {}),
             **echo,
         )
     )

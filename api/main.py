@@ -12,6 +12,7 @@ from prometheus_client import make_asgi_app
 import actors  # noqa: F401  (declares the jobs the routers enqueue)
 import runtime
 from api import console, docs, errors
+from api.callbacks import CallbackUrl
 from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
 from api.idempotency import IdempotencyKey
@@ -19,6 +20,7 @@ from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
 from api.routers import (
     data,
+    events,
     exports,
     files,
     health,
@@ -51,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     routers = (
+        events.router,
         tasks.router,
         jobs.router,
         queues.router,
@@ -72,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
     app.add_middleware(IdempotencyKey)
+    app.add_middleware(CallbackUrl, settings=settings)
     # Inside BodySizeLimit: it buffers bodies. The console's login is a plain HTML form.
     app.add_middleware(JsonOnly, exempt=(PREFIX, console.PREFIX))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import Response
@@ -41,6 +41,8 @@ class TaskPublic(BaseModel):
     result: Any = None
     error: str | None = None
     error_detail: ErrorDetail | None = None
+    #: "deferred" while the job waits in the database for Redis to come back.
+    queued: Literal["broker", "deferred"] = "broker"
 
     @classmethod
     def of(cls, record: JobRecord) -> TaskPublic:
@@ -82,6 +84,9 @@ class SubmittedPublic(BaseModel):
     message: str
     status_url: str
     duplicate: bool = False
+    #: "deferred" (with status PENDING) when accepted while Redis was down: stored in the
+    #: database and sent to its queue once Redis is back.
+    queued: Literal["broker", "deferred"] = "broker"
 
 
 class Accepted(Response):

@@ -423,6 +423,10 @@ class IngestBatch(Base):
     task_id: Mapped[str | None] = mapped_column(String(64))
 
 
+#: A deferred job not yet sent to Redis (the partial indexes' predicate).
+DEFERRED_PENDING = "deferred_at IS NOT NULL AND forwarded_at IS NULL"
+
+
 class JournalEntry(Base):
     """A job accepted by the broker: its message, kept until it has finished and aged out.
 
@@ -431,7 +435,25 @@ class JournalEntry(Base):
     jobs vanished, and carries the message to send them again (domain/platform/journal.py)."""
 
     __tablename__ = "job_journal"
-    __table_args__ = (Index(None, "finished_at", "accepted_at", "task_id"),)
+    __table_args__ = (
+        Index(None, "finished_at", "accepted_at", "task_id"),
+        # Deferred jobs (accepted while Redis was down) waiting for the forwarder: one with a
+        # given uniqueness key at a time, and read in acceptance order.
+        Index(
+            "ux_job_journal_deferred_unique_key",
+            "unique_key",
+            unique=True,
+            sqlite_where=text(DEFERRED_PENDING),
+            postgresql_where=text(DEFERRED_PENDING),
+        ),
+        Index(
+            "ix_job_journal_deferred_pending",
+            "accepted_at",
+            "task_id",
+            sqlite_where=text(DEFERRED_PENDING),
+            postgresql_where=text(DEFERRED_PENDING),
+        ),
+    )
 
     task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     actor: Mapped[str] = mapped_column(String(128))
@@ -440,3 +462,10 @@ class JournalEntry(Base):
     accepted_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # Set when the job was accepted while Redis was unreachable (store and forward).
+    deferred_at: Mapped[datetime | None] = mapped_column()
+    forwarded_at: Mapped[datetime | None] = mapped_column()
+    unique_key: Mapped[str | None] = mapped_column(String(255))
+    idempotency: Mapped[str | None] = mapped_column(String(200))
+    delay_ms: Mapped[int | None] = mapped_column()
+    superseded_by: Mapped[str | None] = mapped_column(String(64))

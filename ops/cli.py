@@ -311,6 +311,8 @@ def enqueue(
 def _follow(task_id: str, *, timeout: float, quiet: bool) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from runtime import follow
+
     deadline = time.monotonic() + timeout
     records = _control().records
     columns = (
@@ -322,10 +324,11 @@ def _follow(task_id: str, *, timeout: float, quiet: bool) -> Any:
         *columns, TimeElapsedColumn(), disable=quiet, console=Console(stderr=True)
     ) as bar:
         shown = bar.add_task(task_id, total=100)
-        while True:
-            with _redis_errors():
-                record = records.get(task_id)
-            if record is not None:
+        # The job's live-results channel tells when to read its record again: no polling.
+        with _redis_errors():
+            for record in follow(records, task_id, timeout_s=max(0.0, deadline - time.monotonic())):
+                if record is None:
+                    continue
                 bar.update(
                     shown,
                     completed=record.progress,
@@ -333,10 +336,8 @@ def _follow(task_id: str, *, timeout: float, quiet: bool) -> Any:
                 )
                 if not record.active:
                     return record
-            if time.monotonic() > deadline:
-                typer.echo(f"error: {task_id} still running after {timeout:.0f} s", err=True)
-                raise typer.Exit(3)
-            time.sleep(0.2)
+        typer.echo(f"error: {task_id} still running after {timeout:.0f} s", err=True)
+        raise typer.Exit(3)
 
 
 @dead_app.command("list")

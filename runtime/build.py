@@ -44,6 +44,7 @@ from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
 from runtime.jobs import bind_all
 from runtime.middleware.abort import RunningAbortable
+from runtime.middleware.callbacks import FinalCallbacks
 from runtime.middleware.handover import Handover
 from runtime.middleware.heartbeat import WorkerHeartbeat
 from runtime.middleware.job_records import JobTracking
@@ -136,6 +137,8 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
         engine=lambda: engine, flush_ms=settings.journal_flush_ms, enabled=settings.journal_enabled
     )
     middleware.insert(middleware.index(tracking) + 1, journal)
+    # Also before PolicyRetries: a failure is final only once it has decided not to retry.
+    middleware.insert(middleware.index(journal) + 1, FinalCallbacks())
     return RobustRedisBroker(
         client=client,
         namespace=NAMESPACE,

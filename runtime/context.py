@@ -16,6 +16,7 @@ from domain.platform.db import session_factory
 from domain.platform.settings import Settings
 from runtime.build import current, middleware_of
 from runtime.consumer import RobustRedisBroker
+from runtime.deferred import Outbox, outbox_of
 from runtime.job_records import JobRecords
 from runtime.middleware.journal import Journal
 from runtime.middleware.soft_time_limit import SoftTimeLimit
@@ -37,6 +38,12 @@ def engine() -> Engine:
 
 def records() -> JobRecords:
     return current().records
+
+
+def outbox() -> Outbox:
+    """This process's enqueue path with store and forward (Redis, or the journal while away)."""
+    now = current()
+    return outbox_of(now.broker, now.records, now.engine, max_jobs=now.settings.deferred_max_jobs)
 
 
 @contextmanager

@@ -234,8 +234,13 @@ class JobRecords:
         task_id = argv[0]
         self._direct.run(self._enqueue, [self.key(task_id), self.prefix, *keys], [*head, *argv])
 
+    def channel(self, task_id: str) -> str:
+        """The pub/sub channel told of each transition and progress of the job (lua/)."""
+        return f"{self.prefix}events:{task_id}"
+
     def progress(self, task_id: str, pct: int, note: str) -> bool:
-        return bool(self._progress(keys=[self.key(task_id)], args=[pct, note, now_ms()]))
+        keys = [self.key(task_id), self.channel(task_id)]
+        return bool(self._progress(keys=keys, args=[pct, note, now_ms()]))
 
     def get(self, task_id: str) -> JobRecord | None:
         raw = self.client.hgetall(self.key(task_id))

@@ -73,6 +73,8 @@ class Submitted:
 
     task_id: str
     duplicate: bool = False
+    #: Accepted while Redis was unreachable: stored in the journal until the forwarder sends it.
+    deferred: bool = False
 
 
 class Job(Generic[P]):
@@ -161,6 +163,7 @@ class Job(Generic[P]):
         delay_ms: int | None = None,
         idempotency_key: str | None = None,
         idempotency_ttl_s: int = IDEMPOTENCY_TTL_S,
+        callback_url: str | None = None,
     ) -> Submitted:
         """Send, or return the active job with the same uniqueness key.
 
@@ -169,9 +172,9 @@ class Job(Generic[P]):
         failed attempt (Redis down: 503) creates it then, once. Reusing a key for a different
         payload is refused.
         """
-        message = self.message(payload)
+        message = self.message(payload, **callback_option(callback_url))
         if idempotency_key is not None:
-            message = self._keyed(message, idempotency_key)
+            message = self.keyed(message, idempotency_key)
             existing = self._claim_idempotency(message, idempotency_key, idempotency_ttl_s)
             if existing is not None:
                 return existing
@@ -180,20 +183,25 @@ class Job(Generic[P]):
         except DuplicateJob as duplicate:
             return Submitted(duplicate.existing_task_id, duplicate=True)
 
-    def _keyed(self, message: dramatiq.Message[Any], key: str) -> dramatiq.Message[Any]:
+    def keyed(self, message: dramatiq.Message[Any], key: str) -> dramatiq.Message[Any]:
         """The message with its task id derived from the key, the same on every retry."""
         task_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{self.name}:{key}"))
         return dataclasses.replace(message, message_id=task_id)
+
+    def idempotency_claim(self, message: dramatiq.Message[Any], key: str) -> tuple[str, str]:
+        """The Redis key that records an Idempotency-Key's first use, and the request's
+        fingerprint stored there (a reuse with another payload is refused)."""
+        body = json.dumps(message.kwargs, sort_keys=True, default=str).encode()
+        fingerprint = hashlib.sha256(body).hexdigest()[:32]
+        scope = f"{self.name}:{key}"
+        return IDEMPOTENCY_PREFIX + hashlib.sha256(scope.encode()).hexdigest(), fingerprint
 
     def _claim_idempotency(
         self, message: dramatiq.Message[Any], key: str, ttl_s: int
     ) -> Submitted | None:
         """None when this call must send the message; else the Submitted to answer."""
         task_id = message.message_id
-        body = json.dumps(message.kwargs, sort_keys=True, default=str).encode()
-        fingerprint = hashlib.sha256(body).hexdigest()[:32]
-        scope = f"{self.name}:{key}"
-        claim_key = IDEMPOTENCY_PREFIX + hashlib.sha256(scope.encode()).hexdigest()
+        claim_key, fingerprint = self.idempotency_claim(message, key)
         client = getattr(self.actor.broker, "client")  # noqa: B009  (the Redis broker's)
         store = self.records()
         pipe = client.pipeline(transaction=False)
@@ -215,6 +223,11 @@ class Job(Generic[P]):
             time.sleep(0.02)
             exists = client.exists(store.key(task_id))
         return Submitted(task_id, duplicate=True) if exists else None
+
+
+def callback_option(url: str | None) -> dict[str, str]:
+    """The message option the FinalCallbacks middleware reads (runtime/middleware/callbacks.py)."""
+    return {"callback_url": url} if url else {}
 
 
 def job(

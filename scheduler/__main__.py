@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         sleep=lambda seconds: stopping.wait(seconds / max(args.speed, 1.0)),
         poll_s=poll_s,
         stop=stopping.is_set,
+        # Jobs the API accepted while Redis was down: sent within a pass of Redis coming back,
+        # even when the web process that accepted them has gone.
+        after_pass=lambda: runtime.forward(broker, runtime.records(), runtime.engine()),
     )
     clock.state.leave(clock.identity)
     return 0

@@ -197,12 +197,16 @@ def run_forever(
     sleep: Callable[[float], object],
     poll_s: float,
     stop: Callable[[], bool],
+    after_pass: Callable[[], object] | None = None,
 ) -> None:
-    """Tick every `poll_s` (virtual seconds come from `now`; `sleep` takes real ones)."""
+    """Tick every `poll_s` (virtual seconds come from `now`; `sleep` takes real ones), then run
+    `after_pass` (the forwarder of jobs deferred while Redis was down)."""
     while not stop():
         clock.beat(force=True)
         try:
             clock.tick(now())
+            if after_pass is not None:
+                after_pass()
         except Exception:  # Redis away, a job failing to enqueue: log, keep ticking
             logger.exception("tick failed; retrying at the next pass")
         sleep(poll_s)

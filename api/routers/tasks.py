@@ -9,7 +9,15 @@ from fastapi import APIRouter, HTTPException
 from api.deps import ControlDep, WriterDep
 from api.params import Limit, OptionalName, TaskIdPath
 from api.schemas import Cancelled, TaskList, TaskPublic
-from runtime import ACTIVE_STATES, QUEUES, State, live_workers
+from runtime import (
+    ACTIVE_STATES,
+    QUEUES,
+    REDIS_ERRORS,
+    State,
+    deferred_record,
+    engine,
+    live_workers,
+)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -79,9 +87,24 @@ def list_tasks(
 
 @router.get("/status/{task_id}")
 def task_status(task_id: TaskIdPath, control: ControlDep) -> TaskPublic:
-    record = control.records.get(task_id)
+    try:
+        record = control.records.get(task_id)
+    except REDIS_ERRORS:
+        # A job accepted while Redis is down is in the journal: answer from there, else 503.
+        deferred = deferred_record(engine(), task_id)
+        if deferred is None:
+            raise
+        return TaskPublic.of(deferred).model_copy(update={"queued": "deferred"})
     if record is None:
-        raise HTTPException(404, detail=f"unknown task_id {task_id!r} (never existed or expired)")
+        # Only unknown ids pay this read: a deferred job waiting for (or superseded at) its send.
+        deferred = deferred_record(engine(), task_id)
+        if deferred is None:
+            raise HTTPException(
+                404, detail=f"unknown task_id {task_id!r} (never existed or expired)"
+            )
+        return TaskPublic.of(deferred).model_copy(
+            update={"queued": "deferred" if deferred.state == State.PENDING else "broker"}
+        )
     return TaskPublic.of(record)
 
 

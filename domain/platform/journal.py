@@ -101,12 +101,15 @@ def unfinished(
     cursor: Cursor | None,
     limit: int,
 ) -> list[JournalEntry]:
-    """Unfinished entries accepted in the window, oldest first, after `cursor`."""
+    """Unfinished entries accepted in the window, oldest first, after `cursor` (deferred ones
+    waiting for the forwarder left out)."""
     query = (
         select(JournalEntry)
         .where(JournalEntry.finished_at.is_(None))
         .where(JournalEntry.accepted_at > accepted_after)
         .where(JournalEntry.accepted_at < accepted_before)
+        # A deferred job not yet forwarded was never in Redis: the forwarder sends it, in order.
+        .where(or_(JournalEntry.deferred_at.is_(None), JournalEntry.forwarded_at.is_not(None)))
     )
     if cursor is not None:
         query = query.where(

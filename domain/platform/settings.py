@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # The database journal of accepted jobs, to find and resend the ones Redis loses.
     journal_enabled: bool = True
     journal_flush_ms: int = Field(default=200, ge=10, le=10_000)
+    # Store and forward: jobs accepted while Redis is unreachable wait in the database journal;
+    # past this many waiting, enqueues answer 503 (0: no deferral, a 503 at once).
+    deferred_max_jobs: int = Field(default=100_000, ge=0)
     # API side: fail fast when Redis is down instead of hanging the request.
     redis_connect_timeout_s: float = Field(default=0.5, gt=0)
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
@@ -110,6 +113,13 @@ class Settings(BaseSettings):
     # Prefix of the runbook links in alert e-mails (runbook_url annotations are repo paths).
     alert_runbook_base_url: str = ""
     alertmanager_port: int = Field(default=9093, ge=1, le=65535)
+    # Result callbacks (`callback_url` on a POST): signed with this secret (HMAC-SHA256); no
+    # callback is accepted without it. Loopback/private targets only when allowed.
+    callback_secret: SecretStr = SecretStr("")
+    callback_allow_private: bool = False
+    callback_timeout_s: float = Field(default=10.0, gt=0)
+    callback_max_retries: int = Field(default=8, ge=0)
+    callback_min_backoff_ms: int = Field(default=5_000, ge=0)
     # --- ml ---
     # Trained model artefacts (joblib/JSON), one folder per kind, next to their `models` rows.
     model_dir: Path = Path("var/models")

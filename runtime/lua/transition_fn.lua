@@ -72,6 +72,9 @@ local function transition(key, prefix, a)
     redis.call("ZREMRANGEBYSCORE", prefix .. "state:" .. state, 0, now - retention)
     redis.call("ZREMRANGEBYSCORE", prefix .. "all", 0, now - retention)
   end
+  -- Live results (GET /api/tasks/{id}/events, enqueue --wait): tell whoever follows this job.
+  -- A channel nobody listens to costs Redis a hash lookup.
+  redis.call("PUBLISH", prefix .. "events:" .. task_id, state)
   if state ~= "STARTED" then lost_runs = 0 end
   return {state, lost_runs, 1}
 end

@@ -16,7 +16,12 @@ from tests.support.workers import ROOT
 
 def test_enqueue_with_redis_down_is_a_fast_503(demo_database: str) -> None:
     port, dead_redis = free_port(), free_port()
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{dead_redis}/0"}
+    # Store and forward off (DEFERRED_MAX_JOBS=0): the behaviour before it, and its opt-out.
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{dead_redis}/0",
+        "DEFERRED_MAX_JOBS": "0",
+    }
     server = subprocess.Popen(
         [
             sys.executable,

@@ -95,3 +95,11 @@ def rel_kills_its_worker(payload: Keyed) -> None:
     """What an out-of-memory kill looks like from the outside: the process vanishes mid-job."""
     _executed(payload.key)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@job(queue="default", payload=Keyed, unique="{key}")
+def rel_unique_effect(payload: Keyed) -> dict[str, Any]:
+    """Applies its effect once per key; a second submission while one is active is that one."""
+    attempt = _executed(payload.key)
+    _apply_effect(payload.key)
+    return {"key": payload.key, "execution": attempt}
