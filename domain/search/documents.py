@@ -126,7 +126,8 @@ def _certificates(connection: Connection, ids: Sequence[int]) -> list[Document]:
             row.site,
             _day(row.created_at),
             f"Certificat {row.certificate_type}, lot {row.lot_code}",
-            f"Certificat de {row.certificate_type} du lot {row.lot_code}, empreinte {row.chain_hash}",
+            f"Certificat de {row.certificate_type} du lot {row.lot_code}, "
+            f"empreinte {row.chain_hash}",
         )
         for row in rows
     ]

@@ -33,11 +33,13 @@ class Filters:
 class SearchEngine(Protocol):
     name: str
 
-    def write(self, connection: Connection, generation: int, docs: Sequence[Document],
-              *, now: float) -> None: ...
+    def write(
+        self, connection: Connection, generation: int, docs: Sequence[Document], *, now: float
+    ) -> None: ...
 
-    def page(self, connection: Connection, query: Query, filters: Filters, *, limit: int,
-             offset: int) -> list[Any]: ...
+    def page(
+        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
+    ) -> list[Any]: ...
 
     def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]: ...
 
@@ -103,17 +105,25 @@ class Fts5:
 
     name = "sqlite-fts5"
 
-    def write(self, connection: Connection, generation: int, docs: Sequence[Document],
-              *, now: float) -> None:
+    def write(
+        self, connection: Connection, generation: int, docs: Sequence[Document], *, now: float
+    ) -> None:
         if not docs:
             return
-        ids = connection.execute(
-            documents.insert().returning(documents.c.id, sort_by_parameter_order=True),
-            _rows(docs, generation, now),
-        ).scalars().all()
+        ids = (
+            connection.execute(
+                documents.insert().returning(documents.c.id, sort_by_parameter_order=True),
+                _rows(docs, generation, now),
+            )
+            .scalars()
+            .all()
+        )
         connection.exec_driver_sql(
             "INSERT INTO search_fts (rowid, terms) VALUES (?, ?)",
-            [(doc_id, terms(f"{doc.title} {doc.body}")) for doc_id, doc in zip(ids, docs, strict=True)],
+            [
+                (doc_id, terms(f"{doc.title} {doc.body}"))
+                for doc_id, doc in zip(ids, docs, strict=True)
+            ],
         )
 
     def forget(self, connection: Connection, ids: Sequence[int]) -> None:
@@ -137,25 +147,37 @@ class Fts5:
         unwanted = "".join(f" NOT {clause(c)}" for c in query.clauses if c.negated)
         return wanted + unwanted
 
-    def page(self, connection: Connection, query: Query, filters: Filters, *, limit: int,
-             offset: int) -> list[Any]:
+    def page(
+        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
+    ) -> list[Any]:
         params: dict[str, Any] = {"match": self.match(query), "limit": limit, "offset": offset}
         where = _filters(filters, params)
-        return list(connection.execute(text(
-            "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, "
-            "bm25(search_fts) AS score FROM search_fts JOIN search_documents d "
-            "ON d.id = search_fts.rowid WHERE search_fts MATCH :match "
-            f"AND d.generation = {ACTIVE}{where} ORDER BY score LIMIT :limit OFFSET :offset"
-        ), params))
+        return list(
+            connection.execute(
+                text(
+                    "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, "
+                    "bm25(search_fts) AS score FROM search_fts JOIN search_documents d "
+                    "ON d.id = search_fts.rowid WHERE search_fts MATCH :match "
+                    f"AND d.generation = {ACTIVE}{where} "
+                    "ORDER BY score LIMIT :limit OFFSET :offset"
+                ),
+                params,
+            )
+        )
 
     def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]:
         params: dict[str, Any] = {"match": self.match(query)}
         where = _date_filters(filters, params)
-        return list(connection.execute(text(
-            "SELECT d.kind, d.site_code, count(*) AS n FROM search_fts JOIN search_documents d "
-            "ON d.id = search_fts.rowid WHERE search_fts MATCH :match "
-            f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
-        ), params))
+        return list(
+            connection.execute(
+                text(
+                    "SELECT d.kind, d.site_code, count(*) AS n FROM search_fts JOIN search_documents d "
+                    "ON d.id = search_fts.rowid WHERE search_fts MATCH :match "
+                    f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
+                ),
+                params,
+            )
+        )
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:
@@ -172,21 +194,25 @@ class PostgresFts:
 
     name = "postgresql-tsvector"
 
-    def write(self, connection: Connection, generation: int, docs: Sequence[Document],
-              *, now: float) -> None:
+    def write(
+        self, connection: Connection, generation: int, docs: Sequence[Document], *, now: float
+    ) -> None:
         if not docs:
             return
         rows = _rows(docs, generation, now)
         for row, doc in zip(rows, docs, strict=True):
             row["folded_title"] = fold(doc.title)
             row["folded_body"] = fold(doc.body)
-        connection.execute(text(
-            "INSERT INTO search_documents (generation, kind, ref_id, site_code, doc_date, title, "
-            "body, indexed_at_unix_s, tsv) VALUES (:generation, :kind, :ref_id, :site_code, "
-            ":doc_date, :title, :body, :indexed_at_unix_s, "
-            "setweight(to_tsvector('french', :folded_title), 'A') || "
-            "setweight(to_tsvector('french', :folded_body), 'B'))"
-        ), rows)
+        connection.execute(
+            text(
+                "INSERT INTO search_documents (generation, kind, ref_id, site_code, doc_date, title, "
+                "body, indexed_at_unix_s, tsv) VALUES (:generation, :kind, :ref_id, :site_code, "
+                ":doc_date, :title, :body, :indexed_at_unix_s, "
+                "setweight(to_tsvector('french', :folded_title), 'A') || "
+                "setweight(to_tsvector('french', :folded_body), 'B'))"
+            ),
+            rows,
+        )
 
     def forget(self, connection: Connection, ids: Sequence[int]) -> None:
         """Nothing: the index is a column of the deleted rows."""
@@ -204,25 +230,37 @@ class PostgresFts:
         parts = [("!" if c.negated else "") + clause(c) for c in query.clauses]
         return " & ".join(parts)
 
-    def page(self, connection: Connection, query: Query, filters: Filters, *, limit: int,
-             offset: int) -> list[Any]:
+    def page(
+        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
+    ) -> list[Any]:
         params: dict[str, Any] = {"q": self.tsquery(query), "limit": limit, "offset": offset}
         where = _filters(filters, params)
-        return list(connection.execute(text(
-            "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, "
-            "-ts_rank_cd(d.tsv, q) AS score FROM search_documents d, "
-            "to_tsquery('french', :q) AS q WHERE d.tsv @@ q "
-            f"AND d.generation = {ACTIVE}{where} ORDER BY score, d.id LIMIT :limit OFFSET :offset"
-        ), params))
+        return list(
+            connection.execute(
+                text(
+                    "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, "
+                    "-ts_rank_cd(d.tsv, q) AS score FROM search_documents d, "
+                    "to_tsquery('french', :q) AS q WHERE d.tsv @@ q "
+                    f"AND d.generation = {ACTIVE}{where} "
+                    "ORDER BY score, d.id LIMIT :limit OFFSET :offset"
+                ),
+                params,
+            )
+        )
 
     def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]:
         params: dict[str, Any] = {"q": self.tsquery(query)}
         where = _date_filters(filters, params)
-        return list(connection.execute(text(
-            "SELECT d.kind, d.site_code, count(*) AS n FROM search_documents d, "
-            "to_tsquery('french', :q) AS q WHERE d.tsv @@ q "
-            f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
-        ), params))
+        return list(
+            connection.execute(
+                text(
+                    "SELECT d.kind, d.site_code, count(*) AS n FROM search_documents d, "
+                    "to_tsquery('french', :q) AS q WHERE d.tsv @@ q "
+                    f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
+                ),
+                params,
+            )
+        )
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:

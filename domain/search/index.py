@@ -116,7 +116,9 @@ def index_changes(
     return {**totals, "pending_changes": pending, "duration_ms": _ms_since(started)}
 
 
-def rebuild(engine: Engine, *, chunk: int = REBUILD_CHUNK, progress: Progress = quiet) -> dict[str, Any]:
+def rebuild(
+    engine: Engine, *, chunk: int = REBUILD_CHUNK, progress: Progress = quiet
+) -> dict[str, Any]:
     """Build a new generation from the source tables, switch to it atomically, drop the old.
 
     Searches keep answering from the active generation until the switch; incremental runs
@@ -129,8 +131,9 @@ def rebuild(engine: Engine, *, chunk: int = REBUILD_CHUNK, progress: Progress = 
             # A rebuild that died half-way: its generation is started again from scratch.
             _drop_generation(connection, building)
         building = max(active, building or 0) + 1
-        connection.execute(schema.state.update().where(schema.state.c.id == 1).values(
-            building_generation=building))
+        connection.execute(
+            schema.state.update().where(schema.state.c.id == 1).values(building_generation=building)
+        )
     counts: dict[str, int] = {}
     for position, kind in enumerate(schema.KINDS):
         after = 0
@@ -144,11 +147,20 @@ def rebuild(engine: Engine, *, chunk: int = REBUILD_CHUNK, progress: Progress = 
             after = ids[-1]
         progress(90 * (position + 1) / len(schema.KINDS), f"{kind}: {counts[kind]} documents")
     with locked(engine) as connection:
-        connection.execute(schema.state.update().where(schema.state.c.id == 1).values(
-            active_generation=building, building_generation=None, rebuilt_at_unix_s=time.time()))
+        connection.execute(
+            schema.state.update()
+            .where(schema.state.c.id == 1)
+            .values(
+                active_generation=building, building_generation=None, rebuilt_at_unix_s=time.time()
+            )
+        )
     dropped = drop_stale(engine)
-    return {"generation": building, "documents": counts, "old_documents_dropped": dropped,
-            "duration_ms": _ms_since(started)}
+    return {
+        "generation": building,
+        "documents": counts,
+        "old_documents_dropped": dropped,
+        "duration_ms": _ms_since(started),
+    }
 
 
 def _drop_generation(connection: Connection, generation: int, *, limit: int | None = None) -> int:
@@ -159,7 +171,9 @@ def _drop_generation(connection: Connection, generation: int, *, limit: int | No
     if ids:
         engines.for_dialect(connection.dialect.name).forget(connection, ids)
         connection.execute(
-            schema.documents.delete().where(schema.documents.c.id.in_(bindparam("ids", expanding=True))),
+            schema.documents.delete().where(
+                schema.documents.c.id.in_(bindparam("ids", expanding=True))
+            ),
             {"ids": ids},
         )
     return len(ids)
@@ -189,8 +203,11 @@ def optimize(engine: Engine) -> dict[str, Any]:
     dropped = drop_stale(engine)
     merged = engines.for_dialect(engine.dialect.name).optimize(engine)
     with locked(engine) as connection:
-        connection.execute(schema.state.update().where(schema.state.c.id == 1).values(
-            optimized_at_unix_s=time.time()))
+        connection.execute(
+            schema.state.update()
+            .where(schema.state.c.id == 1)
+            .values(optimized_at_unix_s=time.time())
+        )
     return {"stale_documents_dropped": dropped, **merged, "duration_ms": _ms_since(started)}
 
 

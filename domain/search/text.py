@@ -105,7 +105,7 @@ def parse(text: str) -> Query:
     if text.count('"') % 2:
         raise QuerySyntaxError('unbalanced quote: close the phrase with a second "')
     if "(" in text or ")" in text:
-        raise QuerySyntaxError("parentheses are not supported: use a OR b, -word, \"a phrase\"")
+        raise QuerySyntaxError('parentheses are not supported: use a OR b, -word, "a phrase"')
     units = _units(text)
     clauses: list[Clause] = []
     pending_or = False
@@ -157,7 +157,9 @@ def _units(text: str) -> list[tuple[str, ...]]:
         while end < len(text) and not text[end].isspace() and text[end] != '"':
             end += 1
         token = text[start:end]
-        units.append(("OR",) if token == "OR" and not negated else ("-" if negated else "", "word", token))
+        units.append(
+            ("OR",) if token == "OR" and not negated else ("-" if negated else "", "word", token)
+        )
         position = end
     return units
 
@@ -195,5 +197,7 @@ def snippet(text: str, query: Query, *, width: int = 24, mark: str = "**") -> st
     start = max(0, first - width)
     end = min(len(pieces), first + width * 2)
     marked = set(hits)
-    out = "".join(f"{mark}{p}{mark}" if i in marked else p for i, p in enumerate(pieces[start:end], start))
+    out = "".join(
+        f"{mark}{p}{mark}" if i in marked else p for i, p in enumerate(pieces[start:end], start)
+    )
     return ("…" if start else "") + out.strip() + ("…" if end < len(pieces) else "")
