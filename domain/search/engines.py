@@ -171,7 +171,8 @@ class Fts5:
         return list(
             connection.execute(
                 text(
-                    "SELECT d.kind, d.site_code, count(*) AS n FROM search_fts JOIN search_documents d "
+                    "SELECT d.kind, d.site_code, count(*) AS n "
+                    "FROM search_fts JOIN search_documents d "
                     "ON d.id = search_fts.rowid WHERE search_fts MATCH :match "
                     f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
                 ),
@@ -205,9 +206,9 @@ class PostgresFts:
             row["folded_body"] = fold(doc.body)
         connection.execute(
             text(
-                "INSERT INTO search_documents (generation, kind, ref_id, site_code, doc_date, title, "
-                "body, indexed_at_unix_s, tsv) VALUES (:generation, :kind, :ref_id, :site_code, "
-                ":doc_date, :title, :body, :indexed_at_unix_s, "
+                "INSERT INTO search_documents (generation, kind, ref_id, site_code, doc_date, "
+                "title, body, indexed_at_unix_s, tsv) VALUES (:generation, :kind, :ref_id, "
+                ":site_code, :doc_date, :title, :body, :indexed_at_unix_s, "
                 "setweight(to_tsvector('french', :folded_title), 'A') || "
                 "setweight(to_tsvector('french', :folded_body), 'B'))"
             ),
