@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "throughput": [],
     "memory": [],
     "api": [],
+    "search": [],
     "recovery": ["--stock-cap-s", "300"],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {
