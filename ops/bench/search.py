@@ -94,7 +94,9 @@ async def _queries(base: str, *, clients: int, requests: int) -> list[float]:
     return latencies
 
 
-def run(*, scale: float, comments: int, rounds: int, clients: int, requests: int) -> dict[str, Any]:
+def run(
+    *, scale: float, comments: int, changes: int, rounds: int, clients: int, requests: int
+) -> dict[str, Any]:
     load_before = report.load()
     server, tmp = isolated()
     from sqlalchemy import insert, select, update
@@ -119,7 +121,9 @@ def run(*, scale: float, comments: int, rounds: int, clients: int, requests: int
             with engine.begin() as connection:
                 ids = (
                     connection.execute(
-                        select(ConsumerFeedback.id).order_by(ConsumerFeedback.id.desc()).limit(1000)
+                        select(ConsumerFeedback.id)
+                        .order_by(ConsumerFeedback.id.desc())
+                        .limit(changes)
                     )
                     .scalars()
                     .all()
@@ -130,7 +134,7 @@ def run(*, scale: float, comments: int, rounds: int, clients: int, requests: int
                     .values(comment=f"Révision {round_}: foie repris, texture correcte.")
                 )
             done = search.index_changes(engine)
-            assert done["changes"] == 1000, done
+            assert done["changes"] == changes, done
             incremental.append(done["duration_ms"] / 1000)
         optimized = search.optimize(engine)
         with api_server(log_dir=tmp) as api:
@@ -162,7 +166,8 @@ def run(*, scale: float, comments: int, rounds: int, clients: int, requests: int
         "first_incremental_run_of_everything": first,
         "full_rebuild_seconds_all_documents": _spread(full),
         "full_rebuild_seconds_per_100k_comments": _spread(full_per_100k),
-        "incremental_1000_changes_seconds": _spread(incremental),
+        "incremental_changes": changes,
+        "incremental_seconds": _spread(incremental),
         "optimize": optimized,
         "query": {
             "clients": clients,
@@ -188,6 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="ops.bench.search", description=__doc__)
     parser.add_argument("--scale", type=float, default=10)
     parser.add_argument("--comments", type=int, default=100_000)
+    parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=2000)
@@ -197,6 +203,7 @@ def main() -> None:
             run(
                 scale=args.scale,
                 comments=args.comments,
+                changes=args.changes,
                 rounds=args.rounds,
                 clients=args.clients,
                 requests=args.requests,
