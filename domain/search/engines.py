@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text, tuple_
 
@@ -28,22 +28,6 @@ class Filters:
     site_code: str | None = None
     date_from: date | None = None
     date_to: date | None = None
-
-
-class SearchEngine(Protocol):
-    name: str
-
-    def write(
-        self, connection: Connection, generation: int, docs: Sequence[Document], *, now: float
-    ) -> None: ...
-
-    def page(
-        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
-    ) -> list[Any]: ...
-
-    def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]: ...
-
-    def optimize(self, engine: Engine) -> dict[str, Any]: ...
 
 
 def remove(connection: Connection, generation: int, keys: Iterable[tuple[str, int]]) -> list[int]:
@@ -100,7 +84,51 @@ def _rows(docs: Sequence[Document], generation: int, now: float) -> list[dict[st
     ]
 
 
-class Fts5:
+class SearchEngine:
+    """What an engine does: write and forget documents, match a query, optimise itself. The two
+    reads (a page of hits, facet counts) are shared, around the engine's `matching` clause."""
+
+    name = ""
+
+    def write(
+        self, connection: Connection, generation: int, docs: Sequence[Document], *, now: float
+    ) -> None:
+        raise NotImplementedError
+
+    def forget(self, connection: Connection, ids: Sequence[int]) -> None:
+        raise NotImplementedError
+
+    def optimize(self, engine: Engine) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
+        """(FROM ... WHERE clause over documents `d`, score expression (lower is better),
+        parameters) for `query`."""
+        raise NotImplementedError
+
+    def page(
+        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
+    ) -> list[Any]:
+        source, score, params = self.matching(query)
+        where = _filters(filters, params)
+        sql = (
+            f"SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, {score} AS score "
+            f"{source} AND d.generation = {ACTIVE}{where} "
+            "ORDER BY score, d.id LIMIT :limit OFFSET :offset"
+        )
+        return list(connection.execute(text(sql), {**params, "limit": limit, "offset": offset}))
+
+    def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]:
+        source, _score, params = self.matching(query)
+        where = _date_filters(filters, params)
+        sql = (
+            f"SELECT d.kind, d.site_code, count(*) AS n {source} "
+            f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
+        )
+        return list(connection.execute(text(sql), params))
+
+
+class Fts5(SearchEngine):
     """SQLite FTS5: stemmed terms (domain.search.text) in a one-column FTS table, ranked by BM25."""
 
     name = "sqlite-fts5"
@@ -147,37 +175,12 @@ class Fts5:
         unwanted = "".join(f" NOT {clause(c)}" for c in query.clauses if c.negated)
         return wanted + unwanted
 
-    def page(
-        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
-    ) -> list[Any]:
-        params: dict[str, Any] = {"match": self.match(query), "limit": limit, "offset": offset}
-        where = _filters(filters, params)
-        return list(
-            connection.execute(
-                text(
-                    "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, "
-                    "bm25(search_fts) AS score FROM search_fts JOIN search_documents d "
-                    "ON d.id = search_fts.rowid WHERE search_fts MATCH :match "
-                    f"AND d.generation = {ACTIVE}{where} "
-                    "ORDER BY score LIMIT :limit OFFSET :offset"
-                ),
-                params,
-            )
-        )
-
-    def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]:
-        params: dict[str, Any] = {"match": self.match(query)}
-        where = _date_filters(filters, params)
-        return list(
-            connection.execute(
-                text(
-                    "SELECT d.kind, d.site_code, count(*) AS n "
-                    "FROM search_fts JOIN search_documents d "
-                    "ON d.id = search_fts.rowid WHERE search_fts MATCH :match "
-                    f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
-                ),
-                params,
-            )
+    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
+        return (
+            "FROM search_fts JOIN search_documents d ON d.id = search_fts.rowid "
+            "WHERE search_fts MATCH :match",
+            "bm25(search_fts)",
+            {"match": self.match(query)},
         )
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
@@ -190,7 +193,7 @@ class Fts5:
         return {"engine": self.name, "index_pages_before": before, "index_pages_after": after}
 
 
-class PostgresFts:
+class PostgresFts(SearchEngine):
     """PostgreSQL: `tsv` = to_tsvector('french', folded title (weight A) and body (B)), GIN."""
 
     name = "postgresql-tsvector"
@@ -231,36 +234,11 @@ class PostgresFts:
         parts = [("!" if c.negated else "") + clause(c) for c in query.clauses]
         return " & ".join(parts)
 
-    def page(
-        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
-    ) -> list[Any]:
-        params: dict[str, Any] = {"q": self.tsquery(query), "limit": limit, "offset": offset}
-        where = _filters(filters, params)
-        return list(
-            connection.execute(
-                text(
-                    "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, "
-                    "-ts_rank_cd(d.tsv, q) AS score FROM search_documents d, "
-                    "to_tsquery('french', :q) AS q WHERE d.tsv @@ q "
-                    f"AND d.generation = {ACTIVE}{where} "
-                    "ORDER BY score, d.id LIMIT :limit OFFSET :offset"
-                ),
-                params,
-            )
-        )
-
-    def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]:
-        params: dict[str, Any] = {"q": self.tsquery(query)}
-        where = _date_filters(filters, params)
-        return list(
-            connection.execute(
-                text(
-                    "SELECT d.kind, d.site_code, count(*) AS n FROM search_documents d, "
-                    "to_tsquery('french', :q) AS q WHERE d.tsv @@ q "
-                    f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
-                ),
-                params,
-            )
+    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
+        return (
+            "FROM search_documents d, to_tsquery('french', :q) AS q WHERE d.tsv @@ q",
+            "-ts_rank_cd(d.tsv, q)",
+            {"q": self.tsquery(query)},
         )
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
@@ -276,7 +254,7 @@ class PostgresFts:
         return {"engine": self.name, "pending_pages_merged": int(merged or 0)}
 
 
-def for_dialect(name: str) -> Fts5 | PostgresFts:
+def for_dialect(name: str) -> SearchEngine:
     if name == "sqlite":
         return Fts5()
     if name == "postgresql":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -17,13 +16,6 @@ from domain.search import is_search_table
 from ops.local_postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    yield server
-    server.stop()
 
 
 def test_schema_demo_queries_and_aggregates_work_on_postgresql(postgres: PostgresServer) -> None:

@@ -20,16 +20,8 @@ from domain.models import ConsumerFeedback, Lot
 from domain.platform import db
 from domain.search import schema
 from domain.search.index import index_batch
-from ops.local_postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    yield server
-    server.stop()
 
 
 def fresh_database(kind: str, tmp_path: Path, postgres_server: Any) -> str:
