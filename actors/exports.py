@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pendulum
 from pydantic import Field
 
+from actors.maintenance import request_index_update
 from domain.bounds import SITE_CODE_MAX, RowId
 from domain.kpis import previous_week, week_of
 from domain.platform.db import session_factory
@@ -95,6 +96,7 @@ def _export(make: Callable[[ExportContext], dict[str, Any]]) -> dict[str, Any]:
 
     with session_scope() as session:
         result = make(ExportContext(session, _store(), _now(), current_task_id(), progress))
+    request_index_update()
     progress(100, "done")
     return result
 
@@ -241,6 +243,7 @@ def generate_blockchain_certificate(payload: CertificateRequest) -> dict[str, An
         task_id=current_task_id(),
         progress=progress,
     )
+    request_index_update()
     progress(100, "done")
     return result
 
@@ -266,5 +269,6 @@ def weekly_reports_generation(payload: WeeklyReports) -> dict[str, Any]:
     with chunked_session() as session:
         ctx = runs.ExportContext(session, _store(), _now(), current_task_id(), progress)
         result = runs.weekly_reports(ctx, week_start=week_start)
+    request_index_update()
     progress(100, "done")
     return result

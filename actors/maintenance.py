@@ -1,7 +1,9 @@
-"""Maintenance jobs on queue `default`: health, aggregates, backup, cleanup, KPIs, broker upkeep."""
+"""Maintenance jobs on queue `default`: health, aggregates, backup, cleanup, KPIs, broker upkeep,
+search indexing."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,6 +32,8 @@ from runtime import (
     records,
     session_scope,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Nightly and weekly upkeep: a few retries, minutes apart (a database restart, a full disk).
 NIGHTLY = RetryPolicy(max_retries=3, min_backoff_ms=60_000, max_backoff_ms=600_000)
@@ -212,3 +216,71 @@ def broker_maintenance(payload: Empty) -> dict[str, Any]:
         return {"status": "success", **recovered}
     reconciled = reconcile(broker(), records(), engine())
     return {"status": "success", **recovered, **reconciled.as_dict()}
+
+
+# Search index (domain/search). On `default`: runs are short database transactions, and a
+# process of their own would cost a worker's memory for a few seconds of work every few minutes.
+SEARCH_RETRY = RetryPolicy(max_retries=5, min_backoff_ms=5_000, max_backoff_ms=120_000)
+
+
+class IndexChanges(Payload):
+    budget_ms: int = Field(default=60_000, ge=1_000, le=600_000)
+
+
+@job(
+    queue="default",
+    payload=IndexChanges,
+    retry=SEARCH_RETRY,
+    time_limit_ms=15 * 60_000,
+    unique="search-index-changes",
+)
+def index_changes(payload: IndexChanges) -> dict[str, Any]:
+    """Index every change to lots, feedback, anomalies, certificates and files since the last
+    run (the log the database triggers keep); safe to run twice at once."""
+    from domain import search
+
+    return {"status": "success", **search.index_changes(
+        engine(), budget_ms=payload.budget_ms, progress=progress
+    )}
+
+
+@job(
+    queue="default",
+    payload=Empty,
+    retry=NIGHTLY,
+    time_limit_ms=30 * 60_000,
+    unique="search-optimize",
+)
+def optimize_search_index(payload: Empty) -> dict[str, Any]:
+    """Purge stale documents and merge the index (FTS5 optimize; GIN pending list + VACUUM)."""
+    from domain import search
+
+    progress(5, "optimizing the search index")
+    return {"status": "success", **search.optimize(engine())}
+
+
+@job(
+    queue="default",
+    payload=Empty,
+    retry=NIGHTLY,
+    time_limit_ms=60 * 60_000,
+    unique="search-rebuild",
+)
+def rebuild_search_index(payload: Empty) -> dict[str, Any]:
+    """Rebuild the whole index into a new generation and switch to it atomically; searches
+    answer from the old one meanwhile."""
+    from domain import search
+
+    return {"status": "success", **search.rebuild(engine(), progress=progress)}
+
+
+def request_index_update() -> None:
+    """Ask for an incremental run after a write to indexed data (deduplicated by uniqueness).
+
+    A failed send is only logged: the write is already in the change log, and the clock's
+    run every few minutes will index it.
+    """
+    try:
+        index_changes.submit(IndexChanges())
+    except Exception as error:  # noqa: BLE001 - the safety net is the scheduled run
+        logger.warning("index_changes not sent (the scheduled run will index): %s", error)

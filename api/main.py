@@ -32,6 +32,7 @@ from api.routers import (
     notifications,
     queues,
     schedules,
+    search,
     tasks,
 )
 from domain.platform.settings import Settings, get_settings
@@ -66,6 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
         ingest.router,
         schedules.router,
         data.router,
+        search.router,
+        search.tasks,
         health.router,
     )
     for router in routers:

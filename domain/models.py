@@ -180,6 +180,8 @@ class Lot(Base):
     mortality_pct: Mapped[float | None] = mapped_column(Float)
     # True mean barn temperature over the feeding: sensor faults in the records do not move it.
     mean_temperature_c: Mapped[float | None] = mapped_column(Float)
+    # Free text from the site (what happened, what to watch): indexed for search.
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class FeedingRecord(Base):

@@ -488,3 +488,13 @@ def schedules(as_json: JsonOption = False) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+def _add_search() -> None:
+    # At the end: ops.search_cli reuses this module's helpers.
+    from ops.search_cli import search_app
+
+    app.add_typer(search_app, name="search")
+
+
+_add_search()

@@ -148,6 +148,48 @@ class BrokerCollector(Collector):
         yield skips
 
 
+class SearchCollector(Collector):
+    """Freshness and size of the search index, read from the database at each scrape."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from domain import search
+
+        up = GaugeMetricFamily(
+            "gaveurs_exporter_database_up", "1 when this scrape could read the search index."
+        )
+        try:
+            figures = search.status(self.engine)
+        except SQLAlchemyError as error:
+            logger.warning("scrape without the database: %s", error)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        lag = GaugeMetricFamily(
+            "gaveurs_search_index_lag_seconds",
+            "Age of the oldest change not yet in the search index (0 when none is pending).",
+        )
+        lag.add_metric([], figures["lag_s"])
+        yield lag
+        pending = GaugeMetricFamily(
+            "gaveurs_search_pending_changes", "Changes to indexed rows waiting for index_changes."
+        )
+        pending.add_metric([], figures["pending_changes"])
+        yield pending
+        documents = GaugeMetricFamily(
+            "gaveurs_search_documents", "Searchable documents by kind.", labels=["kind"]
+        )
+        for kind, count in figures["documents"].items():
+            documents.add_metric([kind], count)
+        yield documents
+
+
 def main() -> None:
     from domain.platform.settings import get_settings
 
@@ -155,6 +197,7 @@ def main() -> None:
     settings = get_settings()
     built = runtime.setup(settings)
     REGISTRY.register(BrokerCollector(Control(built.broker, built.records)))
+    REGISTRY.register(SearchCollector(built.engine))
     start_http_server(settings.exporter_port, addr=settings.metrics_host)
     logger.info("exporter on http://%s:%d/metrics", settings.metrics_host, settings.exporter_port)
     while True:

@@ -114,6 +114,20 @@ SCHEDULE: tuple[Entry, ...] = (
         late_after_ms=50_000,
         description="re-queue the messages of dead workers, expire old dead letters",
     ),
+    Entry(
+        "search-index-changes",
+        "index_changes",
+        "*/2 * * * *",
+        late_after_ms=100_000,
+        description="safety net: index changes no write-side request reached (seed 002)",
+    ),
+    Entry(
+        "search-optimize-daily",
+        "optimize_search_index",
+        "30 1 * * *",
+        catch_up=True,
+        description="off-peak merge of the search index, stale documents purged (seed 002)",
+    ),
 )
 
 

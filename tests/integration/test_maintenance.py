@@ -94,4 +94,4 @@ def test_schedules_route_lists_every_entry_with_next_run(api_client: Any) -> Non
     assert backup["actor"] == "backup_database" and backup["catch_up"] is True
     assert backup["next_run"].endswith(("T03:00:00+01:00", "T03:00:00+02:00"))
     assert backup["registered"] is True
-    assert len(entries) == 11
+    assert len(entries) == 13  # seed 001, broker maintenance, seed 002 search

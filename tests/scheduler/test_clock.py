@@ -148,7 +148,7 @@ def test_cron_crosses_daylight_saving_time() -> None:
     ]
 
 
-def test_the_table_is_seed_001_plus_broker_maintenance() -> None:
+def test_the_table_is_seed_001_plus_broker_maintenance_and_seed_002_search() -> None:
     table = {entry.name: (entry.actor, entry.cron) for entry in SCHEDULE}
     assert table == {
         "refresh-continuous-aggregates-hourly": ("refresh_aggregates", "0 * * * *"),
@@ -162,6 +162,8 @@ def test_the_table_is_seed_001_plus_broker_maintenance() -> None:
         "health-check-periodic": ("health_check", "0 */6 * * *"),
         "anomalies-detection-periodic": ("detect_anomalies", "0 */6 * * *"),
         "broker-maintenance": ("broker_maintenance", "* * * * *"),
+        "search-index-changes": ("index_changes", "*/2 * * * *"),
+        "search-optimize-daily": ("optimize_search_index", "30 1 * * *"),
     }
     entries_by_name()  # no duplicate names
     # Daily and longer catch up; hourly and shorter do not. The backup is never dropped as late.

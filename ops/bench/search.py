@@ -1,0 +1,217 @@
+"""Search benchmark (issue 16): index the demo at scale 10 plus 100,000 synthetic comments,
+an incremental run of 1,000 changes, and GET /api/search latency at 16 clients.
+
+Targets: full index of the 100k comments <= 30 s, incremental 1,000 changes <= 1 s, query
+p99 <= 20 ms at 16 clients. Figures are medians of `rounds` rounds with their spread; the
+load generator runs on the same machine as the API. Run by `python -m ops.bench search`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from ops.bench import report
+from ops.bench.env import api_server, isolated
+
+QUERIES = (
+    {"q": "foie fondant"},
+    {"q": "cuissons"},
+    {"q": "texture granuleuse", "kind": "feedback"},
+    {"q": "pâtés truffés"},
+    {"q": '"goût de noisette"'},
+    {"q": "emball*"},
+    {"q": "decevant -fade", "site_code": "LL"},
+    {"q": "terminé", "kind": "lot"},
+    {"q": "fonte OR ferme", "date_debut": "2025-06-01", "date_fin": "2025-12-31"},
+    {"q": "LL2601001"},
+)
+WORDS = (
+    "foie gras fondant soyeux ferme granuleux délicieux décevant fonte cuisson terrine "
+    "emballage goût noisette truffé pâté couleur texture fêtes invités brioche figue "
+    "sel poivre tranche servir frais conserve bocal prix qualité producteur Landes Gers"
+).split()
+
+
+def _comments(count: int, *, lots: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    return [
+        {
+            "lot_id": 3001 + rng.randrange(lots),
+            "created_at": start + timedelta(minutes=rng.randrange(500_000)),
+            "rating": rng.randint(1, 5),
+            "texture": rng.randint(1, 5),
+            "taste": rng.randint(1, 5),
+            "comment": " ".join(rng.choices(WORDS, k=rng.randint(6, 24))).capitalize() + ".",
+        }
+        for _ in range(count)
+    ]
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+        "rounds": len(values),
+    }
+
+
+async def _queries(base: str, *, clients: int, requests: int) -> list[float]:
+    pool = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(clients)]
+    latencies: list[float] = []
+    left = 0
+
+    async def one(client: httpx.AsyncClient, offset: int) -> None:
+        nonlocal left
+        n = offset
+        while left > 0:
+            left -= 1
+            n += 1
+            began = time.perf_counter()
+            response = await client.get("/api/search", params=QUERIES[n % len(QUERIES)])
+            latencies.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, response.text
+
+    try:
+        left = clients * 10  # warm-up
+        await asyncio.gather(*(one(c, i) for i, c in enumerate(pool)))
+        latencies.clear()
+        left = requests
+        await asyncio.gather(*(one(c, i) for i, c in enumerate(pool)))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in pool))
+    return latencies
+
+
+def run(
+    *, scale: float, comments: int, changes: int, rounds: int, clients: int, requests: int
+) -> dict[str, Any]:
+    load_before = report.load()
+    server, tmp = isolated()
+    from sqlalchemy import insert, select, update
+
+    from domain import demo, search
+    from domain.models import ConsumerFeedback
+    from domain.platform import db
+
+    engine = db.make_engine(os.environ["DATABASE_URL"])
+    try:
+        began = time.perf_counter()
+        summary = demo.load_if_empty(engine, seed=42, scale=scale, today=date(2026, 1, 8))
+        demo_s = time.perf_counter() - began
+        with engine.begin() as connection:
+            lots = summary.lots if summary else 1
+            connection.execute(insert(ConsumerFeedback), _comments(comments, lots=lots, seed=1))
+        first = search.index_changes(engine, budget_ms=3_600_000)
+        documents = search.status(engine)["documents"]
+        full = [search.rebuild(engine)["duration_ms"] / 1000 for _ in range(rounds)]
+        incremental = []
+        for round_ in range(rounds):
+            with engine.begin() as connection:
+                ids = (
+                    connection.execute(
+                        select(ConsumerFeedback.id)
+                        .order_by(ConsumerFeedback.id.desc())
+                        .limit(changes)
+                    )
+                    .scalars()
+                    .all()
+                )
+                connection.execute(
+                    update(ConsumerFeedback)
+                    .where(ConsumerFeedback.id.in_(ids))
+                    .values(comment=f"Révision {round_}: foie repris, texture correcte.")
+                )
+            done = search.index_changes(engine)
+            assert done["changes"] == changes, done
+            incremental.append(done["duration_ms"] / 1000)
+        optimized = search.optimize(engine)
+        with api_server(log_dir=tmp) as api:
+            per_round = [
+                report.latency_ms(
+                    asyncio.run(_queries(api.url, clients=clients, requests=requests))
+                )
+                for _ in range(rounds)
+            ]
+    finally:
+        engine.dispose()
+        server.stop()
+    # The full rebuild indexes every kind; the comments are most of it.
+    total_docs = sum(documents.values())
+    comment_share = documents["feedback"] / total_docs
+    full_per_100k = [s * 100_000 / max(1, documents["feedback"]) * comment_share for s in full]
+    p50 = [r["p50"] for r in per_round]
+    p99 = [r["p99"] for r in per_round]
+    return {
+        "benchmark": "search",
+        "engine": "sqlite-fts5 (isolated SQLite file, WAL)",
+        "demo": {
+            "scale": scale,
+            "lots": summary.lots if summary else None,
+            "load_seconds": round(demo_s, 1),
+        },
+        "synthetic_comments": comments,
+        "documents": documents,
+        "first_incremental_run_of_everything": first,
+        "full_rebuild_seconds_all_documents": _spread(full),
+        "full_rebuild_seconds_per_100k_comments": _spread(full_per_100k),
+        "incremental_changes": changes,
+        "incremental_seconds": _spread(incremental),
+        "optimize": optimized,
+        "query": {
+            "clients": clients,
+            "requests_per_round": requests,
+            "queries": [q["q"] for q in QUERIES],
+            "p50_ms": _spread(p50),
+            "p99_ms": _spread(p99),
+            "rounds": per_round,
+        },
+        "targets": {
+            "full_index_100k_comments_s": report.target(
+                statistics.median(full_per_100k), at_most=30
+            ),
+            "incremental_1000_changes_s": report.target(statistics.median(incremental), at_most=1),
+            "query_p99_ms_at_16_clients": report.target(statistics.median(p99), at_most=20),
+        },
+        "load": {"before": load_before, "after": report.load()},
+        "note": "2-core machine shared with other engineers: figures swing",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="ops.bench.search", description=__doc__)
+    parser.add_argument("--scale", type=float, default=10)
+    parser.add_argument("--comments", type=int, default=100_000)
+    parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    print(
+        json.dumps(
+            run(
+                scale=args.scale,
+                comments=args.comments,
+                changes=args.changes,
+                rounds=args.rounds,
+                clients=args.clients,
+                requests=args.requests,
+            ),
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
