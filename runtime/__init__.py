@@ -5,6 +5,7 @@ module inside it (tests/runtime/test_layout.py checks).
     runtime.setup(settings)                    # each entry point, once: builds the broker
     @runtime.job(queue="default", payload=P)   # a job family declares its jobs
     runtime.records().get(task_id)             # readers of what setup built
+    runtime.submit_workflow(runtime.chord(runtime.group([...]), callback))  # workflows
 
 Nothing here connects or reads settings at import: `setup(settings)` does, explicitly.
 """
@@ -26,6 +27,7 @@ from runtime.build import (
 from runtime.consumer import RobustRedisBroker
 from runtime.context import (
     broker,
+    cancel_workflow,
     chunked_session,
     current_settings,
     current_task_id,
@@ -35,7 +37,9 @@ from runtime.context import (
     records,
     session_scope,
     soft_limit_reached,
+    submit_workflow,
     uniqueness,
+    workflows,
 )
 from runtime.control import Control, DeadLetter, QueueStats
 from runtime.errors import NotSetUp
@@ -54,8 +58,37 @@ from runtime.outage import REDIS_ERRORS, until_redis_answers
 from runtime.policy import NO_RETRY, RetryPolicy
 from runtime.queues import QUEUES
 from runtime.reconcile import RECOVERED_KEY, reconcile
+from runtime.workflows import (
+    MAX_STEPS,
+    FinishedWorkflow,
+    Step,
+    StepResult,
+    StepSpec,
+    Workflows,
+    WorkflowSpec,
+    WorkflowSubmitted,
+    chain,
+    chord,
+    graph,
+    group,
+)
 
 __all__ = [
+    "workflows",
+    "submit_workflow",
+    "cancel_workflow",
+    "group",
+    "graph",
+    "chord",
+    "chain",
+    "WorkflowSubmitted",
+    "WorkflowSpec",
+    "Workflows",
+    "StepSpec",
+    "StepResult",
+    "Step",
+    "FinishedWorkflow",
+    "MAX_STEPS",
     "ACTIVE_STATES",
     "BREAKER_PREFIX",
     "NAMESPACE",

@@ -53,6 +53,7 @@ from runtime.middleware.retries import PolicyRetries
 from runtime.middleware.scheduled_runs import ScheduledRuns
 from runtime.middleware.soft_time_limit import SoftTimeLimit
 from runtime.middleware.uniqueness import Uniqueness
+from runtime.middleware.workflow_inputs import WorkflowInputs
 from runtime.policy import RetryPolicy
 
 NAMESPACE = "dramatiq"
@@ -136,6 +137,7 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
         engine=lambda: engine, flush_ms=settings.journal_flush_ms, enabled=settings.journal_enabled
     )
     middleware.insert(middleware.index(tracking) + 1, journal)
+    middleware.insert(middleware.index(journal) + 1, WorkflowInputs(records=records))
     return RobustRedisBroker(
         client=client,
         namespace=NAMESPACE,

@@ -20,6 +20,9 @@ from runtime.job_records import JobRecords
 from runtime.middleware.journal import Journal
 from runtime.middleware.soft_time_limit import SoftTimeLimit
 from runtime.middleware.uniqueness import Uniqueness
+from runtime.workflows import Node, Policy, Workflows, WorkflowSpec, WorkflowSubmitted, graph
+
+_workflows: dict[int, Workflows] = {}
 
 
 def current_settings() -> Settings:
@@ -88,3 +91,42 @@ def uniqueness() -> Uniqueness:
     found = middleware_of(broker(), Uniqueness)
     assert isinstance(found, Uniqueness)
     return found
+
+
+def workflows() -> Workflows:
+    """The workflow store of the runtime `setup` built."""
+    built = current()
+    found = _workflows.get(id(built))
+    if found is None:
+        found = _workflows[id(built)] = Workflows(
+            built.broker.client,
+            records=built.records,
+            namespace=built.broker.namespace,
+            max_message_bytes=built.broker.max_message_bytes,
+        )
+    return found
+
+
+def submit_workflow(
+    flow: Node | WorkflowSpec, *, name: str = "workflow", policy: Policy = "fail_fast"
+) -> WorkflowSubmitted:
+    """Validate and start a workflow (a canvas, or a graph of steps as the API takes it)."""
+    spec = flow if isinstance(flow, WorkflowSpec) else graph(flow, name=name, policy=policy)
+    return workflows().submit(spec)
+
+
+def cancel_workflow(workflow_id: str) -> dict[str, Any]:
+    """Stop a workflow and cancel its steps still queued or running (Conflict if finished)."""
+    from domain.errors import Conflict
+    from runtime.control import Control
+
+    before, task_ids = workflows().cancel(workflow_id)
+    control = Control(broker(), records())
+    cancelled = []
+    for task_id in task_ids:
+        try:
+            control.cancel(task_id)
+            cancelled.append(task_id)
+        except Conflict:
+            pass  # it finished meanwhile
+    return {"workflow_id": workflow_id, "previous_state": before, "cancelled": cancelled}

@@ -132,6 +132,15 @@ class Job(Generic[P]):
     def records(self) -> JobRecords:
         return records_of(self.actor.broker)
 
+    def step(self, payload: P, *, receives: str | None = None, name: str | None = None) -> Any:
+        """This job as a workflow step (runtime/workflows.py): `receives` names the payload field
+        that gets the predecessors' outcomes; without it the step gets nothing from them."""
+        from runtime.workflows import Step
+
+        if not isinstance(payload, self.payload):
+            raise TypeError(f"{self.name} takes a {self.payload.__name__}, not {type(payload)}")
+        return Step(self, payload, receives=receives, name=name)
+
     def validate(self, data: Mapping[str, Any]) -> P:
         """Parse loose input (API query, CLI params) into the payload, or raise InvalidInput."""
         try:
