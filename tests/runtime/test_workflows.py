@@ -86,9 +86,12 @@ def test_concurrent_ends_of_every_member_enqueue_the_callback_once() -> None:
     submitted = submit_workflow(flow)
     members = [submitted.steps[f"n{i}"] for i in range(200)]
     # When 8 threads each end every member (duplicates racing each other)
-    threads = [
-        threading.Thread(target=lambda: [finish(task_id) for task_id in members]) for _ in range(8)
-    ]
+
+    def end_all() -> None:
+        for task_id in members:
+            finish(task_id)
+
+    threads = [threading.Thread(target=end_all) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
