@@ -30,6 +30,7 @@ from api.routers import (
     queues,
     schedules,
     tasks,
+    workflows,
 )
 from domain.platform.settings import Settings, get_settings
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
         schedules.router,
         data.router,
         health.router,
+        workflows.router,
     )
     for router in routers:
         app.include_router(router)
