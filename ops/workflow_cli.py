@@ -80,7 +80,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """A workflow's state and progress, and each step's."""
-    from ops.cli import _emit, _redis_errors, _runtime
+    from ops.cli import _redis_errors, _runtime
     from runtime import workflows
 
     _runtime()
@@ -97,7 +97,10 @@ def show(
                     view = workflows().show(workflow_id)
                 live.update(tree(view))
         raise typer.Exit(0 if view["state"] == "SUCCESS" else 1)
-    _emit(view, as_json, lambda: tree(view))
+    if as_json:
+        typer.echo(json.dumps(view, indent=2, default=str, ensure_ascii=False))
+    else:
+        Console().print(tree(view))
 
 
 @workflow_app.command("cancel")
