@@ -108,11 +108,16 @@ def workflows() -> Workflows:
 
 
 def submit_workflow(
-    flow: Node | WorkflowSpec, *, name: str = "workflow", policy: Policy = "fail_fast"
+    flow: Node | WorkflowSpec,
+    *,
+    name: str = "workflow",
+    policy: Policy = "fail_fast",
+    workflow_id: str | None = None,
 ) -> WorkflowSubmitted:
-    """Validate and start a workflow (a canvas, or a graph of steps as the API takes it)."""
+    """Validate and start a workflow (a canvas, or a graph of steps as the API takes it).
+    With a `workflow_id` already used, the existing workflow is returned, not started again."""
     spec = flow if isinstance(flow, WorkflowSpec) else graph(flow, name=name, policy=policy)
-    return workflows().submit(spec)
+    return workflows().submit(spec, workflow_id=workflow_id)
 
 
 def cancel_workflow(workflow_id: str) -> dict[str, Any]:

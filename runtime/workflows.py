@@ -326,7 +326,12 @@ class Workflows:
                     orjson.dumps(body).decode(),
                 )
             )
-        self._submit(keys=[self.prefix], args=argv)
+        if not self._submit(keys=[self.prefix], args=argv):
+            # Created by an earlier call with this id: its steps, not the ones planned now.
+            specs = self.client.hgetall(f"{self.key(workflow_id)}:spec")
+            steps = {k.decode(): orjson.loads(v) for k, v in specs.items()}
+            ordered = sorted(steps.items(), key=lambda item: item[1]["i"])
+            return WorkflowSubmitted(workflow_id, {n: spec["task"] for n, spec in ordered})
         return WorkflowSubmitted(
             workflow_id, {step.spec.name: step.message.message_id for step in planned}
         )

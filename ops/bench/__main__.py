@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "memory": [],
     "api": [],
     "recovery": ["--stock-cap-s", "300"],
+    "workflows": [],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {
     "million": [],
