@@ -57,7 +57,7 @@ from runtime.middleware.uniqueness import DuplicateJob
 from runtime.outage import REDIS_ERRORS, until_redis_answers
 from runtime.policy import NO_RETRY, RetryPolicy
 from runtime.queues import QUEUES
-from runtime.reconcile import RECOVERED_KEY, reconcile
+from runtime.reconcile import RECOVERED_KEY, reconcile, reconcile_workflows
 from runtime.workflows import (
     MAX_STEPS,
     FinishedWorkflow,
@@ -135,6 +135,7 @@ __all__ = [
     "progress",
     "rate_limited",
     "reconcile",
+    "reconcile_workflows",
     "records",
     "redis_client",
     "session_scope",

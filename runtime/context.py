@@ -103,6 +103,7 @@ def workflows() -> Workflows:
             records=built.records,
             namespace=built.broker.namespace,
             max_message_bytes=built.broker.max_message_bytes,
+            journal=built.engine if built.settings.journal_enabled else None,
         )
     return found
 

@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import dramatiq
 import orjson
 import redis
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.platform.redact import redact_payload
@@ -41,6 +45,7 @@ from runtime.job_records import JobRecords, State, now_ms
 from runtime.jobs import REGISTRY, Job
 from runtime.scripts import lua, with_transition
 
+logger = logging.getLogger("gaveurs.workflows")
 #: Steps per workflow: a 10,000-wide chord and its callback fit, with room for a chain around it.
 MAX_STEPS = 20_000
 Policy = Literal["fail_fast", "continue"]
@@ -266,11 +271,14 @@ class Workflows:
         records: JobRecords,
         namespace: str,
         max_message_bytes: int,
+        journal: Engine | None = None,
     ) -> None:
         self.client = client
         self.records = records
         self.namespace = namespace
         self.max_message_bytes = max_message_bytes
+        #: Where submitted graphs are journaled (None: the journal is off).
+        self.journal = journal
         self.prefix = records.prefix
         self._submit = client.register_script(with_transition("workflow_submit"))
         self._cancel = client.register_script(lua("workflow_cancel"))
@@ -286,13 +294,7 @@ class Workflows:
         spec = flow if isinstance(flow, WorkflowSpec) else graph(flow)
         workflow_id = workflow_id or str(uuid.uuid4())
         planned = plan(spec, workflow_id=workflow_id, max_message_bytes=self.max_message_bytes)
-        argv: list[Any] = [
-            workflow_id,
-            now_ms(),
-            self.records.retention_s * 1000,
-            spec.policy,
-            spec.name,
-        ]
+        argv: list[Any] = [spec.policy, spec.name]
         for position, step in enumerate(planned):
             message, job = step.message, step.job
             redacted = redact_payload(message.kwargs, extra=job.actor.options.get("redact", ()))
@@ -326,15 +328,47 @@ class Workflows:
                     orjson.dumps(body).decode(),
                 )
             )
-        if not self._submit(keys=[self.prefix], args=argv):
+        if not self._create(workflow_id, argv):
             # Created by an earlier call with this id: its steps, not the ones planned now.
             specs = self.client.hgetall(f"{self.key(workflow_id)}:spec")
             steps = {k.decode(): orjson.loads(v) for k, v in specs.items()}
             ordered = sorted(steps.items(), key=lambda item: item[1]["i"])
             return WorkflowSubmitted(workflow_id, {n: spec["task"] for n, spec in ordered})
+        if self.journal is not None:
+            # After Redis accepted it, so the journal never holds a graph Redis never had (a
+            # retried submit plans new task ids); a process dying in between leaves that one
+            # workflow unjournaled, as the job journal's flush window does for jobs.
+            from domain.platform import journal
+
+            try:
+                journal.record_workflow(
+                    self.journal,
+                    workflow_id=workflow_id,
+                    name=spec.name,
+                    graph=json.dumps(argv),
+                    submitted_at=datetime.now(UTC),
+                )
+            except SQLAlchemyError:
+                # The workflow runs; only its rebuild after a Redis loss is missing. Failing
+                # the submit here would make the client submit it a second time.
+                logger.exception("workflow %s could not be journaled", workflow_id)
         return WorkflowSubmitted(
             workflow_id, {step.spec.name: step.message.message_id for step in planned}
         )
+
+    def _create(self, workflow_id: str, graph_args: list[Any], finished: str = "") -> bool:
+        head = [workflow_id, now_ms(), self.records.retention_s * 1000]
+        return bool(
+            self._submit(
+                keys=[self.prefix], args=[*head, *graph_args[:2], finished, *graph_args[2:]]
+            )
+        )
+
+    def restore(self, workflow_id: str, graph_args: list[Any], finished: dict[str, str]) -> bool:
+        """Rebuild a workflow Redis lost from its journaled graph and the journaled ends of its
+        steps (`finished`: step -> state); the steps not finished that were ready are enqueued
+        again. False when Redis has the workflow (nothing to do)."""
+        return self._create(workflow_id, graph_args, json.dumps(finished) if finished else "{}")
 
     def show(self, workflow_id: str) -> dict[str, Any]:
         """The workflow's state and aggregate progress, and each step's state, progress, result

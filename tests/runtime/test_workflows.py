@@ -31,7 +31,7 @@ from tests.support import workflow_jobs as w
 
 
 @pytest.fixture(autouse=True)
-def empty_default_queue(redis_server: RedisServer) -> Iterator[None]:
+def empty_default_queue(redis_server: RedisServer, demo_database: str) -> Iterator[None]:
     broker().flush("default")
     yield
     broker().flush("default")
@@ -211,3 +211,59 @@ def test_a_graph_over_the_size_limit_is_refused() -> None:
     with pytest.raises(InvalidInput, match="limit"):
         submit_workflow(WorkflowSpec(steps=steps))
     assert queued() == 0
+
+
+def test_a_workflow_redis_lost_is_rebuilt_from_the_journal(demo_database: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.orm import Session
+
+    from domain.platform import journal
+    from runtime import engine, reconcile_workflows
+
+    # Given a chain a -> b -> c beside a lone d, journaled at submit, where a has finished
+    spec = WorkflowSpec(
+        steps=[
+            StepSpec(name="a", job="number", payload={"key": "a"}),
+            StepSpec(name="b", job="number", payload={"key": "b"}, depends_on=["a"]),
+            StepSpec(name="c", job="number", payload={"key": "c"}, depends_on=["b"]),
+            StepSpec(name="d", job="number", payload={"key": "d"}),
+        ]
+    )
+    submitted = submit_workflow(spec)
+    finish(submitted.steps["a"])
+    ended = journal.Finished(
+        submitted.steps["a"], "number", "default", "SUCCESS", datetime.now(UTC)
+    )
+    journal.record_finished(engine(), [ended])
+    # When Redis loses the workflow, its records and its queue
+    client = broker().client
+    for key in client.scan_iter(f"gaveurs:jobs:wf:{submitted.workflow_id}*"):
+        client.delete(key)
+    for task_id in submitted.steps.values():
+        records().delete(task_id)
+    broker().flush("default")
+    # And the reconciler runs (as broker maintenance does every minute)
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    restored = reconcile_workflows(broker(), records(), engine(), now=later)
+    # Then the workflow is back: a finished, b and d queued again, c waiting
+    assert submitted.workflow_id in restored
+    states = {name: s["state"] for name, s in steps_of(submitted.workflow_id).items()}
+    assert states == {"a": "SUCCESS", "b": "PENDING", "c": "WAITING", "d": "PENDING"}
+    assert queued() == 2
+    # And a second pass changes nothing; the workflow goes on to its end
+    assert submitted.workflow_id not in reconcile_workflows(
+        broker(), records(), engine(), now=later
+    )
+    for name in ("b", "c", "d"):
+        finish(submitted.steps[name])
+    assert workflows().show(submitted.workflow_id)["state"] == "SUCCESS"
+    reconcile_workflows(broker(), records(), engine(), now=later)
+    with Session(engine()) as session:
+        left = journal.unfinished_workflows(
+            session,
+            submitted_after=later - timedelta(days=1),
+            submitted_before=later,
+            limit=10_000,
+        )
+    assert submitted.workflow_id not in {entry.workflow_id for entry in left}
