@@ -12,4 +12,6 @@ from api.main import create_app
 from domain.platform.settings import Settings
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(
+        create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning"
+    )

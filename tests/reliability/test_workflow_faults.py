@@ -129,3 +129,42 @@ def test_redis_killed_and_restarted_with_aof_mid_workflow_loses_no_step(
     repeats = sum(count - 1 for count in executions.values() if count > 1)
     assert repeats <= WIDTH  # at most the steps running when Redis died
     print(f"\n[workflows] Redis restart (AOF): {len(keys)} steps SUCCESS, {repeats} re-runs")
+
+
+def test_redis_restarted_without_persistence_mid_workflow_is_rebuilt_from_the_journal(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    stack = stack_factory(BROKER_MAINTENANCE_CHANCE="1000000")
+    stack.start_api()
+    stack.start_worker(threads=WIDTH)
+    run = uuid.uuid4().hex[:6]
+    graph, keys = staged_graph(run, ms=700)
+    workflow_id = submit(stack, graph)
+    with stack.maintenance(every_s=1):
+        wait_for(lambda: len(stack.effects()) >= WIDTH, timeout=60, what="the first stage")
+        # When Redis is killed and restarted empty (no persistence): the workflow is gone
+        stack.redis.kill()
+        time.sleep(1)
+        stack.redis.start()
+        # Then broker maintenance rebuilds it from the journal and it ends SUCCESS
+        view = wait_for(
+            lambda: (
+                (
+                    (response := stack.api.client.get(f"/api/workflows/{workflow_id}")).status_code
+                    == 200
+                    and response.json()["state"] == "SUCCESS"
+                    and response.json()
+                )
+                if stack.api is not None
+                else None
+            ),
+            timeout=120,
+            interval=0.5,
+            what="the workflow to be rebuilt and finish",
+        )
+    executions = stack.executions()
+    assert stack.effects() >= set(keys)
+    assert view["finished"] == view["total"] == len(keys)
+    assert executions[f"{run}-final"] == 1
+    repeats = sum(count - 1 for count in executions.values() if count > 1)
+    print(f"\n[workflows] Redis restart (no persistence): rebuilt, {repeats} re-runs")
