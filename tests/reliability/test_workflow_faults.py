@@ -59,7 +59,8 @@ def submit(stack: Stack, graph: dict[str, Any]) -> str:
 def test_a_worker_sigkilled_three_times_mid_workflow_loses_no_step_and_repeats_no_successor(
     stack_factory: Callable[..., Stack],
 ) -> None:
-    stack = stack_factory(BROKER_MAINTENANCE_CHANCE="1000000")
+    # (A worker silent for 2 s counts as dead: each kill costs seconds, not the default 5.)
+    stack = stack_factory(BROKER_MAINTENANCE_CHANCE="1000000", WORKER_HEARTBEAT_TIMEOUT_MS="2000")
     stack.start_api()
     worker = stack.start_worker(threads=WIDTH)
     run = uuid.uuid4().hex[:6]
