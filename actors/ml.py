@@ -19,7 +19,7 @@ from runtime import (
     SoftTimeLimitExceeded,
     State,
     Step,
-    StepResult,
+    StepResults,
     chord,
     current_settings,
     current_task_id,
@@ -233,7 +233,7 @@ class ChildFailed(PermanentError):
 class RetrainSummary(Payload):
     """The retrain-all workflow's last step; `results` are the retrainings' outcomes."""
 
-    results: list[StepResult] = Field(default_factory=list)
+    results: StepResults = Field(default_factory=list)
 
 
 @job(

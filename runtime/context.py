@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from domain.platform.db import session_factory
 from domain.platform.settings import Settings
-from runtime.build import current, middleware_of
+from runtime.build import current, middleware_of, redis_client
 from runtime.consumer import RobustRedisBroker
 from runtime.job_records import JobRecords
 from runtime.middleware.journal import Journal
@@ -98,8 +98,13 @@ def workflows() -> Workflows:
     built = current()
     found = _workflows.get(id(built))
     if found is None:
+        # Submitting a 10,000-step graph is one script call of a few MB that runs for about a
+        # second on a busy Redis: its own client waits longer than the socket timeout does.
+        patient = built.settings.model_copy(
+            update={"redis_socket_timeout_s": max(built.settings.redis_socket_timeout_s, 60)}
+        )
         found = _workflows[id(built)] = Workflows(
-            built.broker.client,
+            redis_client(patient),
             records=built.records,
             namespace=built.broker.namespace,
             max_message_bytes=built.broker.max_message_bytes,

@@ -30,12 +30,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import dramatiq
 import orjson
 import redis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -66,23 +66,47 @@ class StepResult(BaseModel):
     error: dict[str, Any] | None = None
 
 
+class RuntimeFilled:
+    """Marks a payload field the workflow runtime fills (`receives=`): a client sends none."""
+
+
+#: The type of a `receives` field: `results: StepResults = Field(default_factory=list)`. Its
+#: schema tells clients it takes nothing from them (Job.validate refuses a value), so the
+#: payload stays closed and bounded for the API; the runtime's own value is not limited.
+StepResults = Annotated[
+    list[StepResult],
+    RuntimeFilled(),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "maxItems": 0,
+            "items": {"type": "null"},
+            "description": "filled by the workflow runtime with the predecessors' outcomes",
+        }
+    ),
+]
+
+
 class StepSpec(BaseModel):
     """One step of a workflow graph: a registered job, its payload and what it waits for."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=100)
     job: str = Field(min_length=1, max_length=200)
+    #: Validated by the job's payload model (its schema: GET /api/jobs/{job}).
     payload: dict[str, Any] = Field(default_factory=dict)
-    depends_on: list[str] = Field(default_factory=list)
-    #: The payload field (a list of StepResult) that receives the predecessors' outcomes.
-    receives: str | None = None
+    depends_on: list[Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=MAX_STEPS
+    )
+    #: The payload field (of type StepResults) that receives the predecessors' outcomes.
+    receives: str | None = Field(default=None, max_length=100)
 
 
 class WorkflowSpec(BaseModel):
     """A workflow as a graph of steps: what POST /api/workflows takes and the canvas builds."""
 
-    name: str = Field(default="workflow", pattern=NAME_PATTERN)
+    name: str = Field(default="workflow", pattern=NAME_PATTERN, max_length=100)
     policy: Policy = "fail_fast"
-    steps: list[StepSpec] = Field(min_length=1)
+    steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)
 
 
 # -- the canvas: chain, group, chord over typed jobs -------------------------------------------

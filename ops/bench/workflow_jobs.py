@@ -7,7 +7,7 @@ from pydantic import Field
 
 from actors import setup  # noqa: F401  (Dramatiq's CLI: ops.bench.workflow_jobs:setup)
 from ops.bench import counters
-from runtime import Payload, StepResult, broker, job
+from runtime import Payload, StepResults, broker, job
 
 #: INCR'd by a callback when it runs: the end of a chord or of a Dramatiq group.
 CALLBACKS = "bench:wf:callbacks"
@@ -18,7 +18,7 @@ class Step(Payload):
 
 
 class Callback(Payload):
-    results: list[StepResult] = Field(default_factory=list)
+    results: StepResults = Field(default_factory=list)
 
 
 @job(queue="default", payload=Step)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from domain.errors import Conflict, InvalidInput
 from ops.local_redis import RedisServer
@@ -208,9 +209,21 @@ def test_a_graph_over_the_size_limit_is_refused() -> None:
     steps = [
         StepSpec(name=f"s{i}", job="number", payload={"key": key}) for i in range(MAX_STEPS + 1)
     ]
+    # (Refused by the request model already, and by the engine for a spec built otherwise.)
+    with pytest.raises(ValidationError, match="at most 20000"):
+        WorkflowSpec(steps=steps)
     with pytest.raises(InvalidInput, match="limit"):
-        submit_workflow(WorkflowSpec(steps=steps))
+        submit_workflow(WorkflowSpec.model_construct(name="big", policy="fail_fast", steps=steps))
     assert queued() == 0
+
+
+def test_a_field_the_runtime_fills_is_refused_from_clients() -> None:
+    results = [{"step": "x", "task_id": "t", "state": "SUCCESS", "result": 1}]
+    with pytest.raises(InvalidInput, match="filled by the workflow runtime"):
+        w.total.validate({"key": "k", "results": results})
+    bad = StepSpec(name="t", job="total", payload={"key": "k", "results": results})
+    with pytest.raises(InvalidInput, match="step 't'"):
+        submit_workflow(WorkflowSpec(steps=[bad]))
 
 
 def test_a_workflow_redis_lost_is_rebuilt_from_the_journal(demo_database: str) -> None:

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from actors import setup  # noqa: F401  (Dramatiq's CLI: tests.support.workflow_jobs:setup)
 from domain.errors import PermanentError
-from runtime import Payload, RetryPolicy, StepResult, broker, job
+from runtime import Payload, RetryPolicy, StepResults, broker, job
 
 PREFIX = "gaveurs:test:wf:"
 
@@ -25,7 +25,7 @@ class Number(Payload):
 
 class Total(Payload):
     key: str = Field(min_length=1, max_length=100)
-    results: list[StepResult] = Field(default_factory=list)
+    results: StepResults = Field(default_factory=list)
 
 
 def count_run(key: str) -> int:
