@@ -3,7 +3,7 @@ ml_light (forecast, clustering, anomalies). Logic lives in domain/ml; these are 
 
 from __future__ import annotations
 
-import time
+import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -14,19 +14,21 @@ from actors.notifications import send_anomaly_alert
 from domain.bounds import WINDOW_DAYS_MAX, RowId, SiteCode
 from domain.errors import PermanentError
 from runtime import (
-    ACTIVE_STATES,
     Payload,
     RetryPolicy,
     SoftTimeLimitExceeded,
     State,
-    Submitted,
+    Step,
+    StepResults,
+    chord,
     current_settings,
     current_task_id,
+    group,
     job,
     progress,
-    records,
     session_scope,
     soft_limit_reached,
+    submit_workflow,
 )
 
 if TYPE_CHECKING:
@@ -201,81 +203,81 @@ def optimize_abattage_planning(payload: AbattagePlanning) -> dict[str, Any]:
     )
 
 
-def _children() -> list[tuple[str, Callable[[], Submitted]]]:
-    """Each retraining as (name, a function that submits it)."""
+def _retrainings() -> list[Step]:
+    """Each retraining as a workflow step, named after its job (and site)."""
     from domain.ml import runs
 
     with session_scope() as session:
         plan = runs.retrain_plan(session)
     today = date.today()
     horizon = AbattagePlanning(date_debut=today, date_fin=date.fromordinal(today.toordinal() + 60))
-    children: list[tuple[str, Callable[[], Submitted]]] = [
-        ("train_pysr", lambda: train_pysr.submit(TrainPysr())),
-        ("cluster_gaveurs", lambda: cluster_gaveurs.submit(Clustering(k=plan.cluster_k))),
-        ("detect_anomalies", lambda: detect_anomalies.submit(DetectAnomalies())),
-        ("optimize_abattage_planning", lambda: optimize_abattage_planning.submit(horizon)),
+    steps = [
+        train_pysr.step(TrainPysr(), name="train_pysr"),
+        cluster_gaveurs.step(Clustering(k=plan.cluster_k), name="cluster_gaveurs"),
+        detect_anomalies.step(DetectAnomalies(), name="detect_anomalies"),
+        optimize_abattage_planning.step(horizon, name="optimize_abattage_planning"),
     ]
-    children += [("train_prophet", _forecast(code)) for code in plan.site_codes]
-    return children
-
-
-def _forecast(site_code: str) -> Callable[[], Submitted]:
-    return lambda: train_prophet.submit(TrainProphet(site_code=site_code, horizon_days=90))
+    steps += [
+        train_prophet.step(
+            TrainProphet(site_code=code, horizon_days=90), name=f"train_prophet:{code}"
+        )
+        for code in plan.site_codes
+    ]
+    return steps
 
 
 class ChildFailed(PermanentError):
     """A retrain-all child ended in FAILURE or was cancelled."""
 
 
-#: How often the orchestrator reads its children's records.
-POLL_S = 0.5
+class RetrainSummary(Payload):
+    """The retrain-all workflow's last step; `results` are the retrainings' outcomes."""
+
+    results: StepResults = Field(default_factory=list)
 
 
 @job(
     queue="ml_light",
     payload=RetrainAll,
     retry=RetryPolicy(max_retries=0),
-    time_limit_ms=2 * 3600_000,
+    time_limit_ms=5 * 60_000,
     unique="retrain-all",
 )
 def retrain_all_ml_models(payload: RetrainAll) -> dict[str, Any]:
-    """Fan out every model's training, then follow the children until all have finished.
-
-    It runs on ml_light, not ml_heavy: ml_heavy has one thread, and a parent waiting there for
-    its ml_heavy children would wait forever. ml_light has two threads, so one stays free.
-    Children go through `submit`, so a training already running is joined, not duplicated.
+    """Start the retraining workflow: every model's training side by side, then
+    `retrain_all_summary` once all have ended. Returns at once: no thread waits for the
+    children (the workflow advances as each one ends). A redelivery of this job (its worker
+    died) finds the workflow its first run started, under the same id, instead of a second one.
     """
-    children = {f"{name}:{i}": submit().task_id for i, (name, submit) in enumerate(_children())}
-    progress(1, f"{len(children)} trainings dispatched")
-    store = records()
-    while True:
-        found = {r.task_id: r for r in store.get_many(children.values())}
-        # A record missing here has expired or been deleted: count it as lost, not pending.
-        states = {
-            name: found[task_id].state if task_id in found else State.REVOKED
-            for name, task_id in children.items()
-        }
-        finished = [name for name, state in states.items() if state not in ACTIVE_STATES]
-        done_pct = sum(
-            100 if name in finished else found[task_id].progress
-            for name, task_id in children.items()
-        ) / len(children)
-        progress(done_pct, f"{len(finished)}/{len(children)} trainings finished")
-        if len(finished) == len(children):
-            break
-        time.sleep(POLL_S)
-    failed = {name: states[name].value for name in children if states[name] != State.SUCCESS}
+    task_id = current_task_id() or uuid.uuid4().hex
+    flow = chord(
+        group(_retrainings()),
+        retrain_all_summary.step(RetrainSummary(), receives="results", name="summary"),
+    )
+    submitted = submit_workflow(
+        flow,
+        name="retrain-all",
+        policy="continue",
+        workflow_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"retrain-all:{task_id}")),
+    )
+    return {
+        "status": "started",
+        "workflow_id": submitted.workflow_id,
+        "status_url": f"/api/workflows/{submitted.workflow_id}",
+        "children": {name: {"task_id": tid} for name, tid in submitted.steps.items()},
+    }
+
+
+@job(queue="ml_light", payload=RetrainSummary, retry=RetryPolicy(max_retries=0))
+def retrain_all_summary(payload: RetrainSummary) -> dict[str, Any]:
+    """The end of retrain-all: SUCCESS when every retraining succeeded, else FAILURE naming
+    those that did not."""
+    failed = [r for r in payload.results if r.state != State.SUCCESS]
     if failed:
         raise ChildFailed(
-            "retrain-all: "
-            + ", ".join(
-                f"{name} ({children[name]}) ended {state}" for name, state in failed.items()
-            )
+            "retrain-all: " + ", ".join(f"{r.step} ({r.task_id}) ended {r.state}" for r in failed)
         )
     return {
         "status": "success",
-        "children": {
-            name: {"task_id": task_id, "state": states[name].value}
-            for name, task_id in children.items()
-        },
+        "children": {r.step: {"task_id": r.task_id, "state": r.state} for r in payload.results},
     }

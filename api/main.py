@@ -34,6 +34,7 @@ from api.routers import (
     schedules,
     search,
     tasks,
+    workflows,
 )
 from domain.platform.settings import Settings, get_settings
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         search.router,
         search.tasks,
         health.router,
+        workflows.router,
     )
     for router in routers:
         app.include_router(router)

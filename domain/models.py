@@ -471,3 +471,21 @@ class JournalEntry(Base):
     idempotency: Mapped[str | None] = mapped_column(String(200))
     delay_ms: Mapped[int | None] = mapped_column()
     superseded_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class WorkflowJournalEntry(Base):
+    """A workflow as submitted: its graph and every step's message, kept until it has finished.
+
+    Redis holds a workflow's state; if it loses it (restarted without persistence) the
+    reconciler rebuilds the workflow from this entry and the job journal's finished steps, and
+    enqueues the steps that had not finished (runtime/reconcile.py)."""
+
+    __tablename__ = "workflow_journal"
+    __table_args__ = (Index(None, "finished_at", "submitted_at"),)
+
+    workflow_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    #: The submit script's arguments after the clock (policy, name, then 4 per step), as JSON.
+    graph: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()

@@ -486,6 +486,10 @@ def schedules(as_json: JsonOption = False) -> None:
         )
 
 
+from ops.workflow_cli import workflow_app  # noqa: E402  (its commands use the helpers above)
+
+app.add_typer(workflow_app, name="workflow")
+
 if __name__ == "__main__":
     app()
 

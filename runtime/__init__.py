@@ -5,6 +5,7 @@ module inside it (tests/runtime/test_layout.py checks).
     runtime.setup(settings)                    # each entry point, once: builds the broker
     @runtime.job(queue="default", payload=P)   # a job family declares its jobs
     runtime.records().get(task_id)             # readers of what setup built
+    runtime.submit_workflow(runtime.chord(runtime.group([...]), callback))  # workflows
 
 Nothing here connects or reads settings at import: `setup(settings)` does, explicitly. Names are
 imported on first use, so a process that needs one piece (the worker's forked metrics server)
@@ -18,52 +19,85 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runtime.breaker import PREFIX as BREAKER_PREFIX
-    from runtime.breaker import CircuitBreaker, rate_limited
-    from runtime.build import (
-        NAMESPACE,
-        Runtime,
-        build_broker,
-        current,
-        middleware_of,
-        on_setup,
-        redis_client,
-        setup,
-    )
+    from runtime.breaker import CircuitBreaker
+    from runtime.breaker import rate_limited
+    from runtime.build import NAMESPACE
+    from runtime.build import Runtime
+    from runtime.build import build_broker
+    from runtime.build import current
+    from runtime.build import middleware_of
+    from runtime.build import on_setup
+    from runtime.build import redis_client
+    from runtime.build import setup
     from runtime.consumer import RobustRedisBroker
-    from runtime.context import (
-        broker,
-        chunked_session,
-        current_settings,
-        current_task_id,
-        engine,
-        flush_journal,
-        outbox,
-        progress,
-        records,
-        session_scope,
-        soft_limit_reached,
-        uniqueness,
-    )
-    from runtime.control import Control, DeadLetter, QueueStats
-    from runtime.deferred import FORWARDED_KEY, Forwarded, Outbox, deferred_record, forward
+    from runtime.context import broker
+    from runtime.context import cancel_workflow
+    from runtime.context import chunked_session
+    from runtime.context import current_settings
+    from runtime.context import current_task_id
+    from runtime.context import engine
+    from runtime.context import flush_journal
+    from runtime.context import outbox
+    from runtime.context import progress
+    from runtime.context import records
+    from runtime.context import session_scope
+    from runtime.context import soft_limit_reached
+    from runtime.context import submit_workflow
+    from runtime.context import uniqueness
+    from runtime.context import workflows
+    from runtime.control import Control
+    from runtime.control import DeadLetter
+    from runtime.control import QueueStats
+    from runtime.deferred import FORWARDED_KEY
+    from runtime.deferred import Forwarded
+    from runtime.deferred import Outbox
+    from runtime.deferred import deferred_record
+    from runtime.deferred import forward
     from runtime.errors import NotSetUp
-    from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
-    from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
+    from runtime.job_records import ACTIVE_STATES
+    from runtime.job_records import JobRecord
+    from runtime.job_records import JobRecords
+    from runtime.job_records import State
+    from runtime.job_records import now_ms
+    from runtime.jobs import Job
+    from runtime.jobs import Payload
+    from runtime.jobs import REGISTRY
+    from runtime.jobs import Retry
+    from runtime.jobs import Submitted
+    from runtime.jobs import forget
+    from runtime.jobs import job
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
-    from runtime.live import RecordEvents, follow, record_events
+    from runtime.live import RecordEvents
+    from runtime.live import follow
+    from runtime.live import record_events
     from runtime.middleware.heartbeat import live_workers
-    from runtime.middleware.scheduled_runs import (
-        SCHEDULER_PREFIX,
-        SKIPS_KEY,
-        entry_key,
-        mark_skipped,
-    )
+    from runtime.middleware.scheduled_runs import SCHEDULER_PREFIX
+    from runtime.middleware.scheduled_runs import SKIPS_KEY
+    from runtime.middleware.scheduled_runs import entry_key
+    from runtime.middleware.scheduled_runs import mark_skipped
     from runtime.middleware.soft_time_limit import SoftTimeLimitExceeded
     from runtime.middleware.uniqueness import DuplicateJob
-    from runtime.outage import REDIS_ERRORS, until_redis_answers
-    from runtime.policy import NO_RETRY, RetryPolicy
+    from runtime.outage import REDIS_ERRORS
+    from runtime.outage import until_redis_answers
+    from runtime.policy import NO_RETRY
+    from runtime.policy import RetryPolicy
     from runtime.queues import QUEUES
-    from runtime.reconcile import RECOVERED_KEY, reconcile
+    from runtime.reconcile import RECOVERED_KEY
+    from runtime.reconcile import reconcile
+    from runtime.reconcile import reconcile_workflows
+    from runtime.workflows import FinishedWorkflow
+    from runtime.workflows import MAX_STEPS
+    from runtime.workflows import Step
+    from runtime.workflows import StepResult
+    from runtime.workflows import StepResults
+    from runtime.workflows import StepSpec
+    from runtime.workflows import WorkflowSpec
+    from runtime.workflows import WorkflowSubmitted
+    from runtime.workflows import Workflows
+    from runtime.workflows import chain
+    from runtime.workflows import chord
+    from runtime.workflows import graph
+    from runtime.workflows import group
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -80,6 +114,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "setup": ("runtime.build", "setup"),
     "RobustRedisBroker": ("runtime.consumer", "RobustRedisBroker"),
     "broker": ("runtime.context", "broker"),
+    "cancel_workflow": ("runtime.context", "cancel_workflow"),
     "chunked_session": ("runtime.context", "chunked_session"),
     "current_settings": ("runtime.context", "current_settings"),
     "current_task_id": ("runtime.context", "current_task_id"),
@@ -90,7 +125,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "records": ("runtime.context", "records"),
     "session_scope": ("runtime.context", "session_scope"),
     "soft_limit_reached": ("runtime.context", "soft_limit_reached"),
+    "submit_workflow": ("runtime.context", "submit_workflow"),
     "uniqueness": ("runtime.context", "uniqueness"),
+    "workflows": ("runtime.context", "workflows"),
     "Control": ("runtime.control", "Control"),
     "DeadLetter": ("runtime.control", "DeadLetter"),
     "QueueStats": ("runtime.control", "QueueStats"),
@@ -130,6 +167,20 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "QUEUES": ("runtime.queues", "QUEUES"),
     "RECOVERED_KEY": ("runtime.reconcile", "RECOVERED_KEY"),
     "reconcile": ("runtime.reconcile", "reconcile"),
+    "reconcile_workflows": ("runtime.reconcile", "reconcile_workflows"),
+    "FinishedWorkflow": ("runtime.workflows", "FinishedWorkflow"),
+    "MAX_STEPS": ("runtime.workflows", "MAX_STEPS"),
+    "Step": ("runtime.workflows", "Step"),
+    "StepResult": ("runtime.workflows", "StepResult"),
+    "StepResults": ("runtime.workflows", "StepResults"),
+    "StepSpec": ("runtime.workflows", "StepSpec"),
+    "WorkflowSpec": ("runtime.workflows", "WorkflowSpec"),
+    "WorkflowSubmitted": ("runtime.workflows", "WorkflowSubmitted"),
+    "Workflows": ("runtime.workflows", "Workflows"),
+    "chain": ("runtime.workflows", "chain"),
+    "chord": ("runtime.workflows", "chord"),
+    "graph": ("runtime.workflows", "graph"),
+    "group": ("runtime.workflows", "group"),
 }
 
 __all__ = [
@@ -140,11 +191,13 @@ __all__ = [
     "DeadLetter",
     "DuplicateJob",
     "FORWARDED_KEY",
+    "FinishedWorkflow",
     "Forwarded",
     "Job",
     "JobRecord",
     "JobRecords",
     "LIVE_KEEPALIVE_S",
+    "MAX_STEPS",
     "NAMESPACE",
     "NO_RETRY",
     "NotSetUp",
@@ -164,9 +217,19 @@ __all__ = [
     "SKIPS_KEY",
     "SoftTimeLimitExceeded",
     "State",
+    "Step",
+    "StepResult",
+    "StepResults",
+    "StepSpec",
     "Submitted",
+    "WorkflowSpec",
+    "WorkflowSubmitted",
+    "Workflows",
     "broker",
     "build_broker",
+    "cancel_workflow",
+    "chain",
+    "chord",
     "chunked_session",
     "current",
     "current_settings",
@@ -178,6 +241,8 @@ __all__ = [
     "follow",
     "forget",
     "forward",
+    "graph",
+    "group",
     "job",
     "live_workers",
     "mark_skipped",
@@ -188,14 +253,17 @@ __all__ = [
     "progress",
     "rate_limited",
     "reconcile",
+    "reconcile_workflows",
     "record_events",
     "records",
     "redis_client",
     "session_scope",
     "setup",
     "soft_limit_reached",
+    "submit_workflow",
     "uniqueness",
     "until_redis_answers",
+    "workflows",
 ]
 
 

@@ -54,6 +54,7 @@ from runtime.middleware.retries import PolicyRetries
 from runtime.middleware.scheduled_runs import ScheduledRuns
 from runtime.middleware.soft_time_limit import SoftTimeLimit
 from runtime.middleware.uniqueness import Uniqueness
+from runtime.middleware.workflow_inputs import WorkflowInputs
 from runtime.policy import RetryPolicy
 
 NAMESPACE = "dramatiq"
@@ -139,6 +140,7 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
     middleware.insert(middleware.index(tracking) + 1, journal)
     # Also before PolicyRetries: a failure is final only once it has decided not to retry.
     middleware.insert(middleware.index(journal) + 1, FinalCallbacks())
+    middleware.insert(middleware.index(journal) + 1, WorkflowInputs(records=records))
     return RobustRedisBroker(
         client=client,
         namespace=NAMESPACE,

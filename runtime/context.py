@@ -14,13 +14,16 @@ from sqlalchemy.orm import Session
 
 from domain.platform.db import session_factory
 from domain.platform.settings import Settings
-from runtime.build import current, middleware_of
+from runtime.build import current, middleware_of, redis_client
 from runtime.consumer import RobustRedisBroker
 from runtime.deferred import Outbox, outbox_of
 from runtime.job_records import JobRecords
 from runtime.middleware.journal import Journal
 from runtime.middleware.soft_time_limit import SoftTimeLimit
 from runtime.middleware.uniqueness import Uniqueness
+from runtime.workflows import Node, Policy, Workflows, WorkflowSpec, WorkflowSubmitted, graph
+
+_workflows: dict[int, Workflows] = {}
 
 
 def current_settings() -> Settings:
@@ -95,3 +98,53 @@ def uniqueness() -> Uniqueness:
     found = middleware_of(broker(), Uniqueness)
     assert isinstance(found, Uniqueness)
     return found
+
+
+def workflows() -> Workflows:
+    """The workflow store of the runtime `setup` built."""
+    built = current()
+    found = _workflows.get(id(built))
+    if found is None:
+        # Submitting a 10,000-step graph is one script call of a few MB that runs for about a
+        # second on a busy Redis: its own client waits longer than the socket timeout does.
+        patient = built.settings.model_copy(
+            update={"redis_socket_timeout_s": max(built.settings.redis_socket_timeout_s, 60)}
+        )
+        found = _workflows[id(built)] = Workflows(
+            redis_client(patient),
+            records=built.records,
+            namespace=built.broker.namespace,
+            max_message_bytes=built.broker.max_message_bytes,
+            journal=built.engine if built.settings.journal_enabled else None,
+        )
+    return found
+
+
+def submit_workflow(
+    flow: Node | WorkflowSpec,
+    *,
+    name: str = "workflow",
+    policy: Policy = "fail_fast",
+    workflow_id: str | None = None,
+) -> WorkflowSubmitted:
+    """Validate and start a workflow (a canvas, or a graph of steps as the API takes it).
+    With a `workflow_id` already used, the existing workflow is returned, not started again."""
+    spec = flow if isinstance(flow, WorkflowSpec) else graph(flow, name=name, policy=policy)
+    return workflows().submit(spec, workflow_id=workflow_id)
+
+
+def cancel_workflow(workflow_id: str) -> dict[str, Any]:
+    """Stop a workflow and cancel its steps still queued or running (Conflict if finished)."""
+    from domain.errors import Conflict
+    from runtime.control import Control
+
+    before, task_ids = workflows().cancel(workflow_id)
+    control = Control(broker(), records())
+    cancelled = []
+    for task_id in task_ids:
+        try:
+            control.cancel(task_id)
+            cancelled.append(task_id)
+        except Conflict:
+            pass  # it finished meanwhile
+    return {"workflow_id": workflow_id, "previous_state": before, "cancelled": cancelled}

@@ -134,12 +134,31 @@ class Job(Generic[P]):
     def records(self) -> JobRecords:
         return records_of(self.actor.broker)
 
+    def step(self, payload: P, *, receives: str | None = None, name: str | None = None) -> Any:
+        """This job as a workflow step (runtime/workflows.py): `receives` names the payload field
+        that gets the predecessors' outcomes; without it the step gets nothing from them."""
+        from runtime.workflows import Step
+
+        if not isinstance(payload, self.payload):
+            raise TypeError(f"{self.name} takes a {self.payload.__name__}, not {type(payload)}")
+        return Step(self, payload, receives=receives, name=name)
+
     def validate(self, data: Mapping[str, Any]) -> P:
         """Parse loose input (API query, CLI params) into the payload, or raise InvalidInput."""
         try:
-            return self.payload.model_validate(data)
+            payload = self.payload.model_validate(data)
         except ValidationError as error:
             raise InvalidInput(f"invalid payload for {self.name}: {error}") from None
+        from runtime.workflows import RuntimeFilled
+
+        for name, info in self.payload.model_fields.items():
+            filled = any(isinstance(m, RuntimeFilled) for m in info.metadata)
+            if filled and getattr(payload, name):
+                raise InvalidInput(
+                    f"invalid payload for {self.name}: {name} is filled by the workflow "
+                    "runtime (a step's receives=); send none"
+                )
+        return payload
 
     def unique_key(self, payload: P) -> str | None:
         return self.unique.format(**payload.model_dump()) if self.unique else None

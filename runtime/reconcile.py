@@ -10,6 +10,7 @@ lost everything the cursor is gone too, so the walk starts over from the oldest 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ RECOVERED_KEY = "gaveurs:journal:recovered"
 #: Entries younger than this are not judged yet (a resend must not race a slow first enqueue).
 GRACE_S = 5
 BATCH = 1000
+#: Unfinished workflows looked at per run (oldest first; finished ones leave the list).
+WORKFLOW_BATCH = 500
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Reconciliation:
     superseded: int = 0
     lost_task_ids: list[str] = field(default_factory=list)
     pass_complete: bool = False
+    workflows_restored: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,7 @@ class Reconciliation:
             "journal_superseded": self.superseded,
             "journal_lost_task_ids": self.lost_task_ids[:20],
             "journal_pass_complete": self.pass_complete,
+            "journal_workflows_restored": self.workflows_restored[:20],
         }
 
 
@@ -106,6 +111,7 @@ def reconcile(
         outcome.checked += len(entries)
         cursor = journal.Cursor(entries[-1].accepted_at, entries[-1].task_id)
     _save_cursor(broker, cursor)
+    outcome.workflows_restored = reconcile_workflows(broker, records, engine, now=now)
     if outcome.resent:
         broker.client.incrby(RECOVERED_KEY, outcome.resent)
         logger.warning(
@@ -133,3 +139,52 @@ def _resend(broker: RedisBroker, entry: Any, outcome: Reconciliation) -> None:
         outcome.superseded += 1
         return
     outcome.resent += 1
+
+
+def reconcile_workflows(
+    broker: RedisBroker, records: JobRecords, engine: Engine, *, now: datetime
+) -> list[str]:
+    """Rebuild the journaled, unfinished workflows whose state Redis lost; mark the ones that
+    ended as finished in the journal. Returns the ids rebuilt."""
+    from runtime.workflows import Workflows
+
+    window_start = now - timedelta(seconds=records.retention_s) + timedelta(hours=1)
+    with Session(engine) as session:
+        entries = journal.unfinished_workflows(
+            session,
+            submitted_after=window_start,
+            submitted_before=now - timedelta(seconds=GRACE_S),
+            limit=WORKFLOW_BATCH,
+        )
+    if not entries:
+        return []
+    store = Workflows(
+        broker.client,
+        records=records,
+        namespace=broker.namespace,
+        max_message_bytes=getattr(broker, "max_message_bytes", 1 << 30),
+    )
+    pipe = broker.client.pipeline(transaction=False)
+    for entry in entries:
+        pipe.hmget(store.key(entry.workflow_id), "state", "total", "finished")
+    ended, restored = [], []
+    for entry, (state, total, finished) in zip(entries, pipe.execute(), strict=True):
+        if state is None:
+            graph = json.loads(entry.graph)
+            # 4 arguments per step after policy and name; the 4th is its spec (task id inside).
+            steps = {graph[i]: json.loads(graph[i + 3])["task"] for i in range(2, len(graph), 4)}
+            with Session(engine) as session:
+                ends = journal.outcomes(session, list(steps.values()))
+            done = {name: ends[task_id] for name, task_id in steps.items() if task_id in ends}
+            if store.restore(entry.workflow_id, graph, done):
+                restored.append(entry.workflow_id)
+        elif state in (b"SUCCESS", b"REVOKED") or int(finished) >= int(total):
+            ended.append(entry.workflow_id)
+    journal.mark_workflows_finished(engine, ended, at=now)
+    if restored:
+        logger.warning(
+            "%d workflows had vanished from Redis; rebuilt from the journal: %s",
+            len(restored),
+            ", ".join(restored[:20]),
+        )
+    return restored

@@ -13,5 +13,6 @@ def lua(name: str) -> str:
 
 
 def with_transition(name: str) -> str:
-    """A script that calls the `transition` function of lua/transition_fn.lua."""
-    return lua("transition_fn") + "\n" + lua(name)
+    """A script that calls the `transition` function of lua/transition_fn.lua (which advances
+    workflows through lua/workflow_fn.lua)."""
+    return lua("transition_fn") + "\n" + lua("workflow_fn") + "\n" + lua(name)

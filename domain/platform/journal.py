@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, or_, select
+from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from domain.models import JournalEntry
+from domain.models import JournalEntry, WorkflowJournalEntry
 
 CHUNK = 1000
 
@@ -137,3 +137,55 @@ def delete_old(session: Session, *, before: datetime) -> int:
         session.execute(delete(JournalEntry).where(JournalEntry.task_id.in_(ids)))
         session.commit()
         deleted += len(ids)
+
+
+# -- workflows ------------------------------------------------------------------------------
+
+
+def record_workflow(
+    engine: Engine, *, workflow_id: str, name: str, graph: str, submitted_at: datetime
+) -> None:
+    """Keep a submitted workflow's graph (written before Redis gets it; a retried submit with
+    the same id leaves the first entry)."""
+    statement = _insert(engine)(WorkflowJournalEntry).on_conflict_do_nothing()
+    row = {"workflow_id": workflow_id, "name": name, "graph": graph, "submitted_at": submitted_at}
+    with Session(engine) as session, session.begin():
+        session.execute(statement, [row])
+
+
+def unfinished_workflows(
+    session: Session, *, submitted_after: datetime, submitted_before: datetime, limit: int
+) -> list[WorkflowJournalEntry]:
+    query = (
+        select(WorkflowJournalEntry)
+        .where(WorkflowJournalEntry.finished_at.is_(None))
+        .where(WorkflowJournalEntry.submitted_at > submitted_after)
+        .where(WorkflowJournalEntry.submitted_at < submitted_before)
+        .order_by(WorkflowJournalEntry.submitted_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def mark_workflows_finished(engine: Engine, workflow_ids: Sequence[str], *, at: datetime) -> None:
+    if not workflow_ids:
+        return
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(WorkflowJournalEntry)
+            .where(WorkflowJournalEntry.workflow_id.in_(workflow_ids))
+            .values(finished_at=at)
+        )
+
+
+def outcomes(session: Session, task_ids: Sequence[str]) -> dict[str, str]:
+    """The journaled end (SUCCESS, FAILURE, REVOKED...) of those jobs that have finished."""
+    found: dict[str, str] = {}
+    for start in range(0, len(task_ids), CHUNK):
+        rows = session.execute(
+            select(JournalEntry.task_id, JournalEntry.outcome)
+            .where(JournalEntry.task_id.in_(task_ids[start : start + CHUNK]))
+            .where(JournalEntry.finished_at.is_not(None))
+        )
+        found.update({task_id: outcome for task_id, outcome in rows if outcome})
+    return found

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "console": [],
     "search": [],
     "recovery": ["--stock-cap-s", "300"],
+    "workflows": [],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {
     "million": [],

@@ -14,12 +14,15 @@
 -- previous delivery never finished (its worker died), counted in "lost_runs".
 -- Returns {state after the call, lost_runs, 1 if this transition applied (or already had,
 -- for a retried STARTED) else 0}.
+-- A final state of a workflow step (the record names its workflow and step) advances the workflow
+-- in the same call: lua/workflow_fn.lua assigns `advance_workflow`.
+local advance_workflow
 local function transition(key, prefix, a)
   local task_id, state = a[1], a[2]
   local epoch, rank = tonumber(a[3]), tonumber(a[4])
   local now, ttl, mode, retention = tonumber(a[5]), tonumber(a[6]), a[7], tonumber(a[8])
 
-  local cur = redis.call("HMGET", key, "state", "epoch", "rank", "lost_runs")
+  local cur = redis.call("HMGET", key, "state", "epoch", "rank", "lost_runs", "workflow", "step")
   local cur_state = cur[1]
   local lost_runs = tonumber(cur[4]) or 0
   if cur_state then
@@ -71,6 +74,9 @@ local function transition(key, prefix, a)
   if rank >= 2 and math.random(16) == 1 then
     redis.call("ZREMRANGEBYSCORE", prefix .. "state:" .. state, 0, now - retention)
     redis.call("ZREMRANGEBYSCORE", prefix .. "all", 0, now - retention)
+  end
+  if rank >= 2 and cur[5] and advance_workflow then
+    advance_workflow(prefix, cur[5], cur[6], state, now, retention)
   end
   -- Live results (GET /api/tasks/{id}/events, enqueue --wait): tell whoever follows this job.
   -- A channel nobody listens to costs Redis a hash lookup.

@@ -97,30 +97,46 @@ def test_unknown_site_is_refused_before_queueing(api_client: Any, auth: dict[str
     assert "NOPE" in response.text
 
 
-def test_retrain_all_follows_its_children_to_success(
+def follow_workflow(api_client: Any, status_url: str, *, timeout: float) -> dict[str, Any]:
+    """Poll a workflow until it ends (its summary step ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api_client.get(status_url).json()
+        if body["state"] in ("SUCCESS", "FAILURE", "REVOKED") and body["finished"] == body["total"]:
+            return dict(body)
+        time.sleep(0.1)
+    raise AssertionError(f"{status_url} still {body['state']} after {timeout} s")
+
+
+def test_retrain_all_is_a_workflow_whose_summary_ends_after_every_child(
     ml_workers: tuple[WorkerProcess, WorkerProcess], api_client: Any, auth: dict[str, str]
 ) -> None:
     response = api_client.post("/api/tasks/ml/retrain-all", headers=auth)
     assert response.status_code == 202, response.text
-    task_id = response.json()["task_id"]
+    # The job only starts the workflow: it ends at once, holding no thread for the children
+    _, started = follow(api_client, response.json()["task_id"], timeout=60)
+    assert started["status"] == "SUCCESS", started.get("error")
 
-    seen, done = follow(api_client, task_id, timeout=150)
+    done = follow_workflow(api_client, started["result"]["status_url"], timeout=150)
 
-    assert done["status"] == "SUCCESS", done.get("error")
-    children = done["result"]["children"]
-    assert {name.split(":")[0] for name in children} >= {
+    assert done["state"] == "SUCCESS", [(s["name"], s["state"], s["error"]) for s in done["steps"]]
+    steps = {step["name"]: step for step in done["steps"]}
+    assert {name.split(":")[0] for name in steps} >= {
         "train_pysr",
         "cluster_gaveurs",
         "detect_anomalies",
         "optimize_abattage_planning",
         "train_prophet",
+        "summary",
     }
-    # The parent finished only after every child, and each child's record says SUCCESS.
-    for child in children.values():
+    # The summary ran after every child, and saw each child's SUCCESS
+    summary = status(api_client, steps["summary"]["task_id"])
+    children = summary["result"]["children"]
+    assert set(children) == set(steps) - {"summary"}
+    for name, child in children.items():
         record = status(api_client, child["task_id"])
-        assert record["status"] == "SUCCESS", record
-        assert record["completed_at"] <= done["completed_at"]
-    assert len(set(seen)) >= 2 and seen == sorted(seen), seen
+        assert record["status"] == child["state"] == "SUCCESS", (name, record)
+        assert record["completed_at"] <= summary["started_at"]
 
 
 def test_retrain_all_fails_naming_the_child_that_failed(
@@ -151,14 +167,17 @@ def test_retrain_all_fails_naming_the_child_that_failed(
     try:
         response = api_client.post("/api/tasks/ml/retrain-all", headers=auth)
         assert response.status_code == 202, response.text
-
-        _, done = follow(api_client, response.json()["task_id"], timeout=150)
+        _, started = follow(api_client, response.json()["task_id"], timeout=60)
+        workflow = follow_workflow(api_client, started["result"]["status_url"], timeout=150)
+        summary = next(s for s in workflow["steps"] if s["name"] == "summary")
+        done = status(api_client, summary["task_id"])
     finally:
         with factory() as session, session.begin():
             session.execute(delete(Site).where(Site.code == "ZZ"))
         engine.dispose()
 
-    # Then the parent ends FAILURE, after its children, naming the failed forecast
+    # Then the workflow ends FAILURE, its summary naming the failed forecast
+    assert workflow["state"] == "FAILURE"
     assert done["status"] == "FAILURE"
     assert "ChildFailed" in done["error"] and "train_prophet" in done["error"]
     assert done["attempts"] == 1

@@ -25,6 +25,7 @@ TINY = {
     "console": ["--records", "500", "--rounds", "1", "--requests", "5"],
     "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
                "--clients", "2", "--requests", "40"],  # fmt: skip
+    "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],
     # Short timeouts and maintenance every 2 s instead of the clock's minute.
     "recovery": [
         "--trials",
@@ -141,3 +142,20 @@ def test_recovery_brings_the_killed_job_back_on_both_sides(
     stock = result["stock"]["trial"]
     assert stock["recovered"], stock
     assert "arithmetic" in stock
+
+
+def test_workflows_compares_steps_with_jobs_and_chords_with_dramatiq_groups(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    result = results["workflows"]
+    cost = result["cost_per_step"]
+    for side in ("bare_job", "workflow_step"):
+        assert cost[side]["msgs_per_second"]["median"] > 0
+        assert cost[side]["script_calls_per_job"]["median"] > 0
+    assert set(result["wide_chord"]) == {
+        "ours_chord",
+        "ours_chord_passing_results",
+        "dramatiq_group_callback",
+    }
+    for side in result["wide_chord"].values():
+        assert side["callback_done_s"]["median"] >= side["submit_s"]["median"] > 0
