@@ -19,85 +19,70 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runtime.breaker import PREFIX as BREAKER_PREFIX
-    from runtime.breaker import CircuitBreaker
-    from runtime.breaker import rate_limited
-    from runtime.build import NAMESPACE
-    from runtime.build import Runtime
-    from runtime.build import build_broker
-    from runtime.build import current
-    from runtime.build import middleware_of
-    from runtime.build import on_setup
-    from runtime.build import redis_client
-    from runtime.build import setup
+    from runtime.breaker import CircuitBreaker, rate_limited
+    from runtime.build import (
+        NAMESPACE,
+        Runtime,
+        build_broker,
+        current,
+        middleware_of,
+        on_setup,
+        redis_client,
+        setup,
+    )
     from runtime.consumer import RobustRedisBroker
-    from runtime.context import broker
-    from runtime.context import cancel_workflow
-    from runtime.context import chunked_session
-    from runtime.context import current_settings
-    from runtime.context import current_task_id
-    from runtime.context import engine
-    from runtime.context import flush_journal
-    from runtime.context import outbox
-    from runtime.context import progress
-    from runtime.context import records
-    from runtime.context import session_scope
-    from runtime.context import soft_limit_reached
-    from runtime.context import submit_workflow
-    from runtime.context import uniqueness
-    from runtime.context import workflows
-    from runtime.control import Control
-    from runtime.control import DeadLetter
-    from runtime.control import QueueStats
-    from runtime.deferred import FORWARDED_KEY
-    from runtime.deferred import Forwarded
-    from runtime.deferred import Outbox
-    from runtime.deferred import deferred_record
-    from runtime.deferred import forward
+    from runtime.context import (
+        broker,
+        cancel_workflow,
+        chunked_session,
+        current_settings,
+        current_task_id,
+        engine,
+        flush_journal,
+        outbox,
+        progress,
+        records,
+        session_scope,
+        soft_limit_reached,
+        submit_workflow,
+        uniqueness,
+        workflows,
+    )
+    from runtime.control import Control, DeadLetter, QueueStats
+    from runtime.deferred import FORWARDED_KEY, Forwarded, Outbox, deferred_record, forward
     from runtime.errors import NotSetUp
-    from runtime.job_records import ACTIVE_STATES
-    from runtime.job_records import JobRecord
-    from runtime.job_records import JobRecords
-    from runtime.job_records import State
-    from runtime.job_records import now_ms
-    from runtime.jobs import Job
-    from runtime.jobs import Payload
-    from runtime.jobs import REGISTRY
-    from runtime.jobs import Retry
-    from runtime.jobs import Submitted
-    from runtime.jobs import forget
-    from runtime.jobs import job
+    from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
+    from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
-    from runtime.live import RecordEvents
-    from runtime.live import follow
-    from runtime.live import record_events
+    from runtime.live import RecordEvents, follow, record_events
     from runtime.middleware.heartbeat import live_workers
-    from runtime.middleware.scheduled_runs import SCHEDULER_PREFIX
-    from runtime.middleware.scheduled_runs import SKIPS_KEY
-    from runtime.middleware.scheduled_runs import entry_key
-    from runtime.middleware.scheduled_runs import mark_skipped
+    from runtime.middleware.scheduled_runs import (
+        SCHEDULER_PREFIX,
+        SKIPS_KEY,
+        entry_key,
+        mark_skipped,
+    )
     from runtime.middleware.soft_time_limit import SoftTimeLimitExceeded
     from runtime.middleware.uniqueness import DuplicateJob
-    from runtime.outage import REDIS_ERRORS
-    from runtime.outage import until_redis_answers
-    from runtime.policy import NO_RETRY
-    from runtime.policy import RetryPolicy
+    from runtime.outage import REDIS_ERRORS, until_redis_answers
+    from runtime.policy import NO_RETRY, RetryPolicy
     from runtime.queues import QUEUES
-    from runtime.reconcile import RECOVERED_KEY
-    from runtime.reconcile import reconcile
-    from runtime.reconcile import reconcile_workflows
-    from runtime.workflows import FinishedWorkflow
-    from runtime.workflows import MAX_STEPS
-    from runtime.workflows import Step
-    from runtime.workflows import StepResult
-    from runtime.workflows import StepResults
-    from runtime.workflows import StepSpec
-    from runtime.workflows import WorkflowSpec
-    from runtime.workflows import WorkflowSubmitted
-    from runtime.workflows import Workflows
-    from runtime.workflows import chain
-    from runtime.workflows import chord
-    from runtime.workflows import graph
-    from runtime.workflows import group
+    from runtime.reconcile import RECOVERED_KEY, reconcile, reconcile_workflows
+    from runtime.workflows import (
+        MAX_STEPS,
+        FinishedWorkflow,
+        Step,
+        StepResult,
+        StepResults,
+        StepSpec,
+        Workflows,
+        WorkflowSpec,
+        WorkflowSubmitted,
+        chain,
+        chord,
+        graph,
+        group,
+    )
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
