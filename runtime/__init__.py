@@ -42,6 +42,7 @@ from runtime.errors import NotSetUp
 from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
 from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
 from runtime.middleware.heartbeat import live_workers
+from runtime.middleware.recycle import RECYCLE_EXIT_CODE
 from runtime.middleware.scheduled_runs import (
     SCHEDULER_PREFIX,
     SKIPS_KEY,
@@ -62,6 +63,7 @@ __all__ = [
     "NO_RETRY",
     "QUEUES",
     "RECOVERED_KEY",
+    "RECYCLE_EXIT_CODE",
     "REDIS_ERRORS",
     "REGISTRY",
     "SCHEDULER_PREFIX",

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=4_000_000, ge=10_000)
     # A job whose worker died under it this many times is dead-lettered, not redelivered.
     max_worker_deaths: int = Field(default=3, ge=1, le=100)
+    # Worker recycling (0 = off): a worker process past this many jobs or this resident memory
+    # finishes its jobs, hands back what it fetched and is replaced (ops.worker sets them).
+    worker_max_jobs_per_process: int = Field(default=0, ge=0)
+    worker_max_memory_mb: int = Field(default=0, ge=0)
     # The database journal of accepted jobs, to find and resend the ones Redis loses.
     journal_enabled: bool = True
     journal_flush_ms: int = Field(default=200, ge=10, le=10_000)
