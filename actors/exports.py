@@ -119,6 +119,8 @@ def _table_csv(kind: str, payload: TableExport | FeedbackExport) -> dict[str, An
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=LotPdf,
     retry=EXPORT_RETRY,
@@ -135,6 +137,8 @@ def generate_lot_pdf_report(payload: LotPdf) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=SiteReport,
     retry=EXPORT_RETRY,
@@ -149,6 +153,8 @@ def generate_site_pdf_report(payload: SiteReport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=LotWorkbook,
     retry=EXPORT_RETRY,
@@ -163,6 +169,8 @@ def generate_lot_excel_report(payload: LotWorkbook) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=SiteReport,
     retry=EXPORT_RETRY,
@@ -177,6 +185,8 @@ def generate_site_excel_report(payload: SiteReport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=TableExport,
     retry=EXPORT_RETRY,
@@ -189,6 +199,8 @@ def export_gavage_data_csv(payload: TableExport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=TableExport,
     retry=EXPORT_RETRY,
@@ -201,6 +213,8 @@ def export_sqal_data_csv(payload: TableExport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=FeedbackExport,
     retry=EXPORT_RETRY,
@@ -212,7 +226,14 @@ def export_consumer_feedbacks_csv(payload: FeedbackExport) -> dict[str, Any]:
     return _table_csv("feedbacks", payload)
 
 
-@job(queue="exports", payload=LotsBatch, retry=EXPORT_RETRY, time_limit_ms=30 * MINUTE_MS)
+@job(
+    priority_class="high",
+    priority_range=("normal", "high"),
+    queue="exports",
+    payload=LotsBatch,
+    retry=EXPORT_RETRY,
+    time_limit_ms=30 * MINUTE_MS,
+)
 def batch_export_lots_csv(payload: LotsBatch) -> dict[str, Any]:
     """One ZIP: lots.csv (a row per lot) and each lot's feeding records as its own CSV."""
     from domain.reports import runs
@@ -222,6 +243,8 @@ def batch_export_lots_csv(payload: LotsBatch) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=CertificateRequest,
     retry=EXPORT_RETRY,

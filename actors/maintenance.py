@@ -127,6 +127,8 @@ def backup_database(payload: Empty) -> dict[str, Any]:
 
 
 @job(
+    priority_class="low",
+    priority_range=("low", "normal"),
     queue="default",
     payload=Empty,
     retry=NIGHTLY,
@@ -159,6 +161,8 @@ def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
 
 
 @job(
+    priority_class="low",
+    priority_range=("low", "normal"),
     queue="default",
     payload=CleanupOldSensorData,
     retry=NIGHTLY,

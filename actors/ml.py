@@ -94,6 +94,7 @@ def _run(make: Callable[[RunContext], dict[str, Any]]) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_heavy",
     payload=TrainPysr,
     retry=ML_RETRY,
@@ -122,6 +123,7 @@ def train_pysr(payload: TrainPysr) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_heavy",
     payload=FeedingCurve,
     retry=ML_RETRY,
@@ -136,6 +138,7 @@ def optimize_feeding_curve(payload: FeedingCurve) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=TrainProphet,
     retry=ML_RETRY,
@@ -154,6 +157,7 @@ def train_prophet(payload: TrainProphet) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=Clustering,
     retry=ML_RETRY,
@@ -168,6 +172,7 @@ def cluster_gaveurs(payload: Clustering) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=DetectAnomalies,
     retry=ML_RETRY,
@@ -186,6 +191,7 @@ def detect_anomalies(payload: DetectAnomalies) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_heavy",
     payload=AbattagePlanning,
     retry=ML_RETRY,
@@ -232,6 +238,7 @@ POLL_S = 0.5
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=RetrainAll,
     retry=RetryPolicy(max_retries=0),

@@ -53,6 +53,7 @@ from runtime.middleware.soft_time_limit import SoftTimeLimitExceeded
 from runtime.middleware.uniqueness import DuplicateJob
 from runtime.outage import REDIS_ERRORS, until_redis_answers
 from runtime.policy import NO_RETRY, RetryPolicy
+from runtime.priorities import PriorityClass
 from runtime.queues import QUEUES
 from runtime.reconcile import RECOVERED_KEY, reconcile
 
@@ -77,6 +78,7 @@ __all__ = [
     "JobRecords",
     "NotSetUp",
     "Payload",
+    "PriorityClass",
     "QueueStats",
     "Retry",
     "RetryPolicy",

@@ -46,9 +46,7 @@ def test_leaking_worker_is_replaced_and_every_job_succeeds_once(
 ) -> None:
     # Given a launcher whose worker processes may grow to 200 MB, one job at a time
     client = redis_server.client
-    worker = WorkerProcess(
-        client, threads=1, launcher_options=("--max-memory-mb", str(LIMIT_MB))
-    )
+    worker = WorkerProcess(client, threads=1, launcher_options=("--max-memory-mb", str(LIMIT_MB)))
     try:
         # When 30 jobs that each keep 50 MB alive run through it
         keys = [uuid.uuid4().hex[:12] for _ in range(30)]

@@ -127,9 +127,20 @@ def leaky(payload: Leak) -> dict[str, Any]:
     import psutil
 
     chunk = bytearray(payload.mb * 1024 * 1024)
-    chunk[:: 4096] = b"x" * len(chunk[:: 4096])  # touch every page, so it counts in RSS
+    chunk[::4096] = b"x" * len(chunk[::4096])  # touch every page, so it counts in RSS
     _LEAKED.append(chunk)
     rss_mb = psutil.Process().memory_info().rss / (1024 * 1024)
     _record_attempt(payload.key)
     broker().client.rpush(f"{PREFIX}leaky", f"{os.getpid()} {rss_mb:.0f}")
     return {"pid": os.getpid(), "rss_mb": round(rss_mb)}
+
+
+class Tick(Keyed):
+    pass
+
+
+@job(queue="default", payload=Tick, priority_range=("low", "critical"))
+def tick(payload: Tick) -> dict[str, Any]:
+    """Records the order jobs ran in (`gaveurs:test:order`, the key of each), for priority tests."""
+    broker().client.rpush(f"{PREFIX}order", payload.key)
+    return {"key": payload.key}
