@@ -24,6 +24,7 @@ def submit(
     *,
     message: str,
     delay_ms: int | None = None,
+    priority_class: str | None = None,
     **echo: Any,
 ) -> Accepted:
     started = time.perf_counter()
@@ -32,6 +33,7 @@ def submit(
         delay_ms=delay_ms,
         idempotency_key=current_key.get(),
         idempotency_ttl_s=get_settings().idempotency_ttl_s,
+        priority_class=priority_class,
     )
     ENQUEUE_SECONDS.labels(job.name).observe(time.perf_counter() - started)
     ENQUEUED.labels(job.name, "duplicate" if outcome.duplicate else "accepted").inc()
