@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -25,6 +26,19 @@ def leaks(redis_server: RedisServer, demo_database: str) -> Iterator[None]:
     redis_server.client.delete(f"{jobs.PREFIX}leaky")
     yield
     redis_server.client.delete(f"{jobs.PREFIX}leaky")
+
+
+def _recycles(port: int) -> float:
+    """gaveurs_worker_recycles_total{reason="memory"} as the worker's metrics port serves it."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("gaveurs_worker_recycles_total{") and 'reason="memory"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def _all_done(task_ids: list[str]) -> bool:
@@ -53,6 +67,7 @@ def test_leaking_worker_is_replaced_and_every_job_succeeds_once(
         ids = [jobs.leaky.send(jobs.Leak(key=k, mb=LEAK_MB)).message_id for k in keys]
         wait_for(lambda: _all_done(ids), timeout=240, interval=0.5, what="30 leaky jobs")
         assert worker.alive
+        recycles = wait_for(lambda: _recycles(worker.metrics_port), what="the recycle counter")
     finally:
         worker.stop()
 
@@ -66,6 +81,8 @@ def test_leaking_worker_is_replaced_and_every_job_succeeds_once(
     assert len(runs) == 30
     assert len(pids) >= 30 * LEAK_MB // LIMIT_MB, pids
     assert peak < LIMIT_MB + LEAK_MB, peak
+    # and each replacement was counted (the last process may not have reached the limit)
+    assert len(pids) - 1 <= recycles <= len(pids), (recycles, len(pids))
 
 
 def test_worker_is_replaced_after_its_job_count(redis_server: RedisServer, leaks: None) -> None:
