@@ -27,14 +27,20 @@ RECYCLE_EXIT_CODE = 75
 #: How long a recycling waits for the previous generation's metrics server to let go of its port.
 CHILDREN_GONE_S = 10.0
 
-logger = logging.getLogger("gaveurs.worker")
 
+class MainProcessLog(logging.Filter):
+    """Reads Dramatiq's main-process log: it reports any worker exit as critical ("exited
+    unexpectedly"), and a recycling is planned, so that line says so at INFO; and it is the only
+    trace of a stop signal received while a recycling was under way, which must stop rather than
+    start a new generation (Dramatiq's CLI keeps its signal state to itself)."""
 
-class RecycledIsNotACrash(logging.Filter):
-    """Dramatiq's main process reports any worker exit as critical ("exited unexpectedly");
-    a recycling is planned: say so at INFO."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop_signalled = False
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Sending signal"):
+            self.stop_signalled = True
         if "exited unexpectedly" in str(record.msg) and RECYCLE_EXIT_CODE in (
             record.args if isinstance(record.args, tuple) else ()
         ):
@@ -101,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             *args.queues,
         ]
     )
-    logging.getLogger("dramatiq.MainProcess").addFilter(RecycledIsNotACrash())
+    main_log = MainProcessLog()
+    logging.getLogger("dramatiq.MainProcess").addFilter(main_log)
     stopping: list[int] = []
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, on_stop)
         _wait_for_children()
-        if stopping:
+        if stopping or main_log.stop_signalled:
             return 0
         # Dramatiq's CLI logs through a pipe read by a thread of the generation that just ended;
         # let the next one set logging up afresh.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -48,6 +49,21 @@ def _all_done(task_ids: list[str]) -> bool:
 
 def test_launcher_and_runtime_agree_on_the_recycle_exit_code() -> None:
     assert ops.worker.RECYCLE_EXIT_CODE == RECYCLE_EXIT_CODE
+
+
+def test_the_main_process_log_tells_a_recycling_from_a_crash_and_sees_stops() -> None:
+    seen = ops.worker.MainProcessLog()
+    line = "Worker with PID %r exited unexpectedly (code %r). Shutting down..."
+    crash = logging.LogRecord("dramatiq.MainProcess", logging.CRITICAL, "", 0, line, (7, 1), None)
+    recycled = logging.LogRecord(
+        "dramatiq.MainProcess", logging.CRITICAL, "", 0, line, (7, RECYCLE_EXIT_CODE), None
+    )
+    assert seen.filter(crash) and crash.levelno == logging.CRITICAL
+    assert seen.filter(recycled) and recycled.levelno == logging.INFO
+    assert "recycled" in recycled.getMessage() and not seen.stop_signalled
+    stop = "Sending signal %r to subprocesses..."
+    seen.filter(logging.LogRecord("", logging.INFO, "", 0, stop, ("SIGTERM",), None))
+    assert seen.stop_signalled
 
 
 def test_negative_limits_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
