@@ -6,69 +6,125 @@ module inside it (tests/runtime/test_layout.py checks).
     @runtime.job(queue="default", payload=P)   # a job family declares its jobs
     runtime.records().get(task_id)             # readers of what setup built
 
-Nothing here connects or reads settings at import: `setup(settings)` does, explicitly.
+Nothing here connects or reads settings at import: `setup(settings)` does, explicitly. Names are
+imported on first use, so a process that needs one piece (the worker's forked metrics server)
+does not load the whole runtime.
 """
 
 from __future__ import annotations
 
-from runtime.breaker import PREFIX as BREAKER_PREFIX
-from runtime.breaker import CircuitBreaker, rate_limited
-from runtime.build import (
-    NAMESPACE,
-    Runtime,
-    build_broker,
-    current,
-    middleware_of,
-    on_setup,
-    redis_client,
-    setup,
-)
-from runtime.consumer import RobustRedisBroker
-from runtime.context import (
-    broker,
-    chunked_session,
-    current_settings,
-    current_task_id,
-    engine,
-    flush_journal,
-    progress,
-    records,
-    session_scope,
-    soft_limit_reached,
-    uniqueness,
-)
-from runtime.control import Control, DeadLetter, QueueStats
-from runtime.errors import NotSetUp
-from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
-from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
-from runtime.middleware.heartbeat import live_workers
-from runtime.middleware.recycle import RECYCLE_EXIT_CODE
-from runtime.middleware.scheduled_runs import (
-    SCHEDULER_PREFIX,
-    SKIPS_KEY,
-    entry_key,
-    mark_skipped,
-)
-from runtime.middleware.soft_time_limit import SoftTimeLimitExceeded
-from runtime.middleware.uniqueness import DuplicateJob
-from runtime.outage import REDIS_ERRORS, until_redis_answers
-from runtime.policy import NO_RETRY, RetryPolicy
-from runtime.priorities import PriorityClass
-from runtime.queues import QUEUES
-from runtime.reconcile import RECOVERED_KEY, reconcile
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime.breaker import PREFIX as BREAKER_PREFIX
+    from runtime.breaker import CircuitBreaker, rate_limited
+    from runtime.build import (
+        NAMESPACE,
+        Runtime,
+        build_broker,
+        current,
+        middleware_of,
+        on_setup,
+        redis_client,
+        setup,
+    )
+    from runtime.consumer import RobustRedisBroker
+    from runtime.context import (
+        broker,
+        chunked_session,
+        current_settings,
+        current_task_id,
+        engine,
+        flush_journal,
+        progress,
+        records,
+        session_scope,
+        soft_limit_reached,
+        uniqueness,
+    )
+    from runtime.control import Control, DeadLetter, QueueStats
+    from runtime.errors import NotSetUp
+    from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
+    from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
+    from runtime.middleware.heartbeat import live_workers
+    from runtime.middleware.recycle import RECYCLE_EXIT_CODE
+    from runtime.middleware.scheduled_runs import (
+        SCHEDULER_PREFIX,
+        SKIPS_KEY,
+        entry_key,
+        mark_skipped,
+    )
+    from runtime.middleware.soft_time_limit import SoftTimeLimitExceeded
+    from runtime.middleware.uniqueness import DuplicateJob
+    from runtime.outage import REDIS_ERRORS, until_redis_answers
+    from runtime.policy import NO_RETRY, RetryPolicy
+    from runtime.priorities import PriorityClass
+    from runtime.queues import QUEUES
+    from runtime.reconcile import RECOVERED_KEY, reconcile
+
+#: Each public name -> (module, name in that module).
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "BREAKER_PREFIX": ("runtime.breaker", "PREFIX"),
+    "CircuitBreaker": ("runtime.breaker", "CircuitBreaker"),
+    "rate_limited": ("runtime.breaker", "rate_limited"),
+    "NAMESPACE": ("runtime.build", "NAMESPACE"),
+    "Runtime": ("runtime.build", "Runtime"),
+    "build_broker": ("runtime.build", "build_broker"),
+    "current": ("runtime.build", "current"),
+    "middleware_of": ("runtime.build", "middleware_of"),
+    "on_setup": ("runtime.build", "on_setup"),
+    "redis_client": ("runtime.build", "redis_client"),
+    "setup": ("runtime.build", "setup"),
+    "RobustRedisBroker": ("runtime.consumer", "RobustRedisBroker"),
+    "broker": ("runtime.context", "broker"),
+    "chunked_session": ("runtime.context", "chunked_session"),
+    "current_settings": ("runtime.context", "current_settings"),
+    "current_task_id": ("runtime.context", "current_task_id"),
+    "engine": ("runtime.context", "engine"),
+    "flush_journal": ("runtime.context", "flush_journal"),
+    "progress": ("runtime.context", "progress"),
+    "records": ("runtime.context", "records"),
+    "session_scope": ("runtime.context", "session_scope"),
+    "soft_limit_reached": ("runtime.context", "soft_limit_reached"),
+    "uniqueness": ("runtime.context", "uniqueness"),
+    "Control": ("runtime.control", "Control"),
+    "DeadLetter": ("runtime.control", "DeadLetter"),
+    "QueueStats": ("runtime.control", "QueueStats"),
+    "NotSetUp": ("runtime.errors", "NotSetUp"),
+    "ACTIVE_STATES": ("runtime.job_records", "ACTIVE_STATES"),
+    "JobRecord": ("runtime.job_records", "JobRecord"),
+    "JobRecords": ("runtime.job_records", "JobRecords"),
+    "State": ("runtime.job_records", "State"),
+    "now_ms": ("runtime.job_records", "now_ms"),
+    "REGISTRY": ("runtime.jobs", "REGISTRY"),
+    "Job": ("runtime.jobs", "Job"),
+    "Payload": ("runtime.jobs", "Payload"),
+    "Retry": ("runtime.jobs", "Retry"),
+    "Submitted": ("runtime.jobs", "Submitted"),
+    "forget": ("runtime.jobs", "forget"),
+    "job": ("runtime.jobs", "job"),
+    "live_workers": ("runtime.middleware.heartbeat", "live_workers"),
+    "RECYCLE_EXIT_CODE": ("runtime.middleware.recycle", "RECYCLE_EXIT_CODE"),
+    "SCHEDULER_PREFIX": ("runtime.middleware.scheduled_runs", "SCHEDULER_PREFIX"),
+    "SKIPS_KEY": ("runtime.middleware.scheduled_runs", "SKIPS_KEY"),
+    "entry_key": ("runtime.middleware.scheduled_runs", "entry_key"),
+    "mark_skipped": ("runtime.middleware.scheduled_runs", "mark_skipped"),
+    "SoftTimeLimitExceeded": ("runtime.middleware.soft_time_limit", "SoftTimeLimitExceeded"),
+    "DuplicateJob": ("runtime.middleware.uniqueness", "DuplicateJob"),
+    "REDIS_ERRORS": ("runtime.outage", "REDIS_ERRORS"),
+    "until_redis_answers": ("runtime.outage", "until_redis_answers"),
+    "NO_RETRY": ("runtime.policy", "NO_RETRY"),
+    "RetryPolicy": ("runtime.policy", "RetryPolicy"),
+    "PriorityClass": ("runtime.priorities", "PriorityClass"),
+    "QUEUES": ("runtime.queues", "QUEUES"),
+    "RECOVERED_KEY": ("runtime.reconcile", "RECOVERED_KEY"),
+    "reconcile": ("runtime.reconcile", "reconcile"),
+}
 
 __all__ = [
     "ACTIVE_STATES",
     "BREAKER_PREFIX",
-    "NAMESPACE",
-    "NO_RETRY",
-    "QUEUES",
-    "RECOVERED_KEY",
-    "RECYCLE_EXIT_CODE",
-    "REDIS_ERRORS",
-    "REGISTRY",
-    "SCHEDULER_PREFIX",
-    "SKIPS_KEY",
     "CircuitBreaker",
     "Control",
     "DeadLetter",
@@ -76,14 +132,23 @@ __all__ = [
     "Job",
     "JobRecord",
     "JobRecords",
+    "NAMESPACE",
+    "NO_RETRY",
     "NotSetUp",
     "Payload",
     "PriorityClass",
+    "QUEUES",
     "QueueStats",
+    "RECOVERED_KEY",
+    "RECYCLE_EXIT_CODE",
+    "REDIS_ERRORS",
+    "REGISTRY",
     "Retry",
     "RetryPolicy",
     "RobustRedisBroker",
     "Runtime",
+    "SCHEDULER_PREFIX",
+    "SKIPS_KEY",
     "SoftTimeLimitExceeded",
     "State",
     "Submitted",
@@ -114,3 +179,13 @@ __all__ = [
     "uniqueness",
     "until_redis_answers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'runtime' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value

@@ -9,6 +9,9 @@ import uvicorn
 
 import tests.reliability.jobs  # noqa: F401  (registers the suite's jobs)
 from api.main import create_app
+from domain.platform.settings import get_settings
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(
+        create_app(get_settings()), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning"
+    )
