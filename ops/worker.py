@@ -92,11 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["WORKER_MAX_JOBS_PER_PROCESS"] = str(args.max_jobs_per_process)
     os.environ["WORKER_MAX_MEMORY_MB"] = str(args.max_memory_mb)
 
-    # Import the jobs once here: each worker process, the first and every replacement, is a fork
-    # that inherits them instead of importing them again (seconds per recycling). Importing
-    # connects to nothing (each worker process calls `setup`), and it must happen before
-    # dramatiq.cli is imported, which is how `actors` tells it runs in a worker process.
-    importlib.import_module(args.module.partition(":")[0])
+    if args.max_jobs_per_process or args.max_memory_mb:
+        # With recycling, import the jobs once here: each worker process, the first and every
+        # replacement, is a fork that inherits them instead of importing them again (4-5 s per
+        # recycling). Not otherwise: the metrics server Dramatiq forks from this process would
+        # inherit them too. Importing connects to nothing (each worker process calls `setup`);
+        # it must come before dramatiq.cli is imported, by which `actors` knows it is a worker.
+        importlib.import_module(args.module.partition(":")[0])
 
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
