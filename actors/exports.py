@@ -121,6 +121,8 @@ def _table_csv(kind: str, payload: TableExport | FeedbackExport) -> dict[str, An
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=LotPdf,
     retry=EXPORT_RETRY,
@@ -137,6 +139,8 @@ def generate_lot_pdf_report(payload: LotPdf) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=SiteReport,
     retry=EXPORT_RETRY,
@@ -151,6 +155,8 @@ def generate_site_pdf_report(payload: SiteReport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=LotWorkbook,
     retry=EXPORT_RETRY,
@@ -165,6 +171,8 @@ def generate_lot_excel_report(payload: LotWorkbook) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=SiteReport,
     retry=EXPORT_RETRY,
@@ -179,6 +187,8 @@ def generate_site_excel_report(payload: SiteReport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=TableExport,
     retry=EXPORT_RETRY,
@@ -191,6 +201,8 @@ def export_gavage_data_csv(payload: TableExport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=TableExport,
     retry=EXPORT_RETRY,
@@ -203,6 +215,8 @@ def export_sqal_data_csv(payload: TableExport) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=FeedbackExport,
     retry=EXPORT_RETRY,
@@ -214,7 +228,14 @@ def export_consumer_feedbacks_csv(payload: FeedbackExport) -> dict[str, Any]:
     return _table_csv("feedbacks", payload)
 
 
-@job(queue="exports", payload=LotsBatch, retry=EXPORT_RETRY, time_limit_ms=30 * MINUTE_MS)
+@job(
+    priority_class="high",
+    priority_range=("normal", "high"),
+    queue="exports",
+    payload=LotsBatch,
+    retry=EXPORT_RETRY,
+    time_limit_ms=30 * MINUTE_MS,
+)
 def batch_export_lots_csv(payload: LotsBatch) -> dict[str, Any]:
     """One ZIP: lots.csv (a row per lot) and each lot's feeding records as its own CSV."""
     from domain.reports import runs
@@ -224,6 +245,8 @@ def batch_export_lots_csv(payload: LotsBatch) -> dict[str, Any]:
 
 
 @job(
+    priority_class="high",
+    priority_range=("normal", "high"),
     queue="exports",
     payload=CertificateRequest,
     retry=EXPORT_RETRY,

@@ -24,6 +24,7 @@ from runtime import (
 
 
 @job(
+    priority_class="high",
     queue="default",
     payload=SqalBatch,
     retry=RetryPolicy(max_retries=5, min_backoff_ms=1_000, max_backoff_ms=60_000),

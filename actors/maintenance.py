@@ -132,6 +132,8 @@ def backup_database(payload: Empty) -> dict[str, Any]:
 
 
 @job(
+    priority_class="low",
+    priority_range=("low", "normal"),
     queue="default",
     payload=Empty,
     retry=NIGHTLY,
@@ -164,6 +166,8 @@ def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
 
 
 @job(
+    priority_class="low",
+    priority_range=("low", "normal"),
     queue="default",
     payload=CleanupOldSensorData,
     retry=NIGHTLY,

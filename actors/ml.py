@@ -96,6 +96,7 @@ def _run(make: Callable[[RunContext], dict[str, Any]]) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_heavy",
     payload=TrainPysr,
     retry=ML_RETRY,
@@ -124,6 +125,7 @@ def train_pysr(payload: TrainPysr) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_heavy",
     payload=FeedingCurve,
     retry=ML_RETRY,
@@ -138,6 +140,7 @@ def optimize_feeding_curve(payload: FeedingCurve) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=TrainProphet,
     retry=ML_RETRY,
@@ -156,6 +159,7 @@ def train_prophet(payload: TrainProphet) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=Clustering,
     retry=ML_RETRY,
@@ -170,6 +174,7 @@ def cluster_gaveurs(payload: Clustering) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=DetectAnomalies,
     retry=ML_RETRY,
@@ -188,6 +193,7 @@ def detect_anomalies(payload: DetectAnomalies) -> dict[str, Any]:
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_heavy",
     payload=AbattagePlanning,
     retry=ML_RETRY,
@@ -237,6 +243,7 @@ class RetrainSummary(Payload):
 
 
 @job(
+    priority_range=("low", "high"),
     queue="ml_light",
     payload=RetrainAll,
     retry=RetryPolicy(max_retries=0),

@@ -205,12 +205,18 @@ SMS_OPTIONS: dict[str, Any] = {
 }
 send_email = job(queue="notifications", actor_name="send_email", **EMAIL_OPTIONS)(_email_job)
 send_urgent_email = job(
-    queue="notifications_urgent", actor_name="send_urgent_email", **EMAIL_OPTIONS
+    queue="notifications_urgent",
+    actor_name="send_urgent_email",
+    priority_class="critical",
+    **EMAIL_OPTIONS,
 )(_email_job)
 send_sms = job(queue="notifications", actor_name="send_sms", **SMS_OPTIONS)(_sms_job)
-send_urgent_sms = job(queue="notifications_urgent", actor_name="send_urgent_sms", **SMS_OPTIONS)(
-    _sms_job
-)
+send_urgent_sms = job(
+    queue="notifications_urgent",
+    actor_name="send_urgent_sms",
+    priority_class="critical",
+    **SMS_OPTIONS,
+)(_sms_job)
 
 
 def sms_job_for(priority: str) -> Job[SendSms]:
@@ -233,7 +239,13 @@ def _fan_out_emails(emails: list[Email], *, keys: list[str], urgent: bool = Fals
     return len(emails)
 
 
-@job(queue="notifications_urgent", payload=AnomalyAlert, retry=notify_retry, time_limit_ms=120_000)
+@job(
+    priority_class="critical",
+    queue="notifications_urgent",
+    payload=AnomalyAlert,
+    retry=notify_retry,
+    time_limit_ms=120_000,
+)
 def send_anomaly_alert(payload: AnomalyAlert) -> dict[str, Any]:
     """E-mail the site's gaveurs and manager; SMS them too when critical."""
     with session_factory(engine())() as session:

@@ -28,6 +28,7 @@ def submit(
     *,
     message: str,
     delay_ms: int | None = None,
+    priority_class: str | None = None,
     **echo: Any,
 ) -> Accepted:
     started = time.perf_counter()
@@ -40,6 +41,7 @@ def submit(
         idempotency_key=current_key.get(),
         idempotency_ttl_s=get_settings().idempotency_ttl_s,
         callback_url=current_callback.get(),
+        priority_class=priority_class,
     )
     ENQUEUE_SECONDS.labels(job.name).observe(time.perf_counter() - started)
     ENQUEUED.labels(

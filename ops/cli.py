@@ -278,6 +278,10 @@ def enqueue(
     wait: Annotated[bool, typer.Option("--wait", help="follow the job to its end")] = False,
     timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
     as_json: JsonOption = False,
+    priority_class: Annotated[
+        str | None,
+        typer.Option(help="critical, high, normal or low, within the job's range"),
+    ] = None,
 ) -> None:
     """Submit a job with typed parameters; --wait shows its progress until it ends."""
     from runtime import REGISTRY
@@ -290,7 +294,7 @@ def enqueue(
         raise typer.Exit(1)
     with _redis_errors():
         payload = job.validate(dict(_param(p, job.payload) for p in param or []))
-        submitted = job.submit(payload)
+        submitted = job.submit(payload, priority_class=priority_class)
     if not wait:
         data = {"task_id": submitted.task_id, "job": job.name, "duplicate": submitted.duplicate}
         _emit(

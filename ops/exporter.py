@@ -20,15 +20,22 @@ from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFam
 from prometheus_client.registry import Collector
 
 import runtime
+from ops.autoscale import DurationSampler, Policy, desired_workers
 from runtime import QUEUES, RECOVERED_KEY, Control, live_workers
 from scheduler.state import ALIVE_WINDOW_S, ScheduleState
 
 logger = logging.getLogger(__name__)
 
 
+#: The autoscaling policy when none is given (the settings' defaults).
+DEFAULT_POLICY = Policy(target_drain_s=60.0, min_workers=0, max_workers=10, default_job_ms=1000.0)
+
+
 class BrokerCollector(Collector):
-    def __init__(self, control: Control) -> None:
+    def __init__(self, control: Control, *, autoscale: Policy = DEFAULT_POLICY) -> None:
         self.control = control
+        self.autoscale = autoscale
+        self.durations = DurationSampler(control.client, control.records)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Every figure, or only `gaveurs_exporter_redis_up 0` when Redis cannot be read: the
@@ -72,7 +79,8 @@ class BrokerCollector(Collector):
                 labels=["queue"],
             ),
         }
-        for stats in self.control.queue_stats(QUEUES):
+        queue_stats = self.control.queue_stats(QUEUES)
+        for stats in queue_stats:
             for name, gauge in gauges.items():
                 gauge.add_metric([stats.name], getattr(stats, name))
         yield from gauges.values()
@@ -88,13 +96,35 @@ class BrokerCollector(Collector):
             "gaveurs_workers_alive", "Live worker processes consuming the queue.", labels=["queue"]
         )
         alive = dict.fromkeys(QUEUES, 0)
+        threads = dict.fromkeys(QUEUES, 1)
         living = live_workers(self.control.client)
         for worker in living:
             for queue in worker.get("queues", []):
                 alive[queue] = alive.get(queue, 0) + 1
+                threads[queue] = max(threads.get(queue, 1), int(worker.get("threads", 1)))
         for queue, count in alive.items():
             workers.add_metric([queue], count)
         yield workers
+
+        mean_ms = self.durations.update()
+        desired = GaugeMetricFamily(
+            "gaveurs_queue_desired_workers",
+            "Worker processes that would clear the queue's waiting work within the target "
+            "drain time (the autoscaling signal).",
+            labels=["queue"],
+        )
+        for stats in queue_stats:
+            count = desired_workers(
+                ready=stats.ready,
+                in_flight=stats.in_flight,
+                oldest_age_s=stats.oldest_age_seconds,
+                job_ms=mean_ms.get(stats.name, self.autoscale.default_job_ms),
+                threads=threads.get(stats.name, 1),
+                alive=alive.get(stats.name, 0),
+                policy=self.autoscale,
+            )
+            desired.add_metric([stats.name], count)
+        yield desired
 
         yield from self._scheduler(living)
 
@@ -196,7 +226,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     built = runtime.setup(settings)
-    REGISTRY.register(BrokerCollector(Control(built.broker, built.records)))
+    policy = Policy(
+        target_drain_s=settings.autoscale_target_drain_s,
+        min_workers=settings.autoscale_min_workers,
+        max_workers=settings.autoscale_max_workers,
+        default_job_ms=settings.autoscale_default_job_ms,
+    )
+    REGISTRY.register(BrokerCollector(Control(built.broker, built.records), autoscale=policy))
     REGISTRY.register(SearchCollector(built.engine))
     start_http_server(settings.exporter_port, addr=settings.metrics_host)
     logger.info("exporter on http://%s:%d/metrics", settings.metrics_host, settings.exporter_port)

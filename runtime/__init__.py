@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
     from runtime.live import RecordEvents, follow, record_events
     from runtime.middleware.heartbeat import live_workers
+    from runtime.middleware.recycle import RECYCLE_EXIT_CODE
     from runtime.middleware.scheduled_runs import (
         SCHEDULER_PREFIX,
         SKIPS_KEY,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     from runtime.middleware.uniqueness import DuplicateJob
     from runtime.outage import REDIS_ERRORS, until_redis_answers
     from runtime.policy import NO_RETRY, RetryPolicy
+    from runtime.priorities import PriorityClass
     from runtime.queues import QUEUES
     from runtime.reconcile import RECOVERED_KEY, reconcile, reconcile_workflows
     from runtime.workflows import (
@@ -139,6 +141,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "follow": ("runtime.live", "follow"),
     "record_events": ("runtime.live", "record_events"),
     "live_workers": ("runtime.middleware.heartbeat", "live_workers"),
+    "RECYCLE_EXIT_CODE": ("runtime.middleware.recycle", "RECYCLE_EXIT_CODE"),
     "SCHEDULER_PREFIX": ("runtime.middleware.scheduled_runs", "SCHEDULER_PREFIX"),
     "SKIPS_KEY": ("runtime.middleware.scheduled_runs", "SKIPS_KEY"),
     "entry_key": ("runtime.middleware.scheduled_runs", "entry_key"),
@@ -149,6 +152,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "until_redis_answers": ("runtime.outage", "until_redis_answers"),
     "NO_RETRY": ("runtime.policy", "NO_RETRY"),
     "RetryPolicy": ("runtime.policy", "RetryPolicy"),
+    "PriorityClass": ("runtime.priorities", "PriorityClass"),
     "QUEUES": ("runtime.queues", "QUEUES"),
     "RECOVERED_KEY": ("runtime.reconcile", "RECOVERED_KEY"),
     "reconcile": ("runtime.reconcile", "reconcile"),
@@ -188,9 +192,11 @@ __all__ = [
     "NotSetUp",
     "Outbox",
     "Payload",
+    "PriorityClass",
     "QUEUES",
     "QueueStats",
     "RECOVERED_KEY",
+    "RECYCLE_EXIT_CODE",
     "REDIS_ERRORS",
     "REGISTRY",
     "RecordEvents",

@@ -50,6 +50,7 @@ from runtime.middleware.heartbeat import WorkerHeartbeat
 from runtime.middleware.job_records import JobTracking
 from runtime.middleware.journal import Journal
 from runtime.middleware.metrics import CanonicalPrometheus, configure_prometheus
+from runtime.middleware.recycle import Recycle
 from runtime.middleware.retries import PolicyRetries
 from runtime.middleware.scheduled_runs import ScheduledRuns
 from runtime.middleware.soft_time_limit import SoftTimeLimit
@@ -141,6 +142,15 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
     # Also before PolicyRetries: a failure is final only once it has decided not to retry.
     middleware.insert(middleware.index(journal) + 1, FinalCallbacks())
     middleware.insert(middleware.index(journal) + 1, WorkflowInputs(records=records))
+    if settings.worker_max_jobs_per_process or settings.worker_max_memory_mb:
+        # First, so its after_worker_shutdown (which exits the process) runs last.
+        middleware.insert(
+            0,
+            Recycle(
+                max_jobs=settings.worker_max_jobs_per_process,
+                max_memory_mb=settings.worker_max_memory_mb,
+            ),
+        )
     return RobustRedisBroker(
         client=client,
         namespace=NAMESPACE,

@@ -40,6 +40,8 @@ from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 from domain.errors import InvalidInput
 from runtime.job_records import JobRecords
 from runtime.outage import REDIS_ERRORS
+from runtime.priorities import OPTION as CLASS_OPTION
+from runtime.priorities import PriorityClass, list_key, list_keys
 from runtime.scripts import lua
 
 #: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
@@ -103,11 +105,13 @@ class RobustRedisBroker(RedisBroker):
         self.on_rejected = on_rejected
         self.holdings = Holdings()
         self._pending_records = threading.local()
+        self._pending_class = threading.local()
         self._suspects: dict[str, set[str]] = {}
         #: This machine's clock minus Redis's (ms), measured every OFFSET_REFRESH_S.
         self.clock_offset_ms = 0
         self._offset_measured_at = -math.inf
         self.fetch_script = self.client.register_script(lua("fetch"))
+        self.requeue_script = self.client.register_script(lua("requeue"))
 
     @property
     def consumer_class(self) -> type[RobustConsumer]:
@@ -122,6 +126,8 @@ class RobustRedisBroker(RedisBroker):
                 f"message for {message.actor_name} is {size} bytes, more than the "
                 f"{self.max_message_bytes} the broker accepts (MAX_MESSAGE_BYTES)"
             )
+        # do_enqueue, called by Dramatiq's enqueue on this thread, pushes to the class's list.
+        self._pending_class.value = message.options.get(CLASS_OPTION)
         return super().enqueue(message, delay=delay)
 
     def measure_clock_offset(self) -> int:
@@ -191,10 +197,35 @@ class RobustRedisBroker(RedisBroker):
     def do_enqueue(self, queue_name: str, redis_id: str, data: bytes) -> Any:
         pending = getattr(self._pending_records, "value", None)
         self._pending_records.value = None
+        priority_class = getattr(self._pending_class, "value", None)
+        self._pending_class.value = None
+        # A delayed message waits in the delay queue's one list; its class applies when it is
+        # moved to its queue (through enqueue again, options intact).
+        ready = f"{self.namespace}:{queue_name}"
+        if priority_class and not queue_name.endswith(".DQ"):
+            ready = list_key(self.namespace, queue_name, PriorityClass(priority_class))
         if pending is None or pending[0] != redis_id or self.records is None:
-            return self._dispatch("enqueue")(queue_name, redis_id, data)
-        keys = [f"{self.namespace}:{queue_name}", f"{self.namespace}:{queue_name}.msgs"]
+            if ready == f"{self.namespace}:{queue_name}":
+                return self._dispatch("enqueue")(queue_name, redis_id, data)
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(f"{self.namespace}:{queue_name}.msgs", redis_id, data)
+            pipe.rpush(ready, redis_id)
+            return pipe.execute()
+        keys = [ready, f"{self.namespace}:{queue_name}.msgs"]
         return self.records.enqueue(keys, [redis_id, data], pending[1])
+
+    def do_requeue(self, queue_name: str, *redis_ids: str) -> Any:
+        """Fetched messages back to the ready list of their class (Dramatiq's requeue knows one
+        list, and would turn a critical job handed back at shutdown into a normal one)."""
+        if queue_name.endswith(".DQ"):
+            return self._dispatch("requeue")(queue_name, *redis_ids)
+        critical, high, normal, low = list_keys(self.namespace, queue_name)
+        keys = [self.ack_key(queue_name), f"{self.namespace}:{queue_name}.msgs"]
+        return self.requeue_script(keys=[*keys, normal, critical, high, low], args=redis_ids)
+
+    def flush(self, queue_name: str) -> None:
+        super().flush(queue_name)
+        self.client.delete(*list_keys(self.namespace, queue_name))
 
     def ack_key(self, queue: str) -> str:
         return f"{self.namespace}:__acks__.{self.broker_id}.{queue}"
@@ -247,6 +278,8 @@ class RobustConsumer(_RedisConsumer):
     def __init__(self, broker: RobustRedisBroker, queue_name: str, prefetch: int, timeout: int):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.entries: list[list[Any]] = []
+        #: Where this consumer is in the fetch script's round of priority classes.
+        self.turn = 0
         if queue_name.endswith(".DQ"):
             # A new consumer on a delay queue means the consumer thread has requeued or dropped
             # its in-memory delayed messages: whatever is still in the ack set is an orphan.
@@ -317,22 +350,28 @@ class RobustConsumer(_RedisConsumer):
             self.broker.maintain(queue)  # what Dramatiq's own fetch would have done
         namespace = self.broker.namespace
         dead = f"{namespace}:{q_name(queue)}.XQ"
+        critical, high, normal, low = list_keys(namespace, queue)
         entries: list[list[Any]] = self.broker.fetch_script(
             keys=[
-                f"{namespace}:{queue}",
+                normal,
                 f"{namespace}:{queue}.msgs",
                 self.broker.ack_key(queue),
                 f"{namespace}:__heartbeats__",
                 dead,
                 f"{dead}.msgs",
+                critical,
+                high,
+                low,
             ],
             args=[
                 count,
                 self.broker.broker_id,
                 self.broker.now_ms(),
                 self.broker.max_message_bytes,
+                self.turn,
             ],
         )
+        self.turn = (self.turn + len(entries)) % 15
         self.broker.holdings.add(queue, (e[0].decode() for e in entries if e[1]))
         return entries
 

@@ -20,6 +20,7 @@ from runtime.build import middleware_of
 from runtime.consumer import RobustRedisBroker
 from runtime.job_records import JobRecord, JobRecords, State, epoch_of
 from runtime.middleware.uniqueness import DuplicateJob, Uniqueness
+from runtime.priorities import ORDER, list_keys
 
 #: Message options a re-drive drops so the job starts afresh.
 RUN_OPTIONS = ("retries", "traceback", "requeue_timestamp", "retry_eta", "failure_reason", "eta")
@@ -57,31 +58,39 @@ class Control:
     # -- queues ---------------------------------------------------------------------------
 
     def queue_stats(self, queues: tuple[str, ...]) -> list[QueueStats]:
+        """Ready counts every priority class's list; the oldest age is over their heads."""
+        classes = len(ORDER)
         pipe = self.client.pipeline(transaction=False)
         for queue in queues:
-            pipe.llen(self._key(queue))
             pipe.hlen(self._key(queue, ".DQ.msgs"))
             pipe.zcard(self._key(queue, ".XQ"))
             pipe.hlen(self._key(queue, ".msgs"))
-            pipe.lindex(self._key(queue), 0)
+            for key in list_keys(self.ns, queue):
+                pipe.llen(key)
+                pipe.lindex(key, 0)
         raw = pipe.execute()
-        rows = [raw[i : i + 5] for i in range(0, len(raw), 5)]
-        # The oldest ready message is the head of the list; its body holds its timestamp.
+        width = 3 + 2 * classes
+        rows = [raw[i : i + width] for i in range(0, len(raw), width)]
+        # The oldest ready message is at the head of a list; its body holds its timestamp.
         pipe = self.client.pipeline(transaction=False)
         for queue, row in zip(queues, rows, strict=True):
-            pipe.hget(self._key(queue, ".msgs"), row[4]) if row[4] else pipe.echo("")
+            for head_id in row[4::2]:
+                pipe.hget(self._key(queue, ".msgs"), head_id) if head_id else pipe.echo("")
         heads = pipe.execute()
         now_ms = time.time() * 1000
         stats = []
-        for queue, (ready, delayed, dead, bodies, _), head in zip(queues, rows, heads, strict=True):
+        for index, (queue, row) in enumerate(zip(queues, rows, strict=True)):
+            delayed, dead, bodies = row[0], row[1], row[2]
+            ready = sum(row[3::2])
             age = 0.0
-            if head:
+            for head in heads[index * classes : (index + 1) * classes]:
+                if not head:
+                    continue
                 try:
-                    age = max(
-                        0.0, (now_ms - dramatiq.Message.decode(head).message_timestamp) / 1000
-                    )
+                    stamp = dramatiq.Message.decode(head).message_timestamp
                 except Exception:  # a malformed body must not break the figures
-                    age = 0.0
+                    continue
+                age = max(age, (now_ms - stamp) / 1000)
             stats.append(
                 QueueStats(queue, ready, delayed, dead, max(0, bodies - ready), round(age, 3))
             )
@@ -135,14 +144,17 @@ class Control:
         key is released, so the same work can be submitted again at once.
         """
         dropped: dict[str, int] = {}
-        for name in (queue, f"{queue}.DQ"):
+        lists = [(key, self._key(queue, ".msgs")) for key in list_keys(self.ns, queue)]
+        lists.append((self._key(queue, ".DQ"), self._key(queue, ".DQ.msgs")))
+        for ready, msgs in lists:
+            name = ready.removeprefix(f"{self.ns}:")
             pipe = self.client.pipeline(transaction=True)
-            pipe.lrange(self._key(name), 0, -1)
-            pipe.delete(self._key(name))
+            pipe.lrange(ready, 0, -1)
+            pipe.delete(ready)
             ids, _ = pipe.execute()
-            bodies = self.client.hmget(self._key(name, ".msgs"), ids) if ids else []
+            bodies = self.client.hmget(msgs, ids) if ids else []
             if ids:
-                self.client.hdel(self._key(name, ".msgs"), *ids)
+                self.client.hdel(msgs, *ids)
             for body in bodies:
                 if body is None:
                     continue
@@ -161,7 +173,8 @@ class Control:
                     },
                 )
                 self._release_unique(message)
-            dropped["delayed" if name.endswith(".DQ") else "ready"] = len(ids)
+            kind = "delayed" if name.endswith(".DQ") else "ready"
+            dropped[kind] = dropped.get(kind, 0) + len(ids)
         return dropped
 
     # -- dead letters ---------------------------------------------------------------------

@@ -33,6 +33,8 @@ from runtime.job_records import JobRecords
 from runtime.middleware.job_records import JobTracking
 from runtime.middleware.uniqueness import DuplicateJob
 from runtime.policy import RetryPolicy
+from runtime.priorities import OPTION as CLASS_OPTION
+from runtime.priorities import PriorityClass, parse, rank
 from runtime.queues import QUEUES
 
 P = TypeVar("P", bound=BaseModel)
@@ -94,6 +96,8 @@ class Job(Generic[P]):
         priority: int,
         options: dict[str, Any],
         retry: Retry | None,
+        priority_class: PriorityClass = PriorityClass.NORMAL,
+        priority_range: tuple[PriorityClass, PriorityClass] | None = None,
     ) -> None:
         self.run = run
         self.name = name
@@ -103,6 +107,9 @@ class Job(Generic[P]):
         self.priority = priority
         self.options = options
         self.retry = retry
+        self.priority_class = priority_class
+        #: (lowest, highest) class a request may ask for; the default class alone unless declared.
+        self.priority_range = priority_range or (priority_class, priority_class)
         self._actor: dramatiq.Actor[Any, Any] | None = None
 
     @property
@@ -163,17 +170,46 @@ class Job(Generic[P]):
     def unique_key(self, payload: P) -> str | None:
         return self.unique.format(**payload.model_dump()) if self.unique else None
 
-    def message(self, payload: P, **options: Any) -> dramatiq.Message[Any]:
+    def resolve_class(self, requested: str | PriorityClass | None) -> PriorityClass:
+        """The class a request asked for (English or French name), or the job's default;
+        InvalidInput when it is unknown or outside the job's declared range."""
+        if requested is None:
+            return self.priority_class
+        try:
+            chosen = parse(requested)
+        except ValueError as error:
+            raise InvalidInput(str(error)) from None
+        lowest, highest = self.priority_range
+        if not rank(lowest) <= rank(chosen) <= rank(highest):
+            allowed = lowest.value if lowest is highest else f"{lowest.value} to {highest.value}"
+            raise InvalidInput(
+                f"{self.name} may run at priority class {allowed}, not {chosen.value}"
+            )
+        return chosen
+
+    def message(
+        self, payload: P, *, priority_class: str | PriorityClass | None = None, **options: Any
+    ) -> dramatiq.Message[Any]:
         """The message `send` would enqueue, for callers that need its id before enqueueing."""
         if not isinstance(payload, self.payload):
             raise TypeError(f"{self.name} takes a {self.payload.__name__}, not {type(payload)}")
         key = self.unique_key(payload)
         if key:
             options["unique_key"] = key
+        chosen = self.resolve_class(priority_class)
+        if chosen is not PriorityClass.NORMAL:
+            options[CLASS_OPTION] = chosen.value
         return self.actor.message_with_options(kwargs=payload.model_dump(mode="json"), **options)
 
-    def send(self, payload: P, *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
-        return self.actor.broker.enqueue(self.message(payload), delay=delay_ms)
+    def send(
+        self,
+        payload: P,
+        *,
+        delay_ms: int | None = None,
+        priority_class: str | PriorityClass | None = None,
+    ) -> dramatiq.Message[Any]:
+        message = self.message(payload, priority_class=priority_class)
+        return self.actor.broker.enqueue(message, delay=delay_ms)
 
     def submit(
         self,
@@ -183,6 +219,7 @@ class Job(Generic[P]):
         idempotency_key: str | None = None,
         idempotency_ttl_s: int = IDEMPOTENCY_TTL_S,
         callback_url: str | None = None,
+        priority_class: str | PriorityClass | None = None,
     ) -> Submitted:
         """Send, or return the active job with the same uniqueness key.
 
@@ -191,7 +228,9 @@ class Job(Generic[P]):
         failed attempt (Redis down: 503) creates it then, once. Reusing a key for a different
         payload is refused.
         """
-        message = self.message(payload, **callback_option(callback_url))
+        message = self.message(
+            payload, priority_class=priority_class, **callback_option(callback_url)
+        )
         if idempotency_key is not None:
             message = self.keyed(message, idempotency_key)
             existing = self._claim_idempotency(message, idempotency_key, idempotency_ttl_s)
@@ -266,8 +305,13 @@ def job(
     journal: bool = True,
     max_worker_deaths: int | None = None,
     store_results: bool = False,
+    priority_class: str = "normal",
+    priority_range: tuple[str, str] | None = None,
 ) -> Callable[[Callable[[P], Any]], Job[P]]:
-    """Declare a job. Bad declarations fail at import time with a message saying how to fix them."""
+    """Declare a job. Bad declarations fail at import time with a message saying how to fix them.
+
+    `priority_class` is the job's default class (runtime/priorities.py); `priority_range`
+    (lowest, highest) lets a request choose another class within it."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: use one of {QUEUES}")
     if not (isinstance(payload, type) and issubclass(payload, BaseModel)):
@@ -279,6 +323,15 @@ def job(
         raise ValueError(f"redact names unknown fields {sorted(unknown_redact)}")
     if unique:
         _check_template(unique, payload)
+    default_class = parse(priority_class)
+    class_range = None
+    if priority_range is not None:
+        class_range = (parse(priority_range[0]), parse(priority_range[1]))
+        if not rank(class_range[0]) <= rank(default_class) <= rank(class_range[1]):
+            raise ValueError(
+                f"priority_range={priority_range} must be (lowest, highest) and include "
+                f"priority_class={default_class.value!r}"
+            )
 
     def decorate(fn: Callable[[P], Any]) -> Job[P]:
         name = actor_name or fn.__name__
@@ -317,6 +370,8 @@ def job(
             priority=priority,
             options=options,
             retry=retry,
+            priority_class=default_class,
+            priority_range=class_range,
         )
         REGISTRY[name] = declared
         for broker, settings in _bound:

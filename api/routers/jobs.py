@@ -35,6 +35,8 @@ def _describe(job: Job[Any]) -> dict[str, Any]:
         "unique": job.unique,
         "max_retries": getattr(retry, "max_retries", None),
         "time_limit_ms": job.actor.options.get("time_limit"),
+        "priority_class": job.priority_class.value,
+        "priority_range": [c.value for c in job.priority_range],
         "payload_schema": job.payload.model_json_schema(),
     }
 
@@ -55,8 +57,21 @@ def enqueue_job(
     name: NamePath,
     payload: dict[str, Any] = Body(default_factory=dict),  # noqa: B008
     delay_ms: int | None = Query(default=None, ge=0, le=MAX_DELAY_MS),
+    priority_class: str | None = Query(
+        default=None,
+        max_length=20,
+        description="critical, high, normal or low (or critique, haute, normale, basse), "
+        "within the job's priority_range",
+    ),
 ) -> Accepted:
     """Enqueue a registered job with a JSON payload (validated by the job's payload model),
-    optionally to start no sooner than `delay_ms` from now."""
+    optionally to start no sooner than `delay_ms` from now, at a chosen priority class."""
     job = _job(name)
-    return submit(job, job.validate(payload), message=f"{name} submitted", delay_ms=delay_ms)
+    payload_model = job.validate(payload)
+    return submit(
+        job,
+        payload_model,
+        message=f"{name} submitted",
+        delay_ms=delay_ms,
+        priority_class=priority_class,
+    )

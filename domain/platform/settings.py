@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=4_000_000, ge=10_000)
     # A job whose worker died under it this many times is dead-lettered, not redelivered.
     max_worker_deaths: int = Field(default=3, ge=1, le=100)
+    # Worker recycling (0 = off): a worker process past this many jobs or this resident memory
+    # finishes its jobs, hands back what it fetched and is replaced (ops.worker sets them).
+    worker_max_jobs_per_process: int = Field(default=0, ge=0)
+    worker_max_memory_mb: int = Field(default=0, ge=0)
     # The database journal of accepted jobs, to find and resend the ones Redis loses.
     journal_enabled: bool = True
     journal_flush_ms: int = Field(default=200, ge=10, le=10_000)
@@ -67,6 +71,12 @@ class Settings(BaseSettings):
     api_port: int = 8000
     metrics_host: str = "127.0.0.1"
     exporter_port: int = 9200
+    # The exporter's gaveurs_queue_desired_workers: processes that clear a queue's waiting work
+    # within AUTOSCALE_TARGET_DRAIN_S, between the min and max (ops/autoscale.py).
+    autoscale_target_drain_s: float = Field(default=60.0, gt=0)
+    autoscale_min_workers: int = Field(default=0, ge=0)
+    autoscale_max_workers: int = Field(default=10, ge=1)
+    autoscale_default_job_ms: float = Field(default=1000.0, gt=0)
     max_request_body_bytes: int = Field(default=1_000_000, ge=1024)
     # Enqueues per second one web process accepts before answering 429 (0: no limit).
     enqueue_rate_per_s: int = Field(default=2000, ge=0)

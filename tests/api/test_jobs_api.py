@@ -83,3 +83,38 @@ def test_writes_beyond_the_rate_are_429_and_reads_are_not_limited(
     )
     assert limited.headers["Retry-After"] == "1" and "per second" in limited.json()["detail"]
     assert all(limited_client.get("/api/jobs").status_code == 200 for _ in range(10))
+
+
+def test_a_request_chooses_a_priority_class_within_the_jobs_range(
+    api_client: Any, auth: dict[str, str]
+) -> None:
+    from runtime import broker
+
+    client = broker().client
+    high = "dramatiq:ml_heavy.high"
+    before = set(client.lrange(high, 0, -1))
+    # Given train_pysr, normal by default, which requests may raise to high
+    described = api_client.get("/api/jobs/train_pysr").json()
+    assert described["priority_class"] == "normal"
+    assert described["priority_range"] == ["low", "high"]
+
+    # When a request asks for "haute" (the seed's name), then for critical
+    chosen = api_client.post(
+        "/api/jobs/train_pysr?priority_class=haute", json={"lot_id": 3003}, headers=auth
+    )
+    refused = api_client.post(
+        "/api/jobs/train_pysr?priority_class=critical", json={"lot_id": 3003}, headers=auth
+    )
+
+    # Then the first waits on the queue's high-class list, the second is refused with the range
+    added = set(client.lrange(high, 0, -1)) - before
+    api_client.delete(f"/api/tasks/cancel/{chosen.json()['task_id']}", headers=auth)
+    for redis_id in added:
+        client.lrem(high, 0, redis_id)
+        client.hdel("dramatiq:ml_heavy.msgs", redis_id)
+    assert chosen.status_code == 202, chosen.text
+    assert len(added) == 1
+    assert refused.status_code == 422
+    assert (
+        refused.json()["detail"] == "train_pysr may run at priority class low to high, not critical"
+    )

@@ -109,3 +109,38 @@ def anytime(payload: Slow) -> dict[str, Any]:
 def overrun(payload: Slow) -> dict[str, Any]:
     """Runs past its hard time limit: interrupted, and not retried (it would overrun again)."""
     return _run_slowly(payload)
+
+
+class Leak(Keyed):
+    mb: int = Field(ge=1, le=500)
+
+
+#: What `leaky` keeps alive: a worker process only gets this memory back by being replaced.
+_LEAKED: list[bytearray] = []
+
+
+@job(queue="default", payload=Leak)
+def leaky(payload: Leak) -> dict[str, Any]:
+    """Keeps `mb` MB alive after it returns, as a growing ML worker does; records pid and RSS."""
+    import os
+
+    import psutil
+
+    chunk = bytearray(payload.mb * 1024 * 1024)
+    chunk[::4096] = b"x" * len(chunk[::4096])  # touch every page, so it counts in RSS
+    _LEAKED.append(chunk)
+    rss_mb = psutil.Process().memory_info().rss / (1024 * 1024)
+    _record_attempt(payload.key)
+    broker().client.rpush(f"{PREFIX}leaky", f"{os.getpid()} {rss_mb:.0f}")
+    return {"pid": os.getpid(), "rss_mb": round(rss_mb)}
+
+
+class Tick(Keyed):
+    pass
+
+
+@job(queue="default", payload=Tick, priority_range=("low", "critical"))
+def tick(payload: Tick) -> dict[str, Any]:
+    """Records the order jobs ran in (`gaveurs:test:order`, the key of each), for priority tests."""
+    broker().client.rpush(f"{PREFIX}order", payload.key)
+    return {"key": payload.key}

@@ -32,6 +32,7 @@ class WorkerProcess:
         log_path: Path | None = None,
         command_prefix: tuple[str, ...] = (),
         shutdown_timeout_ms: int = 5000,
+        launcher_options: tuple[str, ...] | None = None,
     ) -> None:
         self.client = client
         self.log_path = log_path or Path(os.environ.get("GAVEURS_TEST_TMP", "/tmp")) / "worker.log"
@@ -61,6 +62,25 @@ class WorkerProcess:
             "--worker-shutdown-timeout",
             str(shutdown_timeout_ms),
         ]
+        if launcher_options is not None:
+            # Through the Procfile's launcher (ops.worker), which also replaces recycled processes.
+            command = [
+                *command_prefix,
+                sys.executable,
+                "-m",
+                "ops.worker",
+                "--module",
+                module if ":" in module else f"{module}:setup",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--threads",
+                str(threads),
+                "--worker-shutdown-timeout",
+                str(shutdown_timeout_ms),
+                *launcher_options,
+                "--queues",
+                *queues,
+            ]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
