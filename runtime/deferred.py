@@ -204,12 +204,14 @@ class Outbox:
         idempotency_key: str | None = None,
         idempotency_ttl_s: int,
         callback_url: str | None = None,
+        priority_class: str | None = None,
     ) -> Submitted:
         options: dict[str, Any] = dict(
             delay_ms=delay_ms,
             idempotency_key=idempotency_key,
             idempotency_ttl_s=idempotency_ttl_s,
             callback_url=callback_url,
+            priority_class=priority_class,
         )
         if not self.deferring:
             try:
@@ -241,8 +243,12 @@ class Outbox:
         idempotency_key: str | None = None,
         idempotency_ttl_s: int,
         callback_url: str | None = None,
+        priority_class: str | None = None,
     ) -> Submitted:
-        message = job.message(payload, **callback_option(callback_url))
+        # The class travels in the message's options: the forwarder sends it to its class's list.
+        message = job.message(
+            payload, priority_class=priority_class, **callback_option(callback_url)
+        )
         idempotency = fingerprint = None
         if idempotency_key is not None:
             message = job.keyed(message, idempotency_key)
