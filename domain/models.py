@@ -478,7 +478,7 @@ class WorkflowJournalEntry(Base):
 
     Redis holds a workflow's state; if it loses it (restarted without persistence) the
     reconciler rebuilds the workflow from this entry and the job journal's finished steps, and
-    enqueues the steps that had not finished (runtime/reconcile.py)."""
+    enqueues the steps that had not finished (runtime/lost_jobs.py)."""
 
     __tablename__ = "workflow_journal"
     __table_args__ = (Index(None, "finished_at", "submitted_at"),)

@@ -1,4 +1,4 @@
-"""`gaveurs workflow submit|show|cancel`: workflows from the command line (runtime/workflows.py).
+"""`gaveurs workflow submit|show|cancel`: workflows from the command line (runtime/flows.py).
 
 gaveurs workflow submit graph.json        # the JSON POST /api/workflows takes ("-": stdin)
 gaveurs workflow show WORKFLOW_ID --wait  # the tree, redrawn live until it ends

@@ -69,8 +69,8 @@ if TYPE_CHECKING:
     from runtime.policy import NO_RETRY, RetryPolicy
     from runtime.priorities import PriorityClass
     from runtime.queues import QUEUES
-    from runtime.reconcile import RECOVERED_KEY, reconcile, reconcile_workflows
-    from runtime.workflows import (
+    from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
+    from runtime.flows import (
         MAX_STEPS,
         FinishedWorkflow,
         Step,
@@ -154,22 +154,22 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RetryPolicy": ("runtime.policy", "RetryPolicy"),
     "PriorityClass": ("runtime.priorities", "PriorityClass"),
     "QUEUES": ("runtime.queues", "QUEUES"),
-    "RECOVERED_KEY": ("runtime.reconcile", "RECOVERED_KEY"),
-    "reconcile": ("runtime.reconcile", "reconcile"),
-    "reconcile_workflows": ("runtime.reconcile", "reconcile_workflows"),
-    "FinishedWorkflow": ("runtime.workflows", "FinishedWorkflow"),
-    "MAX_STEPS": ("runtime.workflows", "MAX_STEPS"),
-    "Step": ("runtime.workflows", "Step"),
-    "StepResult": ("runtime.workflows", "StepResult"),
-    "StepResults": ("runtime.workflows", "StepResults"),
-    "StepSpec": ("runtime.workflows", "StepSpec"),
-    "WorkflowSpec": ("runtime.workflows", "WorkflowSpec"),
-    "WorkflowSubmitted": ("runtime.workflows", "WorkflowSubmitted"),
-    "Workflows": ("runtime.workflows", "Workflows"),
-    "chain": ("runtime.workflows", "chain"),
-    "chord": ("runtime.workflows", "chord"),
-    "graph": ("runtime.workflows", "graph"),
-    "group": ("runtime.workflows", "group"),
+    "RECOVERED_KEY": ("runtime.lost_jobs", "RECOVERED_KEY"),
+    "reconcile": ("runtime.lost_jobs", "reconcile"),
+    "reconcile_workflows": ("runtime.lost_jobs", "reconcile_workflows"),
+    "FinishedWorkflow": ("runtime.flows", "FinishedWorkflow"),
+    "MAX_STEPS": ("runtime.flows", "MAX_STEPS"),
+    "Step": ("runtime.flows", "Step"),
+    "StepResult": ("runtime.flows", "StepResult"),
+    "StepResults": ("runtime.flows", "StepResults"),
+    "StepSpec": ("runtime.flows", "StepSpec"),
+    "WorkflowSpec": ("runtime.flows", "WorkflowSpec"),
+    "WorkflowSubmitted": ("runtime.flows", "WorkflowSubmitted"),
+    "Workflows": ("runtime.flows", "Workflows"),
+    "chain": ("runtime.flows", "chain"),
+    "chord": ("runtime.flows", "chord"),
+    "graph": ("runtime.flows", "graph"),
+    "group": ("runtime.flows", "group"),
 }
 
 __all__ = [

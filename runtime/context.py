@@ -21,7 +21,7 @@ from runtime.job_records import JobRecords
 from runtime.middleware.journal import Journal
 from runtime.middleware.soft_time_limit import SoftTimeLimit
 from runtime.middleware.uniqueness import Uniqueness
-from runtime.workflows import Node, Policy, Workflows, WorkflowSpec, WorkflowSubmitted, graph
+from runtime.flows import Node, Policy, Workflows, WorkflowSpec, WorkflowSubmitted, graph
 
 _workflows: dict[int, Workflows] = {}
 

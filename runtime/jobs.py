@@ -142,9 +142,9 @@ class Job(Generic[P]):
         return records_of(self.actor.broker)
 
     def step(self, payload: P, *, receives: str | None = None, name: str | None = None) -> Any:
-        """This job as a workflow step (runtime/workflows.py): `receives` names the payload field
+        """This job as a workflow step (runtime/flows.py): `receives` names the payload field
         that gets the predecessors' outcomes; without it the step gets nothing from them."""
-        from runtime.workflows import Step
+        from runtime.flows import Step
 
         if not isinstance(payload, self.payload):
             raise TypeError(f"{self.name} takes a {self.payload.__name__}, not {type(payload)}")
@@ -156,7 +156,7 @@ class Job(Generic[P]):
             payload = self.payload.model_validate(data)
         except ValidationError as error:
             raise InvalidInput(f"invalid payload for {self.name}: {error}") from None
-        from runtime.workflows import RuntimeFilled
+        from runtime.flows import RuntimeFilled
 
         for name, info in self.payload.model_fields.items():
             filled = any(isinstance(m, RuntimeFilled) for m in info.metadata)

@@ -1,4 +1,4 @@
-"""Workflows over HTTP: submit a graph of steps, follow it, cancel it (runtime/workflows.py).
+"""Workflows over HTTP: submit a graph of steps, follow it, cancel it (runtime/flows.py).
 
 The whole graph is validated (known jobs, payloads against their models, no cycle, size) before
 anything is enqueued; a bad one is refused naming the step, with nothing queued.

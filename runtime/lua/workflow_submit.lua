@@ -3,7 +3,7 @@
 -- once, and no step can finish before the whole graph is in Redis.
 -- KEYS[1] record key prefix ("gaveurs:jobs:")
 -- ARGV[1] workflow id, ARGV[2] now (ms), ARGV[3] retention (ms), ARGV[4] policy, ARGV[5] name,
--- ARGV[6] "" to submit; to rebuild a workflow Redis lost (runtime/reconcile.py), a JSON object
+-- ARGV[6] "" to submit; to rebuild a workflow Redis lost (runtime/lost_jobs.py), a JSON object
 -- step -> the final state the job journal knows for it,
 -- then 4 per step: name, number of dependencies, JSON list of dependents or "", spec JSON.
 -- Returns 1 when created, 0 when a workflow with this id already exists.

@@ -1,4 +1,4 @@
-"""Hands a workflow step its predecessors' outcomes when it runs (runtime/workflows.py).
+"""Hands a workflow step its predecessors' outcomes when it runs (runtime/flows.py).
 
 A step declared with `receives="<field>"` carries, in its message options, the task ids of the
 steps it depends on; just before it runs, their job records are read (one pipelined round

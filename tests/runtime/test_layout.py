@@ -94,3 +94,18 @@ else:
     )
     assert done.returncode == 0, done.stderr
     assert "not set up" in done.stdout
+
+
+def test_no_public_name_is_also_a_module_of_the_runtime() -> None:
+    # A submodule, once imported, becomes an attribute of the package: `from runtime import x`
+    # would then give the module `runtime.x`, not the exported function `x`.
+    import pkgutil
+
+    import runtime
+
+    modules = {info.name for info in pkgutil.iter_modules(runtime.__path__)}
+    assert not modules & set(runtime.__all__)
+    for module in sorted(modules):
+        __import__(f"runtime.{module}")
+    for name, (module, attribute) in runtime._EXPORTS.items():
+        assert getattr(runtime, name) is getattr(sys.modules[module], attribute), name

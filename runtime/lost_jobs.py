@@ -146,7 +146,7 @@ def reconcile_workflows(
 ) -> list[str]:
     """Rebuild the journaled, unfinished workflows whose state Redis lost; mark the ones that
     ended as finished in the journal. Returns the ids rebuilt."""
-    from runtime.workflows import Workflows
+    from runtime.flows import Workflows
 
     window_start = now - timedelta(seconds=records.retention_s) + timedelta(hours=1)
     with Session(engine) as session:
