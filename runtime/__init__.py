@@ -51,25 +51,6 @@ if TYPE_CHECKING:
     from runtime.control import Control, DeadLetter, QueueStats
     from runtime.deferred import FORWARDED_KEY, Forwarded, Outbox, deferred_record, forward
     from runtime.errors import NotSetUp
-    from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
-    from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
-    from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
-    from runtime.live import RecordEvents, follow, record_events
-    from runtime.middleware.heartbeat import live_workers
-    from runtime.middleware.recycle import RECYCLE_EXIT_CODE
-    from runtime.middleware.scheduled_runs import (
-        SCHEDULER_PREFIX,
-        SKIPS_KEY,
-        entry_key,
-        mark_skipped,
-    )
-    from runtime.middleware.soft_time_limit import SoftTimeLimitExceeded
-    from runtime.middleware.uniqueness import DuplicateJob
-    from runtime.outage import REDIS_ERRORS, until_redis_answers
-    from runtime.policy import NO_RETRY, RetryPolicy
-    from runtime.priorities import PriorityClass
-    from runtime.queues import QUEUES
-    from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
     from runtime.flows import (
         MAX_STEPS,
         FinishedWorkflow,
@@ -85,6 +66,25 @@ if TYPE_CHECKING:
         graph,
         group,
     )
+    from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
+    from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
+    from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
+    from runtime.live import RecordEvents, follow, record_events
+    from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
+    from runtime.middleware.heartbeat import live_workers
+    from runtime.middleware.recycle import RECYCLE_EXIT_CODE
+    from runtime.middleware.scheduled_runs import (
+        SCHEDULER_PREFIX,
+        SKIPS_KEY,
+        entry_key,
+        mark_skipped,
+    )
+    from runtime.middleware.soft_time_limit import SoftTimeLimitExceeded
+    from runtime.middleware.uniqueness import DuplicateJob
+    from runtime.outage import REDIS_ERRORS, until_redis_answers
+    from runtime.policy import NO_RETRY, RetryPolicy
+    from runtime.priorities import PriorityClass
+    from runtime.queues import QUEUES
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {

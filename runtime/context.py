@@ -17,11 +17,11 @@ from domain.platform.settings import Settings
 from runtime.build import current, middleware_of, redis_client
 from runtime.consumer import RobustRedisBroker
 from runtime.deferred import Outbox, outbox_of
+from runtime.flows import Node, Policy, Workflows, WorkflowSpec, WorkflowSubmitted, graph
 from runtime.job_records import JobRecords
 from runtime.middleware.journal import Journal
 from runtime.middleware.soft_time_limit import SoftTimeLimit
 from runtime.middleware.uniqueness import Uniqueness
-from runtime.flows import Node, Policy, Workflows, WorkflowSpec, WorkflowSubmitted, graph
 
 _workflows: dict[int, Workflows] = {}
 
