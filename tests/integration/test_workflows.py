@@ -145,19 +145,23 @@ def test_forced_duplicate_deliveries_run_no_successor_twice(wf_worker: WorkerPro
             StepSpec(name="after", job="number", payload={"key": f"{key}-a"}, depends_on=["t"]),
         ]
     )
-    before_submit = set(client.lrange("dramatiq:default", 0, -1))
-    submitted = submit_workflow(spec)
-    # When every queued message is pushed a second time (Redis redelivers at least once)
-    ids = [i for i in client.lrange("dramatiq:default", 0, -1) if i not in before_submit]
-    client.rpush("dramatiq:default", *ids)
-    view = finished(submitted.workflow_id)
-    # And after the end, a finished member's message is delivered again
-    spec_raw = client.hget(f"gaveurs:jobs:wf:{submitted.workflow_id}:spec", "m0")
     import orjson
 
-    body = orjson.loads(spec_raw)
-    client.hset("dramatiq:default.msgs", body["id"], body["body"])
-    client.rpush("dramatiq:default", body["id"])
+    submitted = submit_workflow(spec)
+
+    def deliver_again(step: str) -> None:
+        raw = client.hget(f"gaveurs:jobs:wf:{submitted.workflow_id}:spec", step)
+        body = orjson.loads(raw)
+        client.hset("dramatiq:default.msgs", body["id"], body["body"])
+        client.rpush("dramatiq:default", body["id"])
+
+    # When every member's message is pushed a second time (Redis redelivers at least once), taken
+    # from the workflow's spec: the worker may already have fetched the queued ones
+    for step in ("m0", "m1", "m2", "m3"):
+        deliver_again(step)
+    view = finished(submitted.workflow_id)
+    # And after the end, a finished member's message is delivered again
+    deliver_again("m0")
     time.sleep(1.0)
     # Then the callback and its successor ran exactly once
     assert view["state"] == "SUCCESS"
