@@ -20,9 +20,23 @@ def completed(client: Any) -> int:
     return int(client.get(COMPLETED) or 0)
 
 
-def attempt(client: Any, key: str) -> None:
-    """A slow job starts: when (unix time) goes to a list, read by the crash benchmark."""
-    client.rpush(f"{PREFIX}attempts:{key}", time.time())
+#: How long a slow job's first attempt holds at most: the crash benchmark kills its worker
+#: meanwhile, however long the survivor takes to start on a loaded machine.
+FIRST_ATTEMPT_HOLD_S = 600.0
+
+
+def attempt(client: Any, key: str) -> int:
+    """A slow job starts: when (unix time) goes to a list, read by the crash benchmark.
+    Answers which attempt this is (1 for the first)."""
+    return int(client.rpush(f"{PREFIX}attempts:{key}", time.time()))
+
+
+def run_slow(client: Any, key: str, seconds: float) -> None:
+    """The slow job's body, the same on both sides: the first attempt holds until its worker is
+    killed, a later one (the recovered job) takes `seconds` and finishes."""
+    first = attempt(client, key) == 1
+    time.sleep(FIRST_ATTEMPT_HOLD_S if first else seconds)
+    finish(client, key)
 
 
 def attempts(client: Any, key: str) -> list[float]:

@@ -4,8 +4,6 @@ ops/bench/plain_jobs.py do, so a side-by-side run compares the platforms, not th
 
 from __future__ import annotations
 
-import time
-
 from pydantic import Field
 
 from actors import setup  # noqa: F401  (Dramatiq's CLI: ops.bench.jobs:setup)
@@ -37,9 +35,7 @@ def counted_noop(payload: Noop) -> dict[str, int]:
 # broker_maintenance message (default), which would keep the maintenance's uniqueness key.
 @job(queue="ml_light", payload=Slow)
 def slow(payload: Slow) -> None:
-    counters.attempt(broker().client, payload.key)
-    time.sleep(payload.seconds)
-    counters.finish(broker().client, payload.key)
+    counters.run_slow(broker().client, payload.key, payload.seconds)
 
 
 def fill(count: int, *, start: int = 0) -> None:

@@ -11,7 +11,6 @@ only the crash benchmark's smoke test shortens them, through the two BENCH_PLAIN
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import dramatiq
@@ -41,9 +40,7 @@ def counted_noop(n: int = 0) -> dict[str, int]:
 
 @dramatiq.actor(queue_name="ml_light")
 def slow(key: str, seconds: float) -> None:
-    counters.attempt(broker.client, key)
-    time.sleep(seconds)
-    counters.finish(broker.client, key)
+    counters.run_slow(broker.client, key, seconds)
 
 
 def fill(count: int, *, start: int = 0) -> None:

@@ -10,8 +10,9 @@ running again on another worker (and until it succeeds there).
   0.1 % of broker calls), nothing else. Its wait is capped; the figure is then "> cap", with the
   delay to expect from the rate of broker calls measured meanwhile.
 
-Per trial: a victim worker (1 thread, queue ml_light only) starts the slow job; a survivor
-starts; once it is live the victim's whole process group is SIGKILLed. Both sides run at the same
+Per trial: a victim worker (1 thread, queue ml_light only) starts the slow job, whose first
+attempt holds until killed; a survivor starts; once it is live the victim's whole process group
+is SIGKILLed. The recovered attempt takes `--seconds`. Both sides run at the same
 time on two Redis servers: they mostly wait, and the stock wait would otherwise add its cap.
 
     python -m ops.bench.recovery [--trials 3 --stock-cap-s 300]
@@ -87,7 +88,7 @@ def trial(side: Side, *, index: int, seconds: float, cap_s: float, log_dir: Path
             assert _wait(lambda: set(client.zrange(HEARTBEATS, 0, -1)) - known, timeout_s=120)
             kill(victim)
             killed_at, calls_before = time.time(), _dispatch_calls(client)
-            assert not counters.finished(client, key), "the job ended before the kill: lengthen it"
+            assert not counters.finished(client, key), "the first attempt ended before the kill"
             again = _wait(lambda: len(counters.attempts(client, key)) >= 2, timeout_s=cap_s)
             waited_s = time.time() - killed_at
             calls_per_s = (_dispatch_calls(client) - calls_before) / waited_s
@@ -273,7 +274,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="ops.bench.recovery", description=__doc__)
     parser.add_argument("--trials", type=int, default=3, help="trials of ours (stock: one)")
     parser.add_argument("--stock-cap-s", type=float, default=300)
-    parser.add_argument("--seconds", type=float, default=10, help="length of the slow job")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the recovered attempt")
     parser.add_argument("--heartbeat-timeout-ms", type=int, default=30_000)
     parser.add_argument("--stock-heartbeat-timeout-ms", type=int, default=60_000)
     parser.add_argument("--stock-maintenance-chance", type=int, default=1000)
