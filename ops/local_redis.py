@@ -21,9 +21,16 @@ def free_port() -> int:
 
 class RedisServer:
     """`appendonly` turns AOF persistence on (`appendfsync`: always, everysec or no); without
-    it the server keeps nothing across a restart. Fault tests use kill/start/pause/resume."""
+    it the server keeps nothing across a restart. `extra_args` are more redis-server options
+    (`--replicaof`, say). Fault tests use kill/start/pause/resume."""
 
-    def __init__(self, *, appendonly: bool = False, appendfsync: str = "everysec") -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        appendfsync: str = "everysec",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: `make test` and `make bench` install it")
@@ -44,6 +51,7 @@ class RedisServer:
             "yes" if appendonly else "no",
             "--appendfsync",
             appendfsync,
+            *extra_args,
         ]
         self.client = redis.Redis.from_url(self.url)
         self.start()

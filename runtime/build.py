@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import dramatiq
 import orjson
-import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.encoder import Encoder, MessageData
 from dramatiq.errors import DecodeError
@@ -39,6 +38,7 @@ from sqlalchemy import Engine
 
 from domain.platform.db import make_engine
 from domain.platform.settings import Settings
+from runtime.connections import check_sentinels, redis_client
 from runtime.consumer import RobustRedisBroker
 from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
@@ -80,16 +80,6 @@ class OrjsonEncoder(Encoder):
 #: How long a cancel request waits for a queued job to come up (it is also marked REVOKED).
 ABORT_TTL_MS = 7 * 86_400_000
 UNIQUE_TTL_MS = 6 * 3_600_000
-
-
-def redis_client(settings: Settings) -> redis.Redis:
-    """One client for the broker and every backend; fails fast when Redis is unreachable."""
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.redis_connect_timeout_s,
-        socket_timeout=settings.redis_socket_timeout_s,
-        health_check_interval=30,
-    )
 
 
 def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
@@ -225,6 +215,7 @@ def setup(settings: Settings) -> Runtime:
     with _setup_lock:
         if _current is not None and _current.settings == settings:
             return _current
+        check_sentinels(settings)
         configure_prometheus()
         logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_MASKED)
         # Results warns on every job whose result it does not store; the job record keeps it.

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from domain.platform.db import session_factory
 from domain.platform.settings import Settings
-from runtime.build import current, middleware_of, redis_client
+from runtime.build import current, middleware_of
+from runtime.connections import redis_client
 from runtime.consumer import RobustRedisBroker
 from runtime.deferred import Outbox, outbox_of
 from runtime.flows import Node, Policy, Workflows, WorkflowSpec, WorkflowSubmitted, graph

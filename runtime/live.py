@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator, Iterator
 import redis
 import redis.asyncio
 
+from domain.platform.settings import Settings
+from runtime.connections import async_redis_client
 from runtime.job_records import JobRecord, JobRecords
 from runtime.outage import REDIS_ERRORS
 
@@ -112,15 +114,15 @@ class RecordEvents:
                     queue.put_nowait(message["data"].decode())
 
 
-_hubs: dict[tuple[int, str], tuple[asyncio.AbstractEventLoop, RecordEvents]] = {}
+_hubs: dict[tuple[int, str, str, str], tuple[asyncio.AbstractEventLoop, RecordEvents]] = {}
 
 
-def record_events(url: str, *, connect_timeout_s: float) -> RecordEvents:
-    """The fan-out of the running event loop for `url` (one per loop: its connection belongs to
-    it; the loop is kept with it so its id is never another loop's)."""
+def record_events(settings: Settings) -> RecordEvents:
+    """The fan-out of the running event loop for the settings' Redis (one per loop: its
+    connection belongs to it; the loop is kept with it so its id is never another loop's)."""
     loop = asyncio.get_running_loop()
-    found = _hubs.get((id(loop), url))
+    where = (id(loop), settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master)
+    found = _hubs.get(where)
     if found is None or found[0] is not loop:
-        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=connect_timeout_s)
-        found = _hubs[(id(loop), url)] = (loop, RecordEvents(client))
+        found = _hubs[where] = (loop, RecordEvents(async_redis_client(settings)))
     return found[1]

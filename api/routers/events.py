@@ -58,7 +58,7 @@ def _event(task: TaskPublic) -> bytes:
 async def task_events(task_id: TaskIdPath) -> StreamingResponse:
     """The job's record now, then at each change, as `text/event-stream`; closes when final."""
     settings = current_settings()  # the runtime's: the Redis its records live in
-    hub = record_events(settings.redis_url, connect_timeout_s=settings.redis_connect_timeout_s)
+    hub = record_events(settings)
     channel = records().channel(task_id)
     # Subscribed before the first read, so no change falls between the read and the subscription.
     subscription = hub.subscribe(channel)

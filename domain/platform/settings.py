@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     # API side: fail fast when Redis is down instead of hanging the request.
     redis_connect_timeout_s: float = Field(default=0.5, gt=0)
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
+    # High availability: the master these Sentinels (host:port,...) name, instead of REDIS_URL's
+    # host (its user, password, database and TLS options still apply to the master).
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "gaveurs"
+    redis_sentinel_username: str = ""
+    redis_sentinel_password: SecretStr = SecretStr("")
+    redis_sentinel_tls: bool = False
 
     # Default execution policy, overridable per actor on its decorator.
     default_max_retries: int = Field(default=3, ge=0)
