@@ -20,6 +20,7 @@ from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFam
 from prometheus_client.registry import Collector
 
 import runtime
+from domain.platform.settings import Settings, get_settings
 from ops.autoscale import DurationSampler, Policy, desired_workers
 from runtime import QUEUES, RECOVERED_KEY, Control, live_workers
 from scheduler.state import ALIVE_WINDOW_S, ScheduleState
@@ -178,6 +179,35 @@ class BrokerCollector(Collector):
         yield skips
 
 
+class SentinelCollector(Collector):
+    """What the Sentinels say of the master: its configuration epoch (one more at each
+    failover, for the GaveursRedisFailover alert) and whether a usable master is named."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        ok = GaugeMetricFamily(
+            "gaveurs_redis_sentinel_master_ok",
+            "1 when a Sentinel names a master that is not down (0: no master, or none answers).",
+        )
+        try:
+            state = runtime.sentinel_master(self.settings)
+        except (redis.RedisError, runtime.SentinelMisconfigured) as error:
+            logger.warning("scrape without a Sentinel: %s", error)
+            ok.add_metric([], 0)
+            yield ok
+            return
+        ok.add_metric([], 0 if state.get("is_sdown") or state.get("is_odown") else 1)
+        yield ok
+        epoch = GaugeMetricFamily(
+            "gaveurs_redis_sentinel_master_epoch",
+            "The master's configuration epoch, raised by one at each Sentinel failover.",
+        )
+        epoch.add_metric([], float(state.get("config-epoch", 0)))
+        yield epoch
+
+
 class SearchCollector(Collector):
     """Freshness and size of the search index, read from the database at each scrape."""
 
@@ -221,7 +251,6 @@ class SearchCollector(Collector):
 
 
 def main() -> None:
-    from domain.platform.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
@@ -234,6 +263,8 @@ def main() -> None:
     )
     REGISTRY.register(BrokerCollector(Control(built.broker, built.records), autoscale=policy))
     REGISTRY.register(SearchCollector(built.engine))
+    if settings.redis_sentinels:
+        REGISTRY.register(SentinelCollector(settings))
     start_http_server(settings.exporter_port, addr=settings.metrics_host)
     logger.info("exporter on http://%s:%d/metrics", settings.metrics_host, settings.exporter_port)
     while True:

@@ -149,7 +149,7 @@ class LocalSentinels:
             except (redis.RedisError, KeyError):
                 return False
             if (
-                "s_down" in state["flags"]
+                state["is_sdown"]
                 or int(state["num-slaves"]) < expected_replicas
                 or int(state["num-other-sentinels"]) < len(self.sentinels) - 1
             ):

@@ -5,7 +5,7 @@ Each pooled call checks the pid twice, takes the pool lock twice and records obs
 counters, under the GIL every worker thread is waiting for: for a no-op job that was a sixth of
 the worker's time. A thread-local connection built from the same pool settings (TLS, ACL user,
 timeouts) does one send and one read. Errors are the same redis-py exceptions; a connection that
-failed is dropped and the next call opens a new one.
+failed is dropped and the next call opens a new one (with Sentinel, to the master they name now).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class ThreadScripts:
     def run(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         connection = self._connection()
         try:
+            # At once when connected; a new Sentinel-managed connection asks where the master is
+            # here (send_command alone would dial redis-py's default localhost:6379).
+            connection.connect()
             try:
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 return connection.read_response()

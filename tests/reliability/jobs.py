@@ -71,6 +71,20 @@ class Keyed(Payload):
 )
 def rel_effect(payload: Effect) -> dict[str, Any]:
     """Runs `ms` milliseconds and applies its effect once per key; fails `fail_times` first."""
+    return _run_effect(payload)
+
+
+@job(
+    queue="exports",
+    payload=Effect,
+    retry=RetryPolicy(max_retries=5, min_backoff_ms=500, max_backoff_ms=2_000),
+)
+def rel_export_effect(payload: Effect) -> dict[str, Any]:
+    """`rel_effect` on another queue, for scenarios where workers drain several queues."""
+    return _run_effect(payload)
+
+
+def _run_effect(payload: Effect) -> dict[str, Any]:
     attempt = _executed(payload.key)
     if attempt <= payload.fail_times:
         raise TransientError(f"planned failure {attempt}/{payload.fail_times}")

@@ -22,6 +22,7 @@ from typing import Any
 
 from domain.platform import db
 from ops.local_redis import RedisServer
+from ops.local_sentinel import LocalSentinels
 from runtime import JobRecords, State
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.reliability import jobs
@@ -69,10 +70,19 @@ class Stack:
         *,
         appendonly: bool = False,
         appendfsync: str = "everysec",
+        sentinels: bool = False,
         **settings: str,
     ) -> None:
         self.tmp = tmp
-        self.redis = RedisServer(appendonly=appendonly, appendfsync=appendfsync)
+        # With `sentinels`, a master, a replica and three Sentinels: `redis` is the first master
+        # and `client` follows the master across failovers.
+        self.ha = LocalSentinels(appendonly=appendonly) if sentinels else None
+        self.redis = (
+            self.ha.master()
+            if self.ha
+            else RedisServer(appendonly=appendonly, appendfsync=appendfsync)
+        )
+        self.client = self.ha.client() if self.ha else self.redis.client
         self.db_path = tmp / "reliability.db"
         db.migrate(f"sqlite:///{self.db_path}")
         self.env = {
@@ -84,6 +94,11 @@ class Stack:
             "EXPORT_DIR": str(tmp / "exports"),
             "BACKUP_DIR": str(tmp / "backups"),
             "WORKER_HEARTBEAT_TIMEOUT_MS": "5000",
+            **(
+                {"REDIS_SENTINELS": self.ha.spec, "REDIS_SENTINEL_MASTER": self.ha.name}
+                if self.ha
+                else {}
+            ),
             **settings,
         }
         os.environ["DATABASE_URL"], saved = self.env["DATABASE_URL"], os.environ["DATABASE_URL"]
@@ -91,7 +106,7 @@ class Stack:
             jobs.prepare()
         finally:
             os.environ["DATABASE_URL"] = saved
-        self.records = JobRecords(self.redis.client, retention_s=86_400)
+        self.records = JobRecords(self.client, retention_s=86_400)
         self.workers: list[WorkerProcess] = []
         self.api: ApiProcess | None = None
 
@@ -106,11 +121,17 @@ class Stack:
         return self.api
 
     def start_worker(
-        self, *, threads: int = 4, prefix: tuple[str, ...] = (), **settings: str
+        self,
+        *,
+        threads: int = 4,
+        prefix: tuple[str, ...] = (),
+        queues: tuple[str, ...] = ("default",),
+        **settings: str,
     ) -> WorkerProcess:
         worker = WorkerProcess(
-            self.redis.client,
+            self.client,
             module="tests.reliability.jobs",
+            queues=queues,
             threads=threads,
             env={**self.env, **settings},
             log_path=self.tmp / f"worker-{len(self.workers)}.log",
@@ -147,7 +168,10 @@ class Stack:
                 worker.stop()
         if self.api is not None:
             self.api.stop()
-        self.redis.stop()
+        if self.ha is not None:
+            self.ha.stop()
+        else:
+            self.redis.stop()
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -188,13 +212,13 @@ class Stack:
         return time.monotonic() - started
 
     def dead_letters(self, queue: str = "default") -> int:
-        return int(self.redis.client.zcard(f"dramatiq:{queue}.XQ"))
+        return int(self.client.zcard(f"dramatiq:{queue}.XQ"))
 
     def stuck_in_acks(self) -> int:
         """Messages held in the ack set of a worker process that is gone or done."""
         total = 0
-        for key in self.redis.client.scan_iter("dramatiq:__acks__.*", count=1000):
-            total += int(self.redis.client.scard(key))
+        for key in self.client.scan_iter("dramatiq:__acks__.*", count=1000):
+            total += int(self.client.scard(key))
         return total
 
     def record(self, task_id: str) -> Any:
