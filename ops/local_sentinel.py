@@ -182,6 +182,14 @@ class LocalSentinels:
         master.kill()
         return master
 
+    def demote_master(self) -> RedisServer:
+        """`SENTINEL FAILOVER`: the replica is promoted while the old master keeps running and
+        its clients keep their connections, until the Sentinels make it a replica (then its
+        clients get READONLY); returns the old master."""
+        master = self.master()
+        self.sentinels[0].client.execute_command("SENTINEL", "FAILOVER", self.name)
+        return master
+
     def wait_failover(self, old: RedisServer, *, timeout: float = 30) -> float:
         """Seconds until every Sentinel names another master and that one says it is master."""
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pendulum
 
-from runtime import DuplicateJob, Job
+from runtime import REDIS_ERRORS, DuplicateJob, Job
 from scheduler import cron
 from scheduler.schedule import Entry
 from scheduler.state import BEAT_PERIOD_S, LastRun, ScheduleState, entry_key
@@ -201,12 +201,20 @@ def run_forever(
 ) -> None:
     """Tick every `poll_s` (virtual seconds come from `now`; `sleep` takes real ones), then run
     `after_pass` (the forwarder of jobs deferred while Redis was down)."""
+    redis_down = False
     while not stop():
-        clock.beat(force=True)
         try:
+            clock.beat(force=True)
             clock.tick(now())
             if after_pass is not None:
                 after_pass()
-        except Exception:  # Redis away, a job failing to enqueue: log, keep ticking
+            if redis_down:
+                logger.warning("Redis answers again")
+            redis_down = False
+        except REDIS_ERRORS as error:  # Redis away or failing over: one line, keep ticking
+            if not redis_down:
+                logger.warning("Redis unreachable (%s); retrying at every pass", error)
+            redis_down = True
+        except Exception:  # a job failing to enqueue: log, keep ticking
             logger.exception("tick failed; retrying at the next pass")
         sleep(poll_s)
