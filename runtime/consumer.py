@@ -23,6 +23,7 @@ What the stock consumer gets wrong, and what this one does instead:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -128,7 +129,18 @@ class RobustRedisBroker(RedisBroker):
             )
         # do_enqueue, called by Dramatiq's enqueue on this thread, pushes to the class's list.
         self._pending_class.value = message.options.get(CLASS_OPTION)
-        return super().enqueue(message, delay=delay)
+        try:
+            return super().enqueue(message, delay=delay)
+        except REDIS_ERRORS:
+            # The uniqueness key was claimed before the push failed (a dropped connection, a
+            # failover): give it back, or resubmissions would get a job that never was.
+            from runtime.middleware.uniqueness import Uniqueness  # imports this module
+
+            with contextlib.suppress(*REDIS_ERRORS):
+                for middleware in self.middleware:
+                    if isinstance(middleware, Uniqueness):
+                        middleware.abandon(message)
+            raise
 
     def measure_clock_offset(self) -> int:
         before = current_millis()

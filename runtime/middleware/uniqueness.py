@@ -44,6 +44,7 @@ class Uniqueness(Middleware):
         self.record_prefix = record_prefix
         self._release = client.register_script(lua("release"))
         self._claim = client.register_script(lua("unique_claim"))
+        self._abandon = client.register_script(lua("unique_abandon"))
 
     @property
     def actor_options(self) -> set[str]:
@@ -67,6 +68,14 @@ class Uniqueness(Middleware):
         # A retry or a delayed-queue move re-enqueues the same message: it already owns the key.
         if owner != message.message_id:
             raise DuplicateJob(message.options["unique_key"], owner)
+
+    def abandon(self, message: dramatiq.Message[Any]) -> None:
+        """The enqueue of `message` failed: free its key unless its record exists after all."""
+        key = self.key_of(message)
+        if key is not None:
+            self._abandon(
+                keys=[key, f"{self.record_prefix}{message.message_id}"], args=[message.message_id]
+            )
 
     def release(self, message: dramatiq.Message[Any] | MessageProxy) -> None:
         key = self.key_of(message)

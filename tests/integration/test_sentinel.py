@@ -23,6 +23,7 @@ from runtime import (
     SentinelMisconfigured,
     SentinelUnreachable,
     State,
+    check_sentinels,
     redis_client,
     sentinel_master,
     setup,
@@ -152,8 +153,6 @@ def test_unreachable_sentinels_are_named_and_start_up_goes_on(
         sentinel_master(settings)
     assert all(f"127.0.0.1:{port} (ConnectionError" in str(error.value) for port in ports)
     # setup logs the same line once and goes on: the clients keep retrying
-    from runtime.connections import check_sentinels
-
     with caplog.at_level(logging.WARNING, logger="gaveurs.redis"):
         check_sentinels(settings)
     (line,) = [r.getMessage() for r in caplog.records if r.name == "gaveurs.redis"]
