@@ -87,10 +87,11 @@ def fetch_capacity(stack: Stack) -> dict[str, int]:
 
 #: `make soak` runs each scenario this many times in a row (the issue's "5 times without a loss").
 ROUNDS = 5 if SCALE > 1 else 1
-#: kill: SIGKILL, the old master restarts empty. demote: SENTINEL FAILOVER, the old master keeps
-#: running and its clients keep their connections, writing there until it turns replica (writes
-#: lost in that window come back through the journal), then getting READONLY.
-FAULTS = ("kill", "demote")
+#: kill: SIGKILL, the old master restarts empty (in `make test`). demote (`make soak` too):
+#: SENTINEL FAILOVER, the old master keeps running and accepting writes until the Sentinels make
+#: it a replica; what it accepted in that window comes back through the journal, and a job that
+#: already ran there runs again (its effect once).
+FAULTS = ("kill", "demote") if SCALE > 1 else ("kill",)
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -184,7 +185,9 @@ def test_sentinel_failover_under_load_loses_nothing_and_stalls_no_worker(
     )
     show(report)
     assert report.lost == 0 and report.dead_lettered == 0
-    assert report.duplicates <= 2 * THREADS  # at most the jobs running when the master died
+    # At most the jobs running when the master died, and the ones a demoted master ran before
+    # its writes were discarded (re-sent from the journal)
+    assert report.duplicates <= 2 * THREADS + (recovered if fault == "demote" else 0)
     assert load.errors == [], load.errors[:5]
     assert all(retry_after for _, _, retry_after in load.refusals)
     assert window_s < 15, window_s
