@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,15 +22,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from domain.platform import db
-from ops.local_redis import RedisServer
+from ops.local_redis import RedisServer, free_port
 from ops.local_sentinel import LocalSentinels
 from runtime import JobRecords, State
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.reliability import jobs
 from tests.support.api import ApiProcess
 from tests.support.polling import wait_for
-from tests.support.workers import WorkerProcess
+from tests.support.workers import ROOT, WorkerProcess
 
 #: Multiplies the job counts: 1 in `make test`, more in `make soak`.
 SCALE = int(os.environ.get("RELIABILITY_SCALE", "1"))
@@ -162,6 +166,25 @@ class Stack:
             stop.set()
             thread.join(timeout=10)
 
+    def scrape_exporter(self) -> str:
+        """One scrape of a real `python -m ops.exporter` on this stack (started and stopped)."""
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ops.exporter"],
+            cwd=ROOT,
+            env={**os.environ, **self.env, "EXPORTER_PORT": str(port)},
+            stdout=(self.tmp / "exporter.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            text: str = wait_for(
+                lambda: _scrape(f"http://127.0.0.1:{port}/metrics"), timeout=60, what="exporter"
+            )
+            return text
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
     def close(self) -> None:
         for worker in self.workers:
             if worker.alive:
@@ -247,3 +270,11 @@ class Stack:
         REPORTS.mkdir(parents=True, exist_ok=True)
         (REPORTS / f"{scenario}.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
         return report
+
+
+def _scrape(url: str) -> str | None:
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return None
+    return response.text if response.status_code == 200 else None

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -15,14 +12,12 @@ from collections.abc import Callable
 
 import httpx
 
-from ops.local_redis import free_port
 from runtime import State
 from scheduler.state import ScheduleState
 from tests.reliability.stack import SCALE, Report, Stack
 from tests.support.api import AUTH
 from tests.support.polling import wait_for
 from tests.support.scheduler import clock_process
-from tests.support.workers import ROOT
 
 
 def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exported(
@@ -57,21 +52,7 @@ def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exp
     )
     assert state.skips() == {}
     # and the exporter publishes the skew, for the GaveursClockSkew alert
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ops.exporter"],
-        cwd=ROOT,
-        env={**os.environ, **stack.env, "EXPORTER_PORT": str(port)},
-        stdout=(stack.tmp / "exporter.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        text = wait_for(
-            lambda: _scrape(f"http://127.0.0.1:{port}/metrics"), timeout=30, what="exporter"
-        )
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    text = stack.scrape_exporter()
     skew = float(
         next(
             line for line in text.splitlines() if line.startswith("gaveurs_clock_skew_seconds")
@@ -83,14 +64,6 @@ def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exp
 
 
 CLIENT_TIMEOUT_S = 60.0
-
-
-def _scrape(url: str) -> str | None:
-    try:
-        response = httpx.get(url, timeout=2)
-    except httpx.TransportError:
-        return None
-    return response.text if response.status_code == 200 else None
 
 
 async def _flood(url: str, *, clients: int, per_client: int) -> list[tuple[int, float, str]]:

@@ -4,9 +4,6 @@ as a replica. Real processes throughout (ops/local_sentinel.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,13 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.local_redis import free_port
 from runtime import RECOVERED_KEY, State
 from scheduler.state import ScheduleState
 from tests.reliability.stack import SCALE, Report, Stack
 from tests.support.polling import wait_for
 from tests.support.scheduler import clock_process
-from tests.support.workers import ROOT
 
 QUEUES = ("default", "exports")
 THREADS = 4
@@ -148,7 +143,7 @@ def test_sentinel_failover_under_load_loses_nothing_and_stalls_no_worker(
     finally:
         clock.terminate()
         clock.wait(timeout=20)
-    exporter_text = _scrape_exporter(stack)
+    exporter_text = stack.scrape_exporter()
 
     runs = state.history()
     ticks = Counter((run["entry"], run["tick"]) for run in runs)
@@ -211,31 +206,6 @@ def refusals_span(refusals: list[tuple[float, int, str | None]]) -> float:
     if not refusals:
         return 0.0
     return refusals[-1][0] - refusals[0][0]
-
-
-def _scrape_exporter(stack: Stack) -> str:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ops.exporter"],
-        cwd=ROOT,
-        env={**os.environ, **stack.env, "EXPORTER_PORT": str(port)},
-        stdout=(stack.tmp / "exporter.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        return wait_for(
-            lambda: _get(f"http://127.0.0.1:{port}/metrics"), timeout=60, what="the exporter"
-        )
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-def _get(url: str) -> str | None:
-    try:
-        return httpx.get(url, timeout=5).text
-    except httpx.HTTPError:
-        return None
 
 
 def _metric(text: str, name: str) -> float:
