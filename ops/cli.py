@@ -41,12 +41,18 @@ def _redis_errors() -> Iterator[None]:
     import redis
 
     from domain.errors import GaveursError
+    from runtime import SentinelMisconfigured, describe_redis
 
     try:
         yield
     except redis.RedisError as error:
-        where = mask_url(get_settings().redis_url)
-        typer.echo(f"error: Redis at {where} is unreachable: {error}", err=True)
+        where = describe_redis(get_settings())
+        # redis-py's MasterNotFoundError lists each Sentinel client's whole repr
+        reason = str(error).partition(" : ")[0]
+        typer.echo(f"error: Redis at {where} is unreachable: {reason}", err=True)
+        raise typer.Exit(2) from None
+    except SentinelMisconfigured as error:
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     except GaveursError as error:
         typer.echo(f"error: {error}", err=True)

@@ -20,6 +20,7 @@ import redis.asyncio.sentinel
 import redis.sentinel
 from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
+from domain.platform.redact import mask_url
 from domain.platform.settings import Settings
 
 logger = logging.getLogger("gaveurs.redis")
@@ -112,11 +113,12 @@ def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
 
 
 def describe_redis(settings: Settings) -> str:
-    """Where the clients look for Redis, for error messages (no password)."""
+    """Where the clients look for Redis, for error messages (password masked)."""
     if settings.redis_sentinels:
-        return f"master {settings.redis_sentinel_master!r} of Sentinels {settings.redis_sentinels}"
-    options = parse_url(settings.redis_url)
-    return f"{options.get('host', options.get('path'))}:{options.get('port', '')}"
+        return (
+            f"master {settings.redis_sentinel_master!r} of Sentinels {settings.redis_sentinels}"
+        )
+    return mask_url(settings.redis_url)
 
 
 def sentinel_master(settings: Settings) -> dict[str, Any]:

@@ -5,6 +5,10 @@ demoted master's READONLY becomes a connection loss for every write path, and th
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +28,7 @@ from runtime import (
     SentinelUnreachable,
     State,
     check_sentinels,
+    live_workers,
     redis_client,
     sentinel_master,
     setup,
@@ -31,6 +36,8 @@ from runtime import (
 )
 from scheduler.state import ScheduleState
 from tests.support.api import ApiProcess
+from tests.support.polling import wait_for
+from tests.support.workers import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +173,7 @@ def test_unreachable_sentinels_are_named_and_start_up_goes_on(
     assert "no Redis Sentinel answers; tried 127.0.0.1:" in line and "keep retrying" in line
 
 
-def test_sentinels_without_a_master_make_the_api_answer_503_then_accept_again(
+def test_sentinels_without_a_master_the_api_answers_503_and_workers_wait(
     tmp_path: Path, demo_database: str
 ) -> None:
     cluster = LocalSentinels()
@@ -178,6 +185,7 @@ def test_sentinels_without_a_master_make_the_api_answer_503_then_accept_again(
             "DEFERRED_MAX_JOBS": "0",
         }
         api = ApiProcess(env, log=tmp_path / "api.log")
+        worker: subprocess.Popen[bytes] | None = None
         try:
             body = {"to_email": "eleveur@example.org", "subject": "s", "body_html": "<p>b</p>"}
             assert api.post("/api/jobs/send_email", json=body).status_code == 202
@@ -186,11 +194,28 @@ def test_sentinels_without_a_master_make_the_api_answer_503_then_accept_again(
                 server.kill()
             refused = _wait_status(api, body, 503)
             assert refused.headers["Retry-After"] and "Redis" in refused.json()["detail"]
-            # and when the servers come back, the API accepts jobs again by itself
+            # and a worker started then waits: alive, one line per retry, no traceback
+            log = tmp_path / "worker.log"
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "dramatiq", "tests.support.jobs:setup", "--threads", "1"],
+                cwd=ROOT,
+                env={**os.environ, **env, "dramatiq_prom_port": str(free_port())},
+                stdout=log.open("ab"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            wait_for(lambda: "No master found" in log.read_text(), timeout=60, what="a retry")
+            time.sleep(4)  # a retry more
+            assert worker.poll() is None and "Traceback" not in log.read_text()
+            # When the servers come back, the API accepts jobs again and the worker beats
             for server in cluster.servers:
                 server.start()
             _wait_status(api, body, 202, timeout=60)
+            wait_for(lambda: live_workers(cluster.client()), timeout=60, what="the worker")
         finally:
+            if worker is not None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(timeout=30)
             api.stop()
     finally:
         cluster.stop()
