@@ -29,15 +29,15 @@ class ThreadScripts:
         connection = getattr(self._local, "connection", None)
         if connection is None or self._local.pid != os.getpid():
             connection = self.pool.connection_class(**self.pool.connection_kwargs)
+            # Through the class's connect(): a Sentinel-managed connection asks where the master
+            # is there (send_command alone would dial redis-py's default localhost:6379).
+            connection.connect()
             self._local.connection, self._local.pid = connection, os.getpid()
         return connection
 
     def run(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         connection = self._connection()
         try:
-            # At once when connected; a new Sentinel-managed connection asks where the master is
-            # here (send_command alone would dial redis-py's default localhost:6379).
-            connection.connect()
             try:
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 return connection.read_response()
