@@ -44,8 +44,9 @@ class SentinelProcess:
             f"sentinel failover-timeout {name} {failover_ms}\n"
             f"sentinel parallel-syncs {name} 1\n"
         )
+        self.log = self.dir / "sentinel.log"
         self.process = subprocess.Popen(
-            [binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            [binary, str(config)], stdout=self.log.open("ab"), stderr=subprocess.STDOUT
         )
         self.client = redis.Redis(port=self.port, socket_timeout=2, decode_responses=True)
 
@@ -190,7 +191,7 @@ class LocalSentinels:
         self.sentinels[0].client.execute_command("SENTINEL", "FAILOVER", self.name)
         return master
 
-    def wait_failover(self, old: RedisServer, *, timeout: float = 30) -> float:
+    def wait_failover(self, old: RedisServer, *, timeout: float = 60) -> float:
         """Seconds until every Sentinel names another master and that one says it is master."""
 
         def switched() -> bool:
@@ -208,15 +209,36 @@ class LocalSentinels:
             except redis.RedisError:
                 return False
 
-        return self._wait(switched, timeout=timeout, what="the Sentinels to promote a replica")
+        try:
+            return self._wait(switched, timeout=timeout, what="the Sentinels to promote a replica")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; {self.diagnosis()}") from None
 
-    def wait_rejoined(self, server: RedisServer, *, timeout: float = 60) -> float:
-        """Seconds until a restarted old master replicates the new one."""
-        return self._wait(
-            lambda: self._replica_in_sync(server),
-            timeout=timeout,
-            what=f"port {server.port} to rejoin as a replica",
-        )
+    def wait_rejoined(self, server: RedisServer, *, timeout: float = 120) -> float:
+        """Seconds until a restarted old master replicates the new one (a Sentinel waits ~8 s
+        before converting it, and 30 s more in TILT mode, which a loaded machine triggers)."""
+        try:
+            return self._wait(
+                lambda: self._replica_in_sync(server),
+                timeout=timeout,
+                what=f"port {server.port} to rejoin as a replica",
+            )
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; {self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """What each Sentinel says and the last lines of its log, for a failed wait."""
+        lines = []
+        for sentinel in self.sentinels:
+            try:
+                tilt = sentinel.client.info("sentinel").get("sentinel_tilt")
+                master = sentinel.master(self.name)
+                said = f"master port {master['port']}, flags {master['flags']}, tilt {tilt}"
+            except redis.RedisError as error:
+                said = f"no answer ({error})"
+            tail = sentinel.log.read_text(errors="replace").splitlines()[-8:]
+            lines.append(f"Sentinel {sentinel.port}: {said}; log: " + " | ".join(tail))
+        return "\n".join(lines)
 
     def stop(self) -> None:
         for sentinel in self.sentinels:
