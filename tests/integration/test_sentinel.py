@@ -4,6 +4,7 @@ demoted master's READONLY becomes a connection loss for every write path, and th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from runtime import (
     SentinelMisconfigured,
     SentinelUnreachable,
     State,
+    async_redis_client,
     check_sentinels,
     live_workers,
     redis_client,
@@ -145,6 +147,22 @@ def test_readonly_on_thread_connections_is_a_connection_loss(sentinels: LocalSen
 
     until_redis_answers(transition, patience_s=10, what="record SUCCESS")
     assert all(isinstance(error, REDIS_ERRORS) for error in errors), errors
+
+
+def test_the_asyncio_client_of_live_results_writes_to_the_sentinels_master(
+    sentinels: LocalSentinels,
+) -> None:
+    async def round_trip() -> Any:
+        client = async_redis_client(settings_for(sentinels))
+        try:
+            await client.publish("gaveurs:jobs:events:probe", "x")
+            await client.set("gaveurs:async-probe", "v")
+            return await client.get("gaveurs:async-probe")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(round_trip()) == b"v"
+    assert sentinels.master().client.get("gaveurs:async-probe") == b"v"
 
 
 def test_a_wrong_master_name_stops_start_up_with_a_message_that_says_so(
