@@ -115,9 +115,7 @@ def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
 def describe_redis(settings: Settings) -> str:
     """Where the clients look for Redis, for error messages (password masked)."""
     if settings.redis_sentinels:
-        return (
-            f"master {settings.redis_sentinel_master!r} of Sentinels {settings.redis_sentinels}"
-        )
+        return f"master {settings.redis_sentinel_master!r} of Sentinels {settings.redis_sentinels}"
     return mask_url(settings.redis_url)
 
 
