@@ -190,7 +190,9 @@ def test_sentinel_failover_under_load_loses_nothing_and_stalls_no_worker(
     assert max(ticks.values(), default=0) == 1, [tick for tick, n in ticks.items() if n > 1]
     assert len(maintenance) >= 3
     assert len(before) == len(after) == 2 * len(QUEUES)
-    assert set(after.values()) == {PREFETCH}, (before, after)
+    # Full prefetch again everywhere (an ack set may briefly hold more: entries a demoted master
+    # never replicated the ack of, which the orphan sweeper hands back)
+    assert set(before.values()) == {PREFETCH} and min(after.values()) >= PREFETCH, (before, after)
     # READONLY never escaped as an error of its own: redis-py made it a connection loss
     logs = "".join(path.read_text(errors="replace") for path in stack.tmp.glob("*.log"))
     assert "ReadOnlyError" not in logs and "READONLY" not in logs
