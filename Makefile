@@ -56,8 +56,8 @@ console-screenshots: install
 	@ops/bin/ensure-system-packages redis-server chromium chromedriver
 	CONSOLE_SCREENSHOTS_DIR=docs/console $(RUN) pytest -q tests/browser
 
-# The fault-injection suite at ten times its `make test` size (about 15 minutes), plus five Sentinel failovers of each kind in a row (about 15 more); figures in
-# var/reliability/*.json.
+# The fault-injection suite at ten times its `make test` size (about 15 minutes), with five
+# Sentinel failovers of each kind in a row (about 15 more); figures in var/reliability/*.json.
 soak: install
 	@ops/bin/ensure-system-packages redis-server redis-sentinel faketime
 	RELIABILITY_SCALE=10 $(RUN) pytest -q -p no:randomly tests/reliability
