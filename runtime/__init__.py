@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runtime.activity import Minute, merged_durations, percentile_ms, recent_minutes
     from runtime.breaker import PREFIX as BREAKER_PREFIX
     from runtime.breaker import CircuitBreaker, rate_limited
     from runtime.build import (
@@ -88,6 +89,10 @@ if TYPE_CHECKING:
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
+    "Minute": ("runtime.activity", "Minute"),
+    "merged_durations": ("runtime.activity", "merged_durations"),
+    "percentile_ms": ("runtime.activity", "percentile_ms"),
+    "recent_minutes": ("runtime.activity", "recent_minutes"),
     "BREAKER_PREFIX": ("runtime.breaker", "PREFIX"),
     "CircuitBreaker": ("runtime.breaker", "CircuitBreaker"),
     "rate_limited": ("runtime.breaker", "rate_limited"),
@@ -174,6 +179,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ACTIVE_STATES",
+    "Minute",
+    "merged_durations",
+    "percentile_ms",
+    "recent_minutes",
     "BREAKER_PREFIX",
     "CircuitBreaker",
     "Control",

@@ -94,6 +94,9 @@ class JobRecord:
     failure_reason: str | None = None
     redrives: int = 0
     lost_runs: int = 0
+    #: The last attempts' ends, oldest first (lua/history_fn.lua): attempt, outcome, started_at,
+    #: ended_at, worker, error_type, error_message, retry_at.
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -132,6 +135,7 @@ class JobRecord:
             failure_reason=data.get("failure_reason") or None,
             redrives=as_int("redrives") or 0,
             lost_runs=as_int("lost_runs") or 0,
+            attempt_log=as_json("attempt_log") or [],
         )
 
 
