@@ -100,7 +100,8 @@ def test_minute_counters_by_outcome_queue_and_duration(clean_redis: redis.Redis)
     for queue, state in (("exports", State.SUCCESS), ("exports", State.SUCCESS),
                          ("default", State.FAILURE)):  # fmt: skip
         task_id = _new_job(queue)
-        _run(task_id, 0, at_ms=records().client.time()[0] * 1000 - 2_000)
+        seconds, micros = clean_redis.time()
+        _run(task_id, 0, at_ms=seconds * 1000 + micros // 1000 - 2_000)
         records().transition(task_id, state, epoch=0)
 
     # Then the last two minutes (the minute may have turned meanwhile) count them
