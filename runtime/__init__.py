@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
     from runtime.live import RecordEvents, follow, record_events
     from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
-    from runtime.middleware.heartbeat import live_workers
+    from runtime.middleware.heartbeat import gone_workers, live_workers
     from runtime.middleware.recycle import RECYCLE_EXIT_CODE
     from runtime.middleware.scheduled_runs import (
         SCHEDULER_PREFIX,
@@ -146,6 +146,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "follow": ("runtime.live", "follow"),
     "record_events": ("runtime.live", "record_events"),
     "live_workers": ("runtime.middleware.heartbeat", "live_workers"),
+    "gone_workers": ("runtime.middleware.heartbeat", "gone_workers"),
     "RECYCLE_EXIT_CODE": ("runtime.middleware.recycle", "RECYCLE_EXIT_CODE"),
     "SCHEDULER_PREFIX": ("runtime.middleware.scheduled_runs", "SCHEDULER_PREFIX"),
     "SKIPS_KEY": ("runtime.middleware.scheduled_runs", "SKIPS_KEY"),
@@ -245,6 +246,7 @@ __all__ = [
     "group",
     "job",
     "live_workers",
+    "gone_workers",
     "mark_skipped",
     "middleware_of",
     "now_ms",

@@ -20,6 +20,7 @@ from runtime import (
     Control,
     Minute,
     State,
+    gone_workers,
     live_workers,
     merged_durations,
     percentile_ms,
@@ -33,6 +34,8 @@ PAGE_SIZE = 50
 DEAD_LETTERS_SHOWN = 20
 #: The charts' span: the per-minute counters of the last hour (one pipelined read of 60 hashes).
 CHART_MINUTES = 60
+#: The workers page lists the worker processes gone in the last hour.
+GONE_SHOWN_S = 3600
 
 
 def overview(control: Control, settings: Settings) -> dict[str, Any]:
@@ -172,7 +175,8 @@ def workers(control: Control) -> dict[str, Any]:
             # Records name the thread (host:pid:thread); heartbeats the process (host:pid).
             process = record.worker.rsplit(":", 1)[0]
             running.setdefault(process, []).append(record.task_id)
-    return {"workers": rows, "now_ms": now_ms, "running": running}
+    gone = gone_workers(control.client, within_s=GONE_SHOWN_S)
+    return {"workers": rows, "now_ms": now_ms, "running": running, "gone": gone}
 
 
 def schedules(control: Control, settings: Settings) -> dict[str, Any]:

@@ -120,6 +120,31 @@ def test_progress_bar_moves_to_100_without_reload(
     screenshot(driver, "jobs")
 
 
+def test_the_job_page_shows_each_attempt(
+    logged_in: webdriver.Chrome, server: LiveServer, worker: WorkerProcess
+) -> None:
+    driver = logged_in
+    # Given a job whose first two attempts fail with a transient error
+    task_id = submit(server, "flaky", {"key": f"console-{uuid.uuid4().hex}", "failures": 2})
+    driver.get(f"{server.url}/console/jobs/{task_id}")
+    # When it runs to its success, the page lists the attempts as they end, without reload
+    wait_for(lambda: state_on_page(driver) == "SUCCESS", timeout_s=30, what="SUCCESS")
+    rows = wait_for(
+        lambda: (
+            len(found := driver.find_elements(By.CSS_SELECTOR, "tr[data-attempt]")) == 3 and found
+        ),
+        what="three attempts",
+    )
+    # Then each retry shows its error and its backoff, the last its success
+    assert [r.find_element(By.CSS_SELECTOR, ".state").text for r in rows] == [
+        "RETRY", "RETRY", "SUCCESS",
+    ]  # fmt: skip
+    assert "TransientError: simulated outage 2/2" in rows[1].text
+    assert " ms (at " in rows[0].text or " s (at " in rows[0].text
+    assert accessibility_violations(driver) == []
+    screenshot(driver, "job-attempts")
+
+
 def test_cancel_a_running_job(
     logged_in: webdriver.Chrome, server: LiveServer, worker: WorkerProcess
 ) -> None:
@@ -176,8 +201,31 @@ def test_a_worker_appears_and_disappears(
         screenshot(driver, "workers")
     finally:
         extra.stop()
-    # And disappears once stopped
+    # And disappears once stopped, into the workers gone in the last hour, as stopped
     wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, row), what="the worker gone")
+    gone = f"tr[data-gone='{started}']"
+    found = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, gone), what="it among the gone")
+    assert "stopped at" in found[0].text
+
+
+def test_worker_counts_and_memory(
+    logged_in: webdriver.Chrome, server: LiveServer, worker: WorkerProcess
+) -> None:
+    driver = logged_in
+    # Given the worker ran a job that failed once before it succeeded
+    task_id = submit(server, "flaky", {"key": f"console-{uuid.uuid4().hex}", "failures": 1})
+    wait_for(lambda: httpx.get(f"{server.url}/api/tasks/status/{task_id}").json()["status"]
+             == "SUCCESS", timeout_s=30, what="the job's success")  # fmt: skip
+    # Then the workers page shows, without reload, its failed attempts and its memory
+    driver.get(f"{server.url}/console/workers")
+    row = "tr[data-worker] [data-failed]"
+    cell = wait_for(
+        lambda: [c for c in driver.find_elements(By.CSS_SELECTOR, row) if "default" in c.text],
+        timeout_s=15,
+        what="a failed count on default",
+    )[0]
+    rss = cell.find_element(By.XPATH, "following-sibling::td[@data-rss]").text
+    assert rss.endswith(" MB") and int(rss.removesuffix(" MB")) > 10
 
 
 def test_run_a_schedule_entry_now(
@@ -206,6 +254,12 @@ def test_run_a_schedule_entry_now(
         lambda: state_on_page(driver) in ("SUCCESS", "FAILURE"), timeout_s=30, what="an outcome"
     )
     driver.get(f"{server.url}/console")
+    # And the overview's charts count the jobs of the last hour; no Prometheus is configured
+    assert driver.find_elements(By.CSS_SELECTOR, "[data-activity] svg.chart")
+    assert "0 SUCCESS" not in driver.find_element(By.CSS_SELECTOR, "[data-outcomes]").text
+    assert "Prometheus not configured" in driver.find_element(By.ID, "h-alerts").find_element(
+        By.XPATH, ".."
+    ).text
     assert accessibility_violations(driver) == []
     screenshot(driver, "overview")
 
