@@ -85,7 +85,7 @@ class TaskPublic(BaseModel):
             result=record.result,
             error=f"{detail.type}: {detail.message}" if detail else None,
             error_detail=detail,
-            attempt_history=[AttemptPublic.of(entry) for entry in record.attempt_log],
+            attempt_history=[AttemptPublic.of(entry) for entry in record.timeline],
         )
 
 

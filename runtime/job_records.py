@@ -102,6 +102,15 @@ class JobRecord:
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    @property
+    def timeline(self) -> list[dict[str, Any]]:
+        """Each attempt's end, oldest first: the stored log, or for a job that succeeded at its
+        first attempt (which stores none, lua/history_fn.lua), that attempt from the record."""
+        if self.attempt_log or self.state != State.SUCCESS or not self.started_at:
+            return self.attempt_log
+        only = {"attempt": self.attempts, "outcome": "SUCCESS", "started_at": self.started_at}
+        return [{**only, "ended_at": self.completed_at, "worker": self.worker}]
+
     @classmethod
     def from_hash(cls, task_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
         data = {k.decode(): v.decode() for k, v in raw.items()}

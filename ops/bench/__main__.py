@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "memory": [],
     "api": [],
     "console": [],
+    "history": [],
     "search": [],
     "recovery": ["--stock-cap-s", "300"],
     "workflows": [],

@@ -3,7 +3,9 @@
 -- 1. the record's attempt timeline: field "attempt_log", a JSON array of the last
 --    ATTEMPTS_KEPT attempts (number, outcome, start, end, worker, error type and message, next
 --    attempt's time for a RETRY), appended to the fields the transition writes (no extra write);
---    a new delivery over a STARTED record adds the lost one as outcome "LOST";
+--    a new delivery over a STARTED record adds the lost one as outcome "LOST". A job that
+--    succeeds at its first attempt (most of them) writes no timeline: its record tells it all
+--    (JobRecord.timeline), and its hash stays small;
 -- 2. the per-minute counters of the console's charts: hash prefix.."minute:"..<minute>, fields
 --    <outcome>, "queue:"<queue> and "ms:"<duration bucket> (bucket b holds durations of about
 --    2^(b/4) ms: p95 read back within 19 %), kept MINUTES_TTL_S.
@@ -13,10 +15,26 @@ local ATTEMPTS_KEPT = 20
 local ERROR_CHARS = 300
 local MINUTES_TTL_S = 2 * 3600
 
+local function count_minute(prefix, state, queue, started, now)
+  local minute = prefix .. "minute:" .. math.floor(now / 60000)
+  if redis.call("HINCRBY", minute, state, 1) == 1 then
+    redis.call("EXPIRE", minute, MINUTES_TTL_S)
+  end
+  if queue then redis.call("HINCRBY", minute, "queue:" .. queue, 1) end
+  if started and state ~= "REVOKED" then
+    local bucket = math.floor(4 * math.log(math.max(now - started, 1)) / math.log(2))
+    redis.call("HINCRBY", minute, "ms:" .. bucket, 1)
+  end
+end
+
 local function attempt_history(key, prefix, cur_state, state, now, a, fields)
   if cur_state ~= "STARTED" then return end
   local cur = redis.call("HMGET", key, "attempts", "started_at", "worker", "queue", "attempt_log")
   local started = tonumber(cur[2])
+  if state == "SUCCESS" and not cur[5] then
+    count_minute(prefix, state, cur[4], started, now)
+    return
+  end
   local entry = {
     attempt = tonumber(cur[1]) or 0,
     outcome = state == "STARTED" and "LOST" or state,
@@ -45,15 +63,5 @@ local function attempt_history(key, prefix, cur_state, state, now, a, fields)
   while #log > ATTEMPTS_KEPT do table.remove(log, 1) end
   fields[#fields + 1] = "attempt_log"
   fields[#fields + 1] = cjson.encode(log)
-  if state == "STARTED" then return end
-
-  local minute = prefix .. "minute:" .. math.floor(now / 60000)
-  if redis.call("HINCRBY", minute, state, 1) == 1 then
-    redis.call("EXPIRE", minute, MINUTES_TTL_S)
-  end
-  if cur[4] then redis.call("HINCRBY", minute, "queue:" .. cur[4], 1) end
-  if started and state ~= "REVOKED" then
-    local bucket = math.floor(4 * math.log(math.max(now - started, 1)) / math.log(2))
-    redis.call("HINCRBY", minute, "ms:" .. bucket, 1)
-  end
+  if state ~= "STARTED" then count_minute(prefix, state, cur[4], started, now) end
 end

@@ -23,6 +23,7 @@ TINY = {
     "api": ["--clients", "1", "4", "--requests", "100", "--e2e-samples", "5", "--wrk-seconds", "0"],
     "million": ["--jobs", "300", "--processes", "1", "--threads", "4"],
     "console": ["--records", "500", "--rounds", "1", "--requests", "5"],
+    "history": ["--jobs", "300", "--rounds", "1"],
     "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
                "--clients", "2", "--requests", "40"],  # fmt: skip
     "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],

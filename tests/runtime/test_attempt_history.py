@@ -85,11 +85,28 @@ def test_the_timeline_is_bounded_and_a_lost_delivery_is_shown(clean_redis: redis
     assert len(log[0]["error_message"]) == 300
 
 
+def test_a_first_attempt_success_stores_no_timeline_but_shows_one(
+    clean_redis: redis.Redis,
+) -> None:
+    # Given a job that succeeds at its first attempt (most jobs)
+    task_id = _new_job()
+    _run(task_id, 0, at_ms=1_000)
+    records().transition(task_id, State.SUCCESS, epoch=0, fields={"completed_at": 1_500})
+    # Then its hash holds no timeline (it stays small), yet the record shows that attempt
+    assert not clean_redis.hexists(records().key(task_id), "attempt_log")
+    record = records().get(task_id)
+    assert record is not None
+    assert record.timeline == [
+        {"attempt": 1, "outcome": "SUCCESS", "started_at": 1_000, "ended_at": 1_500,
+         "worker": "host:1:Thread-1"},
+    ]  # fmt: skip
+
+
 def test_a_job_cancelled_before_it_ran_has_no_attempt(clean_redis: redis.Redis) -> None:
     task_id = _new_job()
     records().transition(task_id, State.REVOKED, epoch=-1, mode="active")
     record = records().get(task_id)
-    assert record is not None and record.attempt_log == []
+    assert record is not None and record.timeline == []
 
 
 def test_minute_counters_by_outcome_queue_and_duration(clean_redis: redis.Redis) -> None:
