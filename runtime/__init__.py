@@ -18,7 +18,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.activity import Minute, merged_durations, percentile_ms, recent_minutes
+    from runtime.activity import (
+        Minute,
+        forget_minutes,
+        merged_durations,
+        percentile_ms,
+        recent_minutes,
+    )
     from runtime.breaker import PREFIX as BREAKER_PREFIX
     from runtime.breaker import CircuitBreaker, rate_limited
     from runtime.build import (
@@ -91,6 +97,7 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, str]] = {
     "Minute": ("runtime.activity", "Minute"),
     "merged_durations": ("runtime.activity", "merged_durations"),
+    "forget_minutes": ("runtime.activity", "forget_minutes"),
     "percentile_ms": ("runtime.activity", "percentile_ms"),
     "recent_minutes": ("runtime.activity", "recent_minutes"),
     "BREAKER_PREFIX": ("runtime.breaker", "PREFIX"),
@@ -182,6 +189,7 @@ __all__ = [
     "ACTIVE_STATES",
     "Minute",
     "merged_durations",
+    "forget_minutes",
     "percentile_ms",
     "recent_minutes",
     "BREAKER_PREFIX",

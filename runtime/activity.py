@@ -2,7 +2,9 @@
 
 Read from the per-minute counters the transition script keeps at each attempt's end
 (lua/history_fn.lua): one small hash per minute, expiring after two hours, so the console's
-charts cost Redis a bounded read whatever the traffic, and need no Prometheus.
+charts cost Redis a bounded read whatever the traffic, and need no Prometheus. A minute over for
+more than FINAL_AFTER_MINUTES no longer changes: the process keeps it, and a poll reads Redis
+only for the recent minutes (2 HGETALL instead of 60 once warm).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ MINUTE_MS = 60_000
 BUCKETS_PER_DOUBLING = 4
 #: What the counters keep (their hashes expire after two hours).
 MAX_MINUTES = 120
+#: Minutes this far back are final (a worker's clock a little behind still writes the last one).
+FINAL_AFTER_MINUTES = 2
+#: Finished minutes read already: (Redis connection pool, prefix, minute number) -> Minute.
+_finished: dict[tuple[int, str, int], Minute] = {}
 
 
 @dataclass(frozen=True)
@@ -88,15 +94,28 @@ def recent_minutes(
     now: int | None = None,
 ) -> list[Minute]:
     """The last `minutes` minutes (the current one last), empty minutes included: one pipelined
-    round trip of `minutes` HGETALL."""
+    round trip of HGETALL for the minutes not known final yet."""
     if not 1 <= minutes <= MAX_MINUTES:
         raise ValueError(f"minutes must be 1-{MAX_MINUTES} (the counters' lifetime), not {minutes}")
     current = (now or now_ms()) // MINUTE_MS
     numbers = range(current - minutes + 1, current + 1)
+    pool = id(client.connection_pool)
+    missing = [n for n in numbers if (pool, prefix, n) not in _finished]
     pipe = client.pipeline(transaction=False)
-    for number in numbers:
+    for number in missing:
         pipe.hgetall(f"{prefix}minute:{number}")
-    return [
-        _minute(number * MINUTE_MS, raw)
-        for number, raw in zip(numbers, pipe.execute(), strict=True)
-    ]
+    fresh = {
+        number: _minute(number * MINUTE_MS, raw)
+        for number, raw in zip(missing, pipe.execute(), strict=True)
+    }
+    for number, minute in fresh.items():
+        if number <= current - FINAL_AFTER_MINUTES:
+            _finished[(pool, prefix, number)] = minute
+    for key in [k for k in list(_finished) if k[2] < current - MAX_MINUTES]:
+        _finished.pop(key, None)
+    return [fresh[n] if n in fresh else _finished[(pool, prefix, n)] for n in numbers]
+
+
+def forget_minutes() -> None:
+    """Drop the finished minutes this process keeps (a test that rewrites the counters)."""
+    _finished.clear()

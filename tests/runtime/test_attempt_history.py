@@ -8,7 +8,22 @@ import uuid
 
 import redis
 
-from runtime import State, merged_durations, percentile_ms, recent_minutes, records
+from runtime import (
+    State,
+    forget_minutes,
+    merged_durations,
+    percentile_ms,
+    recent_minutes,
+    records,
+)
+
+
+def forget_counters(client: redis.Redis) -> None:
+    """No per-minute counter in Redis nor kept by this process: the charts start from zero."""
+    keys = list(client.scan_iter("gaveurs:jobs:minute:*"))
+    if keys:
+        client.delete(*keys)
+    forget_minutes()
 
 
 def _error(kind: str, message: str) -> str:
@@ -110,10 +125,9 @@ def test_a_job_cancelled_before_it_ran_has_no_attempt(clean_redis: redis.Redis) 
 
 
 def test_minute_counters_by_outcome_queue_and_duration(clean_redis: redis.Redis) -> None:
-    # Given no counters for this minute and the last, then attempts of about 2 s ending now:
+    # Given no counters, then attempts of about 2 s ending now:
     # two successes in `exports`, one failure in `default`
-    minute = records().client.time()[0] // 60
-    clean_redis.delete(*(f"gaveurs:jobs:minute:{n}" for n in (minute - 1, minute, minute + 1)))
+    forget_counters(clean_redis)
     for queue, state in (("exports", State.SUCCESS), ("exports", State.SUCCESS),
                          ("default", State.FAILURE)):  # fmt: skip
         task_id = _new_job(queue)
@@ -139,3 +153,19 @@ def test_percentile_of_buckets() -> None:
     buckets = {0: 95, 40: 5}
     assert percentile_ms(buckets, 95) == 2 ** (0.5 / 4)
     assert 900 < (percentile_ms(buckets, 96) or 0) < 1_200
+
+
+def test_finished_minutes_are_read_once(clean_redis: redis.Redis) -> None:
+    # Given the last hour read once
+    forget_counters(clean_redis)
+    recent_minutes(clean_redis, minutes=60)
+
+    def commands() -> int:
+        return int(clean_redis.info("stats")["total_commands_processed"])
+
+    # When it is read again, only the minutes that may still change are asked of Redis
+    before = commands()
+    minutes = recent_minutes(clean_redis, minutes=60)
+    # (INFO counts itself; 3 if the minute turned between the reads)
+    assert commands() - before - 1 in (2, 3)
+    assert len(minutes) == 60 and minutes[-1].start_ms - minutes[0].start_ms == 59 * 60_000

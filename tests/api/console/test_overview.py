@@ -16,6 +16,7 @@ import yaml
 from ops.local_redis import free_port
 from runtime import State, records
 from tests.api.console.test_auth import log_in
+from tests.runtime.test_attempt_history import forget_counters
 from tests.support.alerting import start_prometheus
 from tests.support.polling import wait_for
 
@@ -90,9 +91,8 @@ def test_no_prometheus_or_an_unreachable_one_is_said(demo_database: str) -> None
 
 
 def test_charts_show_the_last_hour(demo_database: str, clean_redis: redis.Redis) -> None:
-    # Given no counters for these minutes, then one job of `exports` that ran for 3 s and succeeded
-    minute = clean_redis.time()[0] // 60
-    clean_redis.delete(*(f"gaveurs:jobs:minute:{n}" for n in (minute - 1, minute, minute + 1)))
+    # Given no counters, then one job of `exports` that ran for 3 s and succeeded
+    forget_counters(clean_redis)
     task_id = uuid.uuid4().hex
     fields = {"task_id": task_id, "task_name": "export_pdf", "queue": "exports"}
     records().transition(task_id, State.PENDING, epoch=0, mode="create", fields=fields)
