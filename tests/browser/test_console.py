@@ -198,7 +198,6 @@ def test_a_worker_appears_and_disappears(
         # Then it appears without a reload
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, row), what="the new worker")
         assert accessibility_violations(driver) == []
-        screenshot(driver, "workers")
     finally:
         extra.stop()
     # And disappears once stopped, into the workers gone in the last hour, as stopped
@@ -206,6 +205,8 @@ def test_a_worker_appears_and_disappears(
     gone = f"tr[data-gone='{started}']"
     found = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, gone), what="it among the gone")
     assert "stopped at" in found[0].text
+    assert accessibility_violations(driver) == []
+    screenshot(driver, "workers")
 
 
 def test_worker_counts_and_memory(
@@ -261,6 +262,7 @@ def test_run_a_schedule_entry_now(
     alerts = driver.find_element(By.CSS_SELECTOR, "[data-alerts]").text
     assert "Prometheus not configured" in alerts
     assert accessibility_violations(driver) == []
+    driver.execute_script("window.scrollTo(0, 0)")
     screenshot(driver, "overview")
 
 
