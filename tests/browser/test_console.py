@@ -30,6 +30,11 @@ def submit(server: LiveServer, name: str, payload: dict[str, object]) -> str:
     return task_id
 
 
+def submit_flaky(server: LiveServer, failures: int) -> str:
+    """A job whose first `failures` attempts fail with a transient error."""
+    return submit(server, "flaky", {"key": f"console-{uuid.uuid4().hex}", "failures": failures})
+
+
 def state_on_page(driver: webdriver.Chrome) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, "[data-state]").text)
 
@@ -125,7 +130,7 @@ def test_the_job_page_shows_each_attempt(
 ) -> None:
     driver = logged_in
     # Given a job whose first two attempts fail with a transient error
-    task_id = submit(server, "flaky", {"key": f"console-{uuid.uuid4().hex}", "failures": 2})
+    task_id = submit_flaky(server, 2)
     driver.get(f"{server.url}/console/jobs/{task_id}")
     # When it runs to its success, the page lists the attempts as they end, without reload
     wait_for(lambda: state_on_page(driver) == "SUCCESS", timeout_s=30, what="SUCCESS")
@@ -214,9 +219,9 @@ def test_worker_counts_and_memory(
 ) -> None:
     driver = logged_in
     # Given the worker ran a job that failed once before it succeeded
-    task_id = submit(server, "flaky", {"key": f"console-{uuid.uuid4().hex}", "failures": 1})
-    wait_for(lambda: httpx.get(f"{server.url}/api/tasks/status/{task_id}").json()["status"]
-             == "SUCCESS", timeout_s=30, what="the job's success")  # fmt: skip
+    status_url = f"{server.url}/api/tasks/status/{submit_flaky(server, 1)}"
+    wait_for(lambda: httpx.get(status_url).json()["status"] == "SUCCESS", timeout_s=30,
+             what="the job's success")  # fmt: skip
     # Then the workers page shows, without reload, its failed attempts and its memory
     driver.get(f"{server.url}/console/workers")
     row = "tr[data-worker] [data-failed]"
