@@ -81,8 +81,11 @@ def test_an_action_without_the_csrf_token_is_refused(server: LiveServer) -> None
         form_token = page.text.split('name="form_token" value="')[1].split('"')[0]
         client.post(
             "/console/login",
-            data={"token": __import__("tests.conftest").conftest.ADMIN_TOKEN,
-                  "form_token": form_token, "next": "/console"},
+            data={
+                "token": __import__("tests.conftest").conftest.ADMIN_TOKEN,
+                "form_token": form_token,
+                "next": "/console",
+            },
         )
         assert client.get("/console/jobs").status_code == 200
         # When a state-changing call comes without the CSRF token (a forged cross-site form)
@@ -134,18 +137,17 @@ def test_the_job_page_shows_each_attempt(
     driver.get(f"{server.url}/console/jobs/{task_id}")
     # When it runs to its success, the page lists the attempts as they end, without reload
     wait_for(lambda: state_on_page(driver) == "SUCCESS", timeout_s=30, what="SUCCESS")
-    rows = wait_for(
-        lambda: (
-            len(found := driver.find_elements(By.CSS_SELECTOR, "tr[data-attempt]")) == 3 and found
-        ),
-        what="three attempts",
-    )
+
+    def attempts() -> list[tuple[str, str]]:
+        # Read in one go: the next poll may swap the rows for new ones (stale elements).
+        rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-attempt]")
+        return [(r.find_element(By.CSS_SELECTOR, ".state").text, r.text) for r in rows]
+
+    rows = wait_for(lambda: len(found := attempts()) == 3 and found, what="three attempts")
     # Then each retry shows its error and its backoff, the last its success
-    assert [r.find_element(By.CSS_SELECTOR, ".state").text for r in rows] == [
-        "RETRY", "RETRY", "SUCCESS",
-    ]  # fmt: skip
-    assert "TransientError: simulated outage 2/2" in rows[1].text
-    assert " ms (at " in rows[0].text or " s (at " in rows[0].text
+    assert [outcome for outcome, _ in rows] == ["RETRY", "RETRY", "SUCCESS"]
+    assert "TransientError: simulated outage 2/2" in rows[1][1]
+    assert " ms (at " in rows[0][1] or " s (at " in rows[0][1]
     assert accessibility_violations(driver) == []
     screenshot(driver, "job-attempts")
 
@@ -224,13 +226,17 @@ def test_worker_counts_and_memory(
              what="the job's success")  # fmt: skip
     # Then the workers page shows, without reload, its failed attempts and its memory
     driver.get(f"{server.url}/console/workers")
-    row = "tr[data-worker] [data-failed]"
-    cell = wait_for(
-        lambda: [c for c in driver.find_elements(By.CSS_SELECTOR, row) if "default" in c.text],
-        timeout_s=15,
-        what="a failed count on default",
-    )[0]
-    rss = cell.find_element(By.XPATH, "following-sibling::td[@data-rss]").text
+
+    def failed_and_rss() -> list[tuple[str, str]]:
+        # Read in one go: the next poll may swap the rows for new ones (stale elements).
+        cells = [
+            (row.find_element(By.CSS_SELECTOR, "[data-failed]").text,
+             row.find_element(By.CSS_SELECTOR, "[data-rss]").text)
+            for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-worker]")
+        ]  # fmt: skip
+        return [(failed, rss) for failed, rss in cells if "default" in failed]
+
+    (_, rss), *_ = wait_for(failed_and_rss, timeout_s=15, what="a failed count on default")
     assert rss.endswith(" MB") and int(rss.removesuffix(" MB")) > 10
 
 
@@ -249,9 +255,7 @@ def test_run_a_schedule_entry_now(
     assert accessibility_violations(driver) == []
     screenshot(driver, "schedules")
     # When the operator runs the health check now
-    driver.find_element(
-        By.CSS_SELECTOR, "tr[data-entry='health-check-periodic'] button"
-    ).click()
+    driver.find_element(By.CSS_SELECTOR, "tr[data-entry='health-check-periodic'] button").click()
     accept_confirm(driver)
     # Then its job page opens and the worker runs it to the end
     wait_for(lambda: "/console/jobs/" in driver.current_url, what="the job page")
