@@ -30,12 +30,14 @@ _finished: dict[tuple[int, str, int], Minute] = {}
 
 @dataclass(frozen=True)
 class Minute:
-    """One minute's attempt ends: by outcome, by queue, and durations by bucket."""
+    """One minute's attempt ends: by outcome, by queue, and durations by bucket (all, and per
+    job name)."""
 
     start_ms: int
     outcomes: dict[str, int] = field(default_factory=dict)
     queues: dict[str, int] = field(default_factory=dict)
     durations: dict[int, int] = field(default_factory=dict)
+    job_durations: dict[str, dict[int, int]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -64,26 +66,30 @@ def percentile_ms(durations: Mapping[int, int], pct: float) -> float | None:
     return bucket_ms(max(durations))
 
 
-def merged_durations(minutes: Iterable[Minute]) -> Counter[int]:
+def merged_durations(minutes: Iterable[Minute], *, job: str | None = None) -> Counter[int]:
+    """The minutes' duration buckets together: of every job, or of the job named `job`."""
     merged: Counter[int] = Counter()
     for minute in minutes:
-        merged.update(minute.durations)
+        merged.update(minute.durations if job is None else minute.job_durations.get(job, {}))
     return merged
 
 
 def _minute(start_ms: int, raw: Mapping[bytes, bytes]) -> Minute:
     outcomes: dict[str, int] = {}
     queues: dict[str, int] = {}
-    durations: dict[int, int] = {}
+    durations: Counter[int] = Counter()
+    jobs: dict[str, dict[int, int]] = {}
     for name, value in raw.items():
         key, count = name.decode(), int(value)
         if key.startswith("queue:"):
             queues[key.removeprefix("queue:")] = count
         elif key.startswith("ms:"):
-            durations[int(key.removeprefix("ms:"))] = count
+            job, bucket = key.removeprefix("ms:").rsplit(":", 1)
+            jobs.setdefault(job, {})[int(bucket)] = count
+            durations[int(bucket)] += count
         else:
             outcomes[key] = count
-    return Minute(start_ms, outcomes, queues, durations)
+    return Minute(start_ms, outcomes, queues, dict(durations), jobs)
 
 
 def recent_minutes(

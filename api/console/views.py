@@ -71,7 +71,18 @@ def activity(minutes: list[Minute]) -> dict[str, Any]:
         ),
         "p95_s": None if p95 is None else p95 / 1000,
         "queue_rates": queue_rates(minutes),
+        "job_durations": job_durations(minutes),
     }
+
+
+def job_durations(minutes: list[Minute]) -> list[tuple[str, int, float | None]]:
+    """Per job name over the minutes: (name, attempts timed, p95 in ms), slowest first."""
+    names = {name for minute in minutes for name in minute.job_durations}
+    rows = []
+    for name in names:
+        buckets = merged_durations(minutes, job=name)
+        rows.append((name, sum(buckets.values()), percentile_ms(buckets, 95)))
+    return sorted(rows, key=lambda row: (-(row[2] or 0), row[0]))
 
 
 def queue_rates(minutes: list[Minute]) -> dict[str, charts.Chart]:

@@ -7,15 +7,15 @@
 --    succeeds at its first attempt (most of them) writes no timeline: its record tells it all
 --    (JobRecord.timeline), and its hash stays small;
 -- 2. the per-minute counters of the console's charts: hash prefix.."minute:"..<minute>, fields
---    <outcome>, "queue:"<queue> and "ms:"<duration bucket> (bucket b holds durations of about
---    2^(b/4) ms: p95 read back within 19 %), kept MINUTES_TTL_S.
+--    <outcome>, "queue:"<queue> and "ms:"<job name>":"<duration bucket> (bucket b holds
+--    durations of about 2^(b/4) ms: a p95 read back within 19 %), kept MINUTES_TTL_S.
 -- Only attempt ends pay for this (RETRY, SUCCESS, FAILURE, REVOKED of a STARTED record): one HMGET
 -- and two to four HINCRBY inside the script, no round trip.
 local ATTEMPTS_KEPT = 20
 local ERROR_CHARS = 300
 local MINUTES_TTL_S = 2 * 3600
 
-local function count_minute(prefix, state, queue, started, now)
+local function count_minute(prefix, state, queue, task_name, started, now)
   local minute = prefix .. "minute:" .. math.floor(now / 60000)
   if redis.call("HINCRBY", minute, state, 1) == 1 then
     redis.call("EXPIRE", minute, MINUTES_TTL_S)
@@ -23,16 +23,17 @@ local function count_minute(prefix, state, queue, started, now)
   if queue then redis.call("HINCRBY", minute, "queue:" .. queue, 1) end
   if started and state ~= "REVOKED" then
     local bucket = math.floor(4 * math.log(math.max(now - started, 1)) / math.log(2))
-    redis.call("HINCRBY", minute, "ms:" .. bucket, 1)
+    redis.call("HINCRBY", minute, "ms:" .. (task_name or "?") .. ":" .. bucket, 1)
   end
 end
 
 local function attempt_history(key, prefix, cur_state, state, now, a, fields)
   if cur_state ~= "STARTED" then return end
-  local cur = redis.call("HMGET", key, "attempts", "started_at", "worker", "queue", "attempt_log")
+  local cur = redis.call(
+    "HMGET", key, "attempts", "started_at", "worker", "queue", "attempt_log", "task_name")
   local started = tonumber(cur[2])
   if state == "SUCCESS" and not cur[5] then
-    count_minute(prefix, state, cur[4], started, now)
+    count_minute(prefix, state, cur[4], cur[6], started, now)
     return
   end
   local entry = {
@@ -63,5 +64,5 @@ local function attempt_history(key, prefix, cur_state, state, now, a, fields)
   while #log > ATTEMPTS_KEPT do table.remove(log, 1) end
   fields[#fields + 1] = "attempt_log"
   fields[#fields + 1] = cjson.encode(log)
-  if state ~= "STARTED" then count_minute(prefix, state, cur[4], started, now) end
+  if state ~= "STARTED" then count_minute(prefix, state, cur[4], cur[6], started, now) end
 end

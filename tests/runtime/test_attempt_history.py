@@ -142,6 +142,7 @@ def test_minute_counters_by_outcome_queue_and_duration(clean_redis: redis.Redis)
     assert sum(m.outcomes.get("FAILURE", 0) for m in minutes) == 1
     assert sum(m.queues.get("exports", 0) for m in minutes) == 2
     # And their durations give a p95 within one bucket of 2 s; the counters expire
+    assert sum(sum(m.job_durations.get("flaky", {}).values()) for m in minutes) == 3
     p95 = percentile_ms(merged_durations(minutes), 95)
     assert p95 is not None and 1_500 <= p95 <= 2_700
     assert 3_600 < clean_redis.ttl(f"gaveurs:jobs:minute:{minutes[1].start_ms // 60_000}") <= 7_200

@@ -107,5 +107,7 @@ def test_charts_show_the_last_hour(demo_database: str, clean_redis: redis.Redis)
     assert page.count("<svg") >= 2 + 5  # outcomes, p95, one sparkline per queue
     assert "1 SUCCESS, 0 RETRY, 0 FAILURE, 0 REVOKED" in page
     assert 'aria-label="exports: attempts ended per minute: 1 in the last 60 min' in page
+    job_row = page.split('<tr data-job="export_pdf">')[1].split("</tr>")[0]
+    assert "<td>1</td>" in job_row and " s</td>" in job_row, job_row
     p95 = page.split("data-p95>")[1].split("<")[0]
     assert p95.endswith(" s") and 2.5 <= float(p95.removesuffix(" s")) <= 3.6, p95
