@@ -210,8 +210,12 @@ def test_a_worker_appears_and_disappears(
     # And disappears once stopped, into the workers gone in the last hour, as stopped
     wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, row), what="the worker gone")
     gone = f"tr[data-gone='{started}']"
-    found = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, gone), what="it among the gone")
-    assert "stopped at" in found[0].text
+    # (texts read at once: the next poll may swap the rows for new ones)
+    texts = wait_for(
+        lambda: [row.text for row in driver.find_elements(By.CSS_SELECTOR, gone)],
+        what="it among the gone",
+    )
+    assert "stopped at" in texts[0]
     assert accessibility_violations(driver) == []
     screenshot(driver, "workers")
 
