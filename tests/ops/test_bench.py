@@ -61,7 +61,7 @@ def results() -> dict[str, dict[str, Any]]:
     }
     found = {}
     for name, process in running.items():
-        out, err = process.communicate(timeout=240)
+        out, err = process.communicate(timeout=480)
         assert process.returncode == 0, f"{name} failed:\n{err[-3000:]}"
         found[name] = json.loads(out)
     return found
