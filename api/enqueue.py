@@ -7,6 +7,7 @@ document it with `ACCEPTED` (the 202 schema is `SubmittedPublic`)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,8 +30,10 @@ def submit(
     message: str,
     delay_ms: int | None = None,
     priority_class: str | None = None,
+    echo_task: Callable[[str], dict[str, Any]] | None = None,
     **echo: Any,
 ) -> Accepted:
+    """`echo_task` adds fields computed from the task id (a starter job's workflow id)."""
     started = time.perf_counter()
     # Redis first; while Redis is unreachable the job is kept in the database journal and sent
     # when Redis is back (runtime/deferred.py), answered "queued": "deferred".
@@ -64,5 +67,6 @@ def submit(
             duplicate=outcome.duplicate,
             **(DEFERRED if outcome.deferred else {}),
             **echo,
+            **(echo_task(outcome.task_id) if echo_task else {}),
         )
     )

@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     export_retention_days: int = Field(default=7, ge=1)
     # Lots one batch CSV export may name.
     export_max_batch_lots: int = Field(default=1000, ge=1, le=100_000)
+    # Who gets the one e-mail listing the weekly site reports (the cooperative's direction).
+    weekly_reports_email_to: str = Field(
+        default="direction@gaveurs.example", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -150,17 +150,3 @@ def test_certificate_verifies_then_fails_once_a_byte_changes(
         path.write_bytes(original)
     assert tampered["valid"] is False and "changed" in tampered["reason"]
     assert api_client.get(verify_url).json()["valid"] is True
-
-
-def test_weekly_reports_on_demand_link_one_pdf_per_site(
-    exports_worker: WorkerProcess, api_client: Any, auth: dict[str, str]
-) -> None:
-    _, done = _run(api_client, auth, "/api/tasks/export/weekly-reports?week_start=2025-12-31")
-
-    result = done["result"]
-    assert done["task_name"] == "weekly_reports_generation"
-    assert result["week_start"] == "2025-12-29"  # the Monday of that week
-    assert [r["site_code"] for r in result["reports"]] == ["LL", "LS", "MT"]
-    for report in result["reports"]:
-        pdf = api_client.get(report["pdf_url"], headers=auth)
-        assert pdf.status_code == 200 and len(pdf.content) == report["file_size"]
