@@ -45,6 +45,7 @@ from runtime.job_records import JobRecords
 from runtime.jobs import bind_all
 from runtime.middleware.abort import RunningAbortable
 from runtime.middleware.callbacks import FinalCallbacks
+from runtime.middleware.debounce import Debounce
 from runtime.middleware.handover import Handover
 from runtime.middleware.heartbeat import WorkerHeartbeat
 from runtime.middleware.job_records import JobTracking
@@ -116,6 +117,7 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
         GroupCallbacks(RateLimiterBackend(client=client)),
         RunningAbortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
         Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS, record_prefix=records.key("")),
+        Debounce(client=client, record_prefix=records.key("")),
         ScheduledRuns(client=client, records=records),
         tracking,
         PolicyRetries(

@@ -51,6 +51,8 @@ IDEMPOTENCY_WAIT_S = 0.5
 
 #: A retry policy, or a function of the settings that makes one (read when the job is bound).
 Retry = RetryPolicy | Callable[[Settings], RetryPolicy]
+#: A debounce window in ms, or a function of the settings that gives it (read when bound).
+Window = int | Callable[[Settings], int]
 
 
 class Payload(BaseModel):
@@ -59,12 +61,13 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_template(template: str, payload: type[BaseModel]) -> None:
+def _check_template(template: str, payload: type[BaseModel], option: str = "unique") -> None:
     names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
     unknown = names - set(payload.model_fields)
     if unknown:
         raise ValueError(
-            f"unique={template!r} names {sorted(unknown)} which {payload.__name__} does not have; "
+            f"{option}={template!r} names {sorted(unknown)} which {payload.__name__} does not "
+            "have; "
             f"use fields among {sorted(payload.model_fields)}"
         )
 
@@ -98,6 +101,8 @@ class Job(Generic[P]):
         retry: Retry | None,
         priority_class: PriorityClass = PriorityClass.NORMAL,
         priority_range: tuple[PriorityClass, PriorityClass] | None = None,
+        debounce: str | None = None,
+        debounce_ms: Window | None = None,
     ) -> None:
         self.run = run
         self.name = name
@@ -110,6 +115,9 @@ class Job(Generic[P]):
         self.priority_class = priority_class
         #: (lowest, highest) class a request may ask for; the default class alone unless declared.
         self.priority_range = priority_range or (priority_class, priority_class)
+        #: Requests with the same key within the window run once (middleware/debounce.py).
+        self.debounce = debounce
+        self.debounce_ms = debounce_ms
         self._actor: dramatiq.Actor[Any, Any] | None = None
 
     @property
@@ -129,6 +137,9 @@ class Job(Generic[P]):
             options["retry"] = (
                 self.retry if isinstance(self.retry, RetryPolicy) else (self.retry(settings))
             )
+        if self.debounce_ms is not None:
+            window = self.debounce_ms
+            options["debounce"] = window if isinstance(window, int) else window(settings)
         declare = dramatiq.actor(
             actor_name=self.name,
             queue_name=self.queue,
@@ -170,6 +181,11 @@ class Job(Generic[P]):
     def unique_key(self, payload: P) -> str | None:
         return self.unique.format(**payload.model_dump()) if self.unique else None
 
+    def delay_of(self, delay_ms: int | None) -> int | None:
+        """A debounced job waits out its window, so the requests made meanwhile join it."""
+        window = self.actor.options.get("debounce") if self.debounce else None
+        return max(delay_ms or 0, window) if window else delay_ms
+
     def resolve_class(self, requested: str | PriorityClass | None) -> PriorityClass:
         """The class a request asked for (English or French name), or the job's default;
         InvalidInput when it is unknown or outside the job's declared range."""
@@ -196,6 +212,8 @@ class Job(Generic[P]):
         key = self.unique_key(payload)
         if key:
             options["unique_key"] = key
+        if self.debounce:
+            options["debounce_key"] = self.debounce.format(**payload.model_dump())
         chosen = self.resolve_class(priority_class)
         if chosen is not PriorityClass.NORMAL:
             options[CLASS_OPTION] = chosen.value
@@ -209,7 +227,13 @@ class Job(Generic[P]):
         priority_class: str | PriorityClass | None = None,
     ) -> dramatiq.Message[Any]:
         message = self.message(payload, priority_class=priority_class)
-        return self.actor.broker.enqueue(message, delay=delay_ms)
+        try:
+            return self.actor.broker.enqueue(message, delay=self.delay_of(delay_ms))
+        except DuplicateJob as duplicate:
+            if not self.debounce:
+                raise
+            # Joined the pending run: the caller gets its message, as the API gets its id.
+            return dataclasses.replace(message, message_id=duplicate.existing_task_id)
 
     def submit(
         self,
@@ -237,7 +261,8 @@ class Job(Generic[P]):
             if existing is not None:
                 return existing
         try:
-            return Submitted(self.actor.broker.enqueue(message, delay=delay_ms).message_id)
+            enqueued = self.actor.broker.enqueue(message, delay=self.delay_of(delay_ms))
+            return Submitted(enqueued.message_id)
         except DuplicateJob as duplicate:
             return Submitted(duplicate.existing_task_id, duplicate=True)
 
@@ -307,11 +332,15 @@ def job(
     store_results: bool = False,
     priority_class: str = "normal",
     priority_range: tuple[str, str] | None = None,
+    debounce: str | None = None,
+    debounce_ms: Window | None = None,
 ) -> Callable[[Callable[[P], Any]], Job[P]]:
     """Declare a job. Bad declarations fail at import time with a message saying how to fix them.
 
     `priority_class` is the job's default class (runtime/priorities.py); `priority_range`
-    (lowest, highest) lets a request choose another class within it."""
+    (lowest, highest) lets a request choose another class within it. `debounce` (a key
+    template like `unique`) with `debounce_ms` coalesces the requests made within the window
+    into one run (runtime/middleware/debounce.py)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: use one of {QUEUES}")
     if not (isinstance(payload, type) and issubclass(payload, BaseModel)):
@@ -323,6 +352,17 @@ def job(
         raise ValueError(f"redact names unknown fields {sorted(unknown_redact)}")
     if unique:
         _check_template(unique, payload)
+    if (debounce is None) != (debounce_ms is None):
+        raise ValueError("debounce= (the key template) and debounce_ms= (the window) go together")
+    if debounce is not None:
+        _check_template(debounce, payload, "debounce")
+        if unique:
+            raise ValueError(
+                "a job is either unique= (one queued or running) or debounce= (one pending run "
+                "per window), not both"
+            )
+        if isinstance(debounce_ms, int) and debounce_ms <= 0:
+            raise ValueError("debounce_ms must be a positive number of milliseconds")
     default_class = parse(priority_class)
     class_range = None
     if priority_range is not None:
@@ -372,6 +412,8 @@ def job(
             retry=retry,
             priority_class=default_class,
             priority_range=class_range,
+            debounce=debounce,
+            debounce_ms=debounce_ms,
         )
         REGISTRY[name] = declared
         for broker, settings in _bound:

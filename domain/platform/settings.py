@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     export_retention_days: int = Field(default=7, ge=1)
     # Lots one batch CSV export may name.
     export_max_batch_lots: int = Field(default=1000, ge=1, le=100_000)
+    # Requests for the aggregates refresh within this window run once, at its end (debounce).
+    aggregates_debounce_ms: int = Field(default=60_000, ge=1)
     # Who gets the one e-mail listing the weekly site reports (the cooperative's direction).
     weekly_reports_email_to: str = Field(
         default="direction@gaveurs.example", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
