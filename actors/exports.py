@@ -19,6 +19,7 @@ from domain.kpis import previous_week, week_of
 from domain.platform.db import session_factory
 from domain.platform.files import FileStore, store_for
 from runtime import (
+    Cache,
     Payload,
     RetryPolicy,
     State,
@@ -104,6 +105,20 @@ class LotsZip(Payload):
     results: StepResults = Field(default_factory=list)
 
 
+def lot_data_version(payload: LotPdf | LotWorkbook) -> str:
+    """The version of what a lot report reads: a new one (new gavage or SQAL data for the lot)
+    makes the next request run the report again instead of answering from the cache."""
+    from domain.reports.versions import lot_data_version as version_of
+
+    with session_scope() as session:
+        return version_of(session, payload.lot_id)
+
+
+#: Cached lot reports answer while their files are kept, a day at most.
+def _report_cache_ttl_ms(settings: Any) -> int:
+    return min(86_400_000, settings.export_retention_days * 86_400_000 // 2)
+
+
 def _store() -> FileStore:
     return store_for(current_settings())
 
@@ -150,6 +165,9 @@ def _table_csv(kind: str, payload: TableExport | FeedbackExport) -> dict[str, An
     retry=EXPORT_RETRY,
     time_limit_ms=5 * MINUTE_MS,
     unique="lot-pdf-{lot_id}-{report_type}",
+    cache=Cache[LotPdf](
+        key="{lot_id}-{report_type}", version=lot_data_version, ttl_ms=_report_cache_ttl_ms
+    ),
 )
 def generate_lot_pdf_report(payload: LotPdf) -> dict[str, Any]:
     """Lot PDF: identity, dose and weight curves, mortality, ITM vs site, SQAL, feedback."""
@@ -184,6 +202,7 @@ def generate_site_pdf_report(payload: SiteReport) -> dict[str, Any]:
     retry=EXPORT_RETRY,
     time_limit_ms=10 * MINUTE_MS,
     unique="lot-xlsx-{lot_id}",
+    cache=Cache[LotWorkbook](key="{lot_id}", version=lot_data_version, ttl_ms=_report_cache_ttl_ms),
 )
 def generate_lot_excel_report(payload: LotWorkbook) -> dict[str, Any]:
     """Lot workbook: identity, days (chart), meals, SQAL (chart), ToF map, feedback."""

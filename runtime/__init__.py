@@ -67,7 +67,7 @@ if TYPE_CHECKING:
         group,
     )
     from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
-    from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
+    from runtime.jobs import REGISTRY, Cache, Job, Payload, Retry, Submitted, forget, job
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
     from runtime.live import RecordEvents, follow, record_events
     from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
@@ -129,6 +129,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "JobRecords": ("runtime.job_records", "JobRecords"),
     "State": ("runtime.job_records", "State"),
     "now_ms": ("runtime.job_records", "now_ms"),
+    "Cache": ("runtime.jobs", "Cache"),
     "Job": ("runtime.jobs", "Job"),
     "Payload": ("runtime.jobs", "Payload"),
     "REGISTRY": ("runtime.jobs", "REGISTRY"),
@@ -175,6 +176,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 __all__ = [
     "ACTIVE_STATES",
     "BREAKER_PREFIX",
+    "Cache",
     "CircuitBreaker",
     "Control",
     "DeadLetter",

@@ -52,6 +52,7 @@ from runtime.middleware.job_records import JobTracking
 from runtime.middleware.journal import Journal
 from runtime.middleware.metrics import CanonicalPrometheus, configure_prometheus
 from runtime.middleware.recycle import Recycle
+from runtime.middleware.result_cache import ResultCache
 from runtime.middleware.retries import PolicyRetries
 from runtime.middleware.scheduled_runs import ScheduledRuns
 from runtime.middleware.soft_time_limit import SoftTimeLimit
@@ -118,6 +119,7 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
         RunningAbortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
         Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS, record_prefix=records.key("")),
         Debounce(client=client, record_prefix=records.key("")),
+        ResultCache(client=client),
         ScheduledRuns(client=client, records=records),
         tracking,
         PolicyRetries(

@@ -30,6 +30,7 @@ from domain.errors import Conflict, InvalidInput, PermanentError
 from domain.platform.settings import Settings
 from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
+from runtime.middleware import result_cache
 from runtime.middleware.job_records import JobTracking
 from runtime.middleware.uniqueness import DuplicateJob
 from runtime.policy import RetryPolicy
@@ -53,6 +54,17 @@ IDEMPOTENCY_WAIT_S = 0.5
 Retry = RetryPolicy | Callable[[Settings], RetryPolicy]
 #: A debounce window in ms, or a function of the settings that gives it (read when bound).
 Window = int | Callable[[Settings], int]
+
+
+@dataclass(frozen=True)
+class Cache(Generic[P]):
+    """A job's result cache (middleware/result_cache.py): `key`, a template over the payload's
+    fields, and `version`, the version of the data the job reads for that payload (called when
+    a request is submitted: a new version is a miss). `ttl_ms`: how long an entry may answer."""
+
+    key: str
+    version: Callable[[P], str]
+    ttl_ms: Window = 86_400_000
 
 
 class Payload(BaseModel):
@@ -80,6 +92,9 @@ class Submitted:
     duplicate: bool = False
     #: Accepted while Redis was unreachable: stored in the journal until the forwarder sends it.
     deferred: bool = False
+    #: Answered from a finished run on the same data (the result cache): nothing was enqueued.
+    cached: bool = False
+    result: Any = None
 
 
 class Job(Generic[P]):
@@ -103,6 +118,7 @@ class Job(Generic[P]):
         priority_range: tuple[PriorityClass, PriorityClass] | None = None,
         debounce: str | None = None,
         debounce_ms: Window | None = None,
+        cache: Cache[P] | None = None,
     ) -> None:
         self.run = run
         self.name = name
@@ -118,6 +134,9 @@ class Job(Generic[P]):
         #: Requests with the same key within the window run once (middleware/debounce.py).
         self.debounce = debounce
         self.debounce_ms = debounce_ms
+        #: Requests on unchanged data are answered from the last run (middleware/result_cache.py).
+        self.cache = cache
+        self._cache_ttl_ms = 0
         self._actor: dramatiq.Actor[Any, Any] | None = None
 
     @property
@@ -137,6 +156,9 @@ class Job(Generic[P]):
             options["retry"] = (
                 self.retry if isinstance(self.retry, RetryPolicy) else (self.retry(settings))
             )
+        if self.cache is not None:
+            ttl = self.cache.ttl_ms
+            self._cache_ttl_ms = ttl if isinstance(ttl, int) else ttl(settings)
         if self.debounce_ms is not None:
             window = self.debounce_ms
             options["debounce"] = window if isinstance(window, int) else window(settings)
@@ -252,9 +274,12 @@ class Job(Generic[P]):
         failed attempt (Redis down: 503) creates it then, once. Reusing a key for a different
         payload is refused.
         """
-        message = self.message(
-            payload, priority_class=priority_class, **callback_option(callback_url)
-        )
+        options = callback_option(callback_url)
+        if self.cache is not None:
+            hit, options = self._cached(payload, options)
+            if hit is not None:
+                return hit
+        message = self.message(payload, priority_class=priority_class, **options)
         if idempotency_key is not None:
             message = self.keyed(message, idempotency_key)
             existing = self._claim_idempotency(message, idempotency_key, idempotency_ttl_s)
@@ -265,6 +290,24 @@ class Job(Generic[P]):
             return Submitted(enqueued.message_id)
         except DuplicateJob as duplicate:
             return Submitted(duplicate.existing_task_id, duplicate=True)
+
+    def _cached(
+        self, payload: P, options: dict[str, Any]
+    ) -> tuple[Submitted | None, dict[str, Any]]:
+        """The finished run that answers this payload on unchanged data, or the message options
+        that let this run be stored for the next request."""
+        assert self.cache is not None
+        cache_key = self.cache.key.format(**payload.model_dump())
+        version = self.cache.version(payload)
+        client = getattr(self.actor.broker, "client")  # noqa: B009  (the Redis broker's)
+        hit = result_cache.lookup(
+            client, self.records(), result_cache.key_of(self.name, cache_key), version
+        )
+        if hit is not None:
+            record = hit.record
+            return Submitted(record.task_id, duplicate=True, cached=True, result=record.result), {}
+        stored = {"cache_key": cache_key, "cache_version": version, "cache_ttl": self._cache_ttl_ms}
+        return None, {**options, **stored}
 
     def keyed(self, message: dramatiq.Message[Any], key: str) -> dramatiq.Message[Any]:
         """The message with its task id derived from the key, the same on every retry."""
@@ -334,13 +377,15 @@ def job(
     priority_range: tuple[str, str] | None = None,
     debounce: str | None = None,
     debounce_ms: Window | None = None,
+    cache: Cache[P] | None = None,
 ) -> Callable[[Callable[[P], Any]], Job[P]]:
     """Declare a job. Bad declarations fail at import time with a message saying how to fix them.
 
     `priority_class` is the job's default class (runtime/priorities.py); `priority_range`
     (lowest, highest) lets a request choose another class within it. `debounce` (a key
     template like `unique`) with `debounce_ms` coalesces the requests made within the window
-    into one run (runtime/middleware/debounce.py)."""
+    into one run (runtime/middleware/debounce.py). `cache` answers a request on unchanged data
+    from the last finished run (runtime/middleware/result_cache.py)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: use one of {QUEUES}")
     if not (isinstance(payload, type) and issubclass(payload, BaseModel)):
@@ -363,6 +408,8 @@ def job(
             )
         if isinstance(debounce_ms, int) and debounce_ms <= 0:
             raise ValueError("debounce_ms must be a positive number of milliseconds")
+    if cache is not None:
+        _check_template(cache.key, payload, "cache key")
     default_class = parse(priority_class)
     class_range = None
     if priority_range is not None:
@@ -414,6 +461,7 @@ def job(
             priority_range=class_range,
             debounce=debounce,
             debounce_ms=debounce_ms,
+            cache=cache,
         )
         REGISTRY[name] = declared
         for broker, settings in _bound:
