@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
     from runtime.live import RecordEvents, follow, record_events
     from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
+    from runtime.middleware.batching import Batch
     from runtime.middleware.heartbeat import live_workers
     from runtime.middleware.recycle import RECYCLE_EXIT_CODE
     from runtime.middleware.scheduled_runs import (
@@ -141,6 +142,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RecordEvents": ("runtime.live", "RecordEvents"),
     "follow": ("runtime.live", "follow"),
     "record_events": ("runtime.live", "record_events"),
+    "Batch": ("runtime.middleware.batching", "Batch"),
     "live_workers": ("runtime.middleware.heartbeat", "live_workers"),
     "RECYCLE_EXIT_CODE": ("runtime.middleware.recycle", "RECYCLE_EXIT_CODE"),
     "SCHEDULER_PREFIX": ("runtime.middleware.scheduled_runs", "SCHEDULER_PREFIX"),
@@ -176,6 +178,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 __all__ = [
     "ACTIVE_STATES",
     "BREAKER_PREFIX",
+    "Batch",
     "Cache",
     "CircuitBreaker",
     "Control",

@@ -44,6 +44,7 @@ from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
 from runtime.jobs import bind_all
 from runtime.middleware.abort import RunningAbortable
+from runtime.middleware.batching import Batching
 from runtime.middleware.callbacks import FinalCallbacks
 from runtime.middleware.debounce import Debounce
 from runtime.middleware.handover import Handover
@@ -146,6 +147,10 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
     # Also before PolicyRetries: a failure is final only once it has decided not to retry.
     middleware.insert(middleware.index(journal) + 1, FinalCallbacks())
     middleware.insert(middleware.index(journal) + 1, WorkflowInputs(records=records))
+    # After JobTracking too: a run reads its items once its record says STARTED.
+    middleware.insert(
+        middleware.index(journal) + 1, Batching(client=client, record_prefix=records.key(""))
+    )
     if settings.worker_max_jobs_per_process or settings.worker_max_memory_mb:
         # First, so its after_worker_shutdown (which exits the process) runs last.
         middleware.insert(

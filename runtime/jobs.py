@@ -31,6 +31,8 @@ from domain.platform.settings import Settings
 from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
 from runtime.middleware import result_cache
+from runtime.middleware.batching import OPTION as BATCH_OPTION
+from runtime.middleware.batching import Batch, Batching
 from runtime.middleware.job_records import JobTracking
 from runtime.middleware.uniqueness import DuplicateJob
 from runtime.policy import RetryPolicy
@@ -119,6 +121,7 @@ class Job(Generic[P]):
         debounce: str | None = None,
         debounce_ms: Window | None = None,
         cache: Cache[P] | None = None,
+        batch: Batch | None = None,
     ) -> None:
         self.run = run
         self.name = name
@@ -137,6 +140,9 @@ class Job(Generic[P]):
         #: Requests on unchanged data are answered from the last run (middleware/result_cache.py).
         self.cache = cache
         self._cache_ttl_ms = 0
+        #: Items added within a window go out as one run (middleware/batching.py).
+        self.batch = batch
+        self._batch_window_ms = 0
         self._actor: dramatiq.Actor[Any, Any] | None = None
 
     @property
@@ -159,6 +165,8 @@ class Job(Generic[P]):
         if self.cache is not None:
             ttl = self.cache.ttl_ms
             self._cache_ttl_ms = ttl if isinstance(ttl, int) else ttl(settings)
+        if self.batch is not None:
+            self._batch_window_ms = self.batch.window(settings)
         if self.debounce_ms is not None:
             window = self.debounce_ms
             options["debounce"] = window if isinstance(window, int) else window(settings)
@@ -291,6 +299,31 @@ class Job(Generic[P]):
         except DuplicateJob as duplicate:
             return Submitted(duplicate.existing_task_id, duplicate=True)
 
+    def add(self, item: BaseModel, *, payload: P | None = None) -> Submitted:
+        """A batched job's item: it joins the run pending for this job, or opens one (enqueued
+        to start at the end of the window). The answer is the task id of the run that takes it
+        (`duplicate` when the run existed)."""
+        if self.batch is None:
+            raise TypeError(f"{self.name} is not a batched job (declare it with batch=Batch(...))")
+        field = self.batch.field
+        item_json = item.model_dump(mode="json")
+        base = payload if payload is not None else self.payload()
+        try:  # the payload's model checks the item like any element of the field
+            self.payload.model_validate({**base.model_dump(mode="json"), field: [item_json]})
+        except ValidationError as error:
+            raise InvalidInput(f"invalid item for {self.name}: {error}") from None
+        message = self.message(base, **{BATCH_OPTION: field})
+        task_id, new = batching_of(self.actor.broker).add(
+            self.name,
+            task_id=message.message_id,
+            item=item_json,
+            window_ms=self._batch_window_ms,
+            max_items=self.batch.max_items,
+        )
+        if new:
+            self.actor.broker.enqueue(message, delay=self._batch_window_ms)
+        return Submitted(task_id, duplicate=not new)
+
     def _cached(
         self, payload: P, options: dict[str, Any]
     ) -> tuple[Submitted | None, dict[str, Any]]:
@@ -378,6 +411,7 @@ def job(
     debounce: str | None = None,
     debounce_ms: Window | None = None,
     cache: Cache[P] | None = None,
+    batch: Batch | None = None,
 ) -> Callable[[Callable[[P], Any]], Job[P]]:
     """Declare a job. Bad declarations fail at import time with a message saying how to fix them.
 
@@ -385,7 +419,8 @@ def job(
     (lowest, highest) lets a request choose another class within it. `debounce` (a key
     template like `unique`) with `debounce_ms` coalesces the requests made within the window
     into one run (runtime/middleware/debounce.py). `cache` answers a request on unchanged data
-    from the last finished run (runtime/middleware/result_cache.py)."""
+    from the last finished run (runtime/middleware/result_cache.py). `batch` gathers the items
+    added within a window into one run (runtime/middleware/batching.py)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: use one of {QUEUES}")
     if not (isinstance(payload, type) and issubclass(payload, BaseModel)):
@@ -410,6 +445,16 @@ def job(
             raise ValueError("debounce_ms must be a positive number of milliseconds")
     if cache is not None:
         _check_template(cache.key, payload, "cache key")
+    if batch is not None:
+        if batch.field not in payload.model_fields:
+            raise ValueError(
+                f"batch field {batch.field!r} is not a field of {payload.__name__} "
+                f"(fields: {sorted(payload.model_fields)})"
+            )
+        if unique or debounce:
+            raise ValueError("a batched job gathers its own runs: no unique= or debounce=")
+        if batch.max_items < 1 or (isinstance(batch.window_ms, int) and batch.window_ms <= 0):
+            raise ValueError("batch needs a positive window_ms and max_items")
     default_class = parse(priority_class)
     class_range = None
     if priority_range is not None:
@@ -462,6 +507,7 @@ def job(
             debounce=debounce,
             debounce_ms=debounce_ms,
             cache=cache,
+            batch=batch,
         )
         REGISTRY[name] = declared
         for broker, settings in _bound:
@@ -483,6 +529,13 @@ def forget(name: str) -> None:
     declared = REGISTRY.pop(name, None)
     if declared is not None and declared._actor is not None:
         declared._actor.broker.actors.pop(name, None)
+
+
+def batching_of(broker: dramatiq.Broker) -> Batching:
+    for middleware in broker.middleware:
+        if isinstance(middleware, Batching):
+            return middleware
+    raise LookupError("the broker has no Batching middleware")
 
 
 def records_of(broker: dramatiq.Broker) -> JobRecords:

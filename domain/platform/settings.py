@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # Per provider, shared by every worker through Redis.
     sms_rate_per_second: int = Field(default=10, ge=1)
     email_rate_per_second: int = Field(default=50, ge=1)
+    # Routine e-mails (fan-outs, bulk) requested within this window share one SMTP session.
+    email_batch_window_ms: int = Field(default=1_000, ge=1)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_open_s: float = Field(default=30.0, gt=0)
     notify_retry_min_backoff_ms: int = Field(default=5_000, ge=0)

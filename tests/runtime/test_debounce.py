@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ops.local_redis import RedisServer
-from runtime import Payload, State, job, records
+from runtime import Batch, Payload, State, job, records
 from tests.support import jobs
 from tests.support.polling import wait_for
 from tests.support.workers import WorkerProcess
@@ -117,3 +117,17 @@ def test_refresh_aggregates_asked_fifty_times_is_one_pending_run(
     record = records().get(task_ids.pop())
     assert record is not None and record.state is State.PENDING
     assert record.eta is not None and record.eta - record.enqueued_at >= 60_000
+
+
+def test_bad_batch_declarations_fail_at_import_saying_why() -> None:
+    class Items(Payload):
+        items: list[str] = []
+
+    with pytest.raises(ValueError, match="'rows' is not a field of Items"):
+        job(queue="default", payload=Items, batch=Batch(field="rows", window_ms=10))
+    with pytest.raises(ValueError, match="no unique= or debounce="):
+        job(queue="default", payload=Items, batch=Batch(field="items", window_ms=10), unique="x")
+    with pytest.raises(ValueError, match="positive"):
+        job(queue="default", payload=Items, batch=Batch(field="items", window_ms=0))
+    with pytest.raises(TypeError, match="not a batched job"):
+        jobs.slow.add(jobs.Slow(key="k", seconds=1))

@@ -30,6 +30,8 @@ from ops.local_redis import free_port
 class _Collect:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        #: The client address of each message's SMTP session (one connection, one address).
+        self.peers: list[Any] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
@@ -37,6 +39,7 @@ class _Collect:
         data = raw.encode() if isinstance(raw, str) else raw
         with self.lock:
             self.messages.append(message_from_bytes(data, policy=policy.default))
+            self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 
@@ -56,6 +59,12 @@ class SmtpServer:
 
     def to(self, address: str) -> list[Message]:
         return [m for m in self.messages if m["To"] == address]
+
+    def sessions_to(self, addresses: set[str]) -> set[Any]:
+        """The SMTP sessions (client addresses) that carried messages to these addresses."""
+        with self.handler.lock:
+            pairs = list(zip(self.handler.messages, self.handler.peers, strict=True))
+        return {peer for message, peer in pairs if message["To"] in addresses}
 
     def stop(self) -> None:
         self.controller.stop()
