@@ -26,7 +26,7 @@ TINY = {
     "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
                "--clients", "2", "--requests", "40"],  # fmt: skip
     "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],
-    "batching": ["--requests", "10", "--spread-s", "0.5", "--rounds", "1"],
+    "batching": ["--requests", "10", "--spread-s", "0.5", "--rounds", "1", "--emails", "20"],
     # Short timeouts and maintenance every 2 s instead of the clock's minute.
     "recovery": [
         "--trials",
@@ -167,3 +167,6 @@ def test_batching_debounces_the_refresh_into_one_run(results: dict[str, dict[str
     assert result["debounced"]["runs_median"] == 1
     assert result["plain"]["runs_median"] == 10
     assert result["debounced"]["redis_commands_median"] < result["plain"]["redis_commands_median"]
+    mail = results["batching"]["notifications"]
+    assert mail["one_job_each"]["smtp_sessions_median"] == 20
+    assert mail["batched"]["smtp_sessions_median"] == 1
