@@ -1,8 +1,9 @@
 """Notification jobs on queues `notifications` (bulk, routine) and `notifications_urgent`.
 
 Composite jobs (anomaly alert, lot completion, daily summary, bulk e-mail) render their messages
-and fan out to one `send_email` / `send_sms` job per recipient, each carrying an idempotency key
-derived from what the notification is, so a re-run or retry never notifies anyone twice.
+and fan out one per recipient, each carrying an idempotency key derived from what the
+notification is, so a re-run or retry never notifies anyone twice: routine e-mails as items of
+`send_email_batch` (one SMTP session per batch window), urgent e-mails and SMS as one job each.
 Urgent SMS and critical alerts run on `notifications_urgent` (Procfile `worker_urgent`), which
 bulk mail never fills. Anomaly alert payload (sent by ML detection and SQAL ingest by name):
 {"site_code", "severity": "warning"|"critical", "title", "anomalies": [{kind, ref, score,

@@ -68,19 +68,10 @@ def _send(session: Session, key: str, attempt: Callable[[], T]) -> T:
 
 
 def deliver_email(session: Session, channels: Channels, email: Email, *, key: str) -> Delivery:
-    entry = outbox.record(
-        session,
-        key=key,
-        channel=Channel.EMAIL.value,
-        recipient=email.to,
-        subject=email.subject,
-        body=email.html,
-    )
-    if entry.status == OutboxStatus.SENT.value:
-        return Delivery(key, entry.channel, entry.provider_message_id, True, entry.attempts)
-    message_id = _send(session, key, lambda: channels.send_email(email, key=key))
-    outbox.mark_sent(session, key, provider_message_id=message_id)
-    return Delivery(key, entry.channel, message_id, False, entry.attempts)
+    (outcome,) = deliver_emails(session, channels, [(email, key)])
+    if isinstance(outcome, ProviderRejected):
+        raise outcome
+    return outcome
 
 
 def deliver_emails(

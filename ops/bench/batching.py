@@ -6,8 +6,9 @@ R requests for the aggregates refresh arrive evenly over S seconds (the seed's "
 minute", scaled down), sent through `Job.submit` as the API does, while one real worker runs
 what they make. Each side counts the runs (distinct task ids) and the Redis commands processed
 from the first request until the last run has ended, less the idle worker's own polling
-(measured before, per second). The debounce window is the spread plus a margin, so every
-request of a round falls in the window the first one opens.
+(measured for 2 s right before each round, per second: a debounced round's own commands are
+within that noise, so `runs` is its figure to read). The debounce window is the spread plus a
+margin, so every request of a round falls in the window the first one opens.
 
 Then E routine e-mails, requested at once, go to a local aiosmtpd server through a real
 `notifications` worker: as E `send_email` jobs (one SMTP connection each), and as items of
@@ -180,18 +181,25 @@ def run(*, requests: int, spread_s: float, rounds: int, emails: int) -> dict[str
         with worker(
             client, module="actors", queue=["default", "notifications"], threads=4, log_dir=log_dir
         ):
-            idle = _idle_rate(client)
+            idle_rates = []
             for _ in range(rounds):
                 for side in sides:
+                    idle_rates.append(_idle_rate(client))
                     found[side].append(
                         round_of(
-                            client, side, requests=requests, spread_s=spread_s, idle_per_s=idle
+                            client,
+                            side,
+                            requests=requests,
+                            spread_s=spread_s,
+                            idle_per_s=idle_rates[-1],
                         )
                     )
                 for side in mail:
+                    idle_rates.append(_idle_rate(client))
                     mail[side].append(
-                        emails_round(client, smtp, side, emails=emails, idle_per_s=idle)
+                        emails_round(client, smtp, side, emails=emails, idle_per_s=idle_rates[-1])
                     )
+            idle = statistics.median(idle_rates)
         email_figures = _medians(mail)
         one_each, batched = email_figures["one_job_each"], email_figures["batched"]
 

@@ -18,7 +18,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import Middleware
 
-from runtime.middleware.uniqueness import CLAIM_GRACE_MS, DuplicateJob
+from runtime.middleware.uniqueness import claim
 from runtime.scripts import lua
 
 KEY_PREFIX = "gaveurs:debounce:"
@@ -50,11 +50,12 @@ class Debounce(Middleware):
         if key is None:
             return
         window = broker.get_actor(message.actor_name).options.get("debounce", 0)
-        ttl = window + KEY_MARGIN_MS
-        owner = self._claim(
-            keys=[key],
-            args=[message.message_id, ttl, self.record_prefix, CLAIM_GRACE_MS, "until_started"],
-        ).decode()
-        # The delayed queue's move re-enqueues the same message: it already owns the key.
-        if owner != message.message_id:
-            raise DuplicateJob(message.options["debounce_key"], owner)
+        claim(
+            self._claim,
+            key,
+            message,
+            option="debounce_key",
+            ttl_ms=window + KEY_MARGIN_MS,
+            record_prefix=self.record_prefix,
+            mode="until_started",
+        )
