@@ -15,7 +15,7 @@ import pytest
 from actors.exports import lots_zip_flow, weekly_flow
 from ops.local_redis import RedisServer
 from runtime import submit_workflow
-from tests.support.exports import sha256
+from tests.support.exports import sha256, start_exports_worker
 from tests.support.notify import SmtpServer
 from tests.support.polling import wait_for, wait_state
 from tests.support.workers import WorkerProcess
@@ -33,11 +33,9 @@ def exports_worker(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
     """The exports worker as the Procfile runs it (4 threads), mailing through aiosmtpd."""
-    process = WorkerProcess(
+    process = start_exports_worker(
         redis_server.client,
-        module="actors",
-        queues=("exports",),
-        threads=4,
+        tmp_path_factory,
         env={
             "NOTIFY_BACKEND": "live",
             "SMTP_HOST": "127.0.0.1",
@@ -45,7 +43,6 @@ def exports_worker(
             "SMTP_SECURITY": "none",
             "WEEKLY_REPORTS_EMAIL_TO": DIRECTION,
         },
-        log_path=tmp_path_factory.mktemp("export-workflow-logs") / "exports.log",
     )
     yield process
     process.stop()

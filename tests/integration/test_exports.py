@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from domain.models import FeedingRecord, Lot, LotStatus
 from domain.platform import db
 from ops.local_redis import RedisServer
-from tests.support.exports import pdf_text, sha256
+from tests.support.exports import pdf_text, sha256, start_exports_worker
 from tests.support.polling import status, wait_for
 from tests.support.workers import WorkerProcess
 
@@ -27,13 +27,7 @@ def exports_worker(
     redis_server: RedisServer, demo_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """The exports worker as the Procfile runs it (4 threads), on the production actors."""
-    process = WorkerProcess(
-        redis_server.client,
-        module="actors",
-        queues=("exports",),
-        threads=4,
-        log_path=tmp_path_factory.mktemp("exports-logs") / "exports.log",
-    )
+    process = start_exports_worker(redis_server.client, tmp_path_factory)
     yield process
     process.stop()
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from domain.models import FeedingRecord, Meal
 from domain.platform import db
 from ops.local_redis import RedisServer
+from tests.support.exports import start_exports_worker
 from tests.support.polling import wait_state
 from tests.support.sqal import sqal_batch
 from tests.support.workers import WorkerProcess
@@ -28,13 +29,7 @@ PDF = f"/api/tasks/export/pdf/lot?lot_id={LOT}&report_type=summary"
 def exports_worker(
     redis_server: RedisServer, demo_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(
-        redis_server.client,
-        module="actors",
-        queues=("exports",),
-        threads=2,
-        log_path=tmp_path_factory.mktemp("cache-logs") / "exports.log",
-    )
+    process = start_exports_worker(redis_server.client, tmp_path_factory, threads=2)
     yield process
     process.stop()
 
