@@ -67,13 +67,14 @@ if TYPE_CHECKING:
         group,
     )
     from runtime.job_records import ACTIVE_STATES, JobRecord, JobRecords, State, now_ms
-    from runtime.jobs import REGISTRY, Cache, Job, Payload, Retry, Submitted, forget, job
+    from runtime.jobs import REGISTRY, Job, Payload, Retry, Submitted, forget, job
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
     from runtime.live import RecordEvents, follow, record_events
     from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
     from runtime.middleware.batching import Batch
     from runtime.middleware.heartbeat import live_workers
     from runtime.middleware.recycle import RECYCLE_EXIT_CODE
+    from runtime.middleware.result_cache import Cache
     from runtime.middleware.scheduled_runs import (
         SCHEDULER_PREFIX,
         SKIPS_KEY,
@@ -130,7 +131,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "JobRecords": ("runtime.job_records", "JobRecords"),
     "State": ("runtime.job_records", "State"),
     "now_ms": ("runtime.job_records", "now_ms"),
-    "Cache": ("runtime.jobs", "Cache"),
     "Job": ("runtime.jobs", "Job"),
     "Payload": ("runtime.jobs", "Payload"),
     "REGISTRY": ("runtime.jobs", "REGISTRY"),
@@ -143,6 +143,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "follow": ("runtime.live", "follow"),
     "record_events": ("runtime.live", "record_events"),
     "Batch": ("runtime.middleware.batching", "Batch"),
+    "Cache": ("runtime.middleware.result_cache", "Cache"),
     "live_workers": ("runtime.middleware.heartbeat", "live_workers"),
     "RECYCLE_EXIT_CODE": ("runtime.middleware.recycle", "RECYCLE_EXIT_CODE"),
     "SCHEDULER_PREFIX": ("runtime.middleware.scheduled_runs", "SCHEDULER_PREFIX"),

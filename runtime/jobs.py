@@ -34,6 +34,7 @@ from runtime.middleware import result_cache
 from runtime.middleware.batching import OPTION as BATCH_OPTION
 from runtime.middleware.batching import Batch, Batching
 from runtime.middleware.job_records import JobTracking
+from runtime.middleware.result_cache import Cache
 from runtime.middleware.uniqueness import DuplicateJob
 from runtime.policy import RetryPolicy
 from runtime.priorities import OPTION as CLASS_OPTION
@@ -56,17 +57,6 @@ IDEMPOTENCY_WAIT_S = 0.5
 Retry = RetryPolicy | Callable[[Settings], RetryPolicy]
 #: A debounce window in ms, or a function of the settings that gives it (read when bound).
 Window = int | Callable[[Settings], int]
-
-
-@dataclass(frozen=True)
-class Cache(Generic[P]):
-    """A job's result cache (middleware/result_cache.py): `key`, a template over the payload's
-    fields, and `version`, the version of the data the job reads for that payload (called when
-    a request is submitted: a new version is a miss). `ttl_ms`: how long an entry may answer."""
-
-    key: str
-    version: Callable[[P], str]
-    ttl_ms: Window = 86_400_000
 
 
 class Payload(BaseModel):

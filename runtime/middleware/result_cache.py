@@ -13,17 +13,32 @@ gavage or SQAL data for the lot) is a miss: the data change invalidates exactly 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
+from domain.platform.settings import Settings
 from runtime.job_records import JobRecord, JobRecords, State
 
 KEY_PREFIX = "gaveurs:cache:"
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Cache(Generic[P]):
+    """A job's result cache: `key`, a template over the payload's fields, and `version`, the
+    version of the data the job reads for that payload (called when a request is submitted: a
+    new version is a miss). `ttl_ms` (or a function of the settings giving it): how long an
+    entry may answer."""
+
+    key: str
+    version: Callable[[P], str]
+    ttl_ms: int | Callable[[Settings], int] = 86_400_000
 
 
 def key_of(job_name: str, cache_key: str) -> str:
