@@ -8,7 +8,9 @@
    veth pair, direct; otherwise through the delay proxy), ours beside plain Dramatiq in the same
    run (pre-filled queue, first to last completion, as ops/bench/throughput.py). Past a few ms,
    round trips per job bound throughput more than CPU does. The RTT a client on the host
-   actually sees (PING through the same path) is reported beside the one asked for.
+   actually sees (PING through the same path) is reported beside the one asked for. Redis CPU
+   per job (enqueue, then fetch to ack) gives the ceiling of one Redis: it runs commands on
+   one thread, so 1 s / (CPU per job) is the most jobs/s it can carry for that side.
 
     python -m ops.bench.scaleout [--hosts 1 2 4 --io-jobs-per-host 400 --rtts 0 1 10]
 
@@ -32,7 +34,7 @@ import redis
 
 from ops import netns
 from ops.bench import counters, report
-from ops.bench.env import isolated, worker
+from ops.bench.env import isolated, process_cpu_s, worker
 from ops.bench.produce import SIDES, produce
 from ops.bench.throughput import drain
 
@@ -140,7 +142,9 @@ def noop_level(
         level["measured_rtt_ms"] = measured_rtt_ms(host, url)
         for side in order:
             client.flushall()
+            redis_cpu = process_cpu_s(redis_pid)
             produce(side, jobs)
+            enqueue_us = (process_cpu_s(redis_pid) - redis_cpu) / jobs * 1e6
             with worker(
                 client,
                 module=SIDES[side],
@@ -156,6 +160,10 @@ def noop_level(
                     client, jobs=jobs, worker_pgid=process.pid, redis_pid=redis_pid, timeout_s=600
                 )
             assert counters.completed(client) == jobs, f"{side}: a job ran twice or not at all"
+            level[side]["redis_cpu_us_per_enqueue"] = round(enqueue_us)
+            # Redis runs commands on one thread: its CPU per job bounds what one Redis carries.
+            per_job_us = enqueue_us + level[side]["redis_cpu_us_per_msg"]
+            level[side]["redis_ceiling_jobs_per_second"] = round(1e6 / max(per_job_us, 1))
     level["ratio_ours_to_plain"] = round(
         level["ours"]["msgs_per_second"] / level["plain"]["msgs_per_second"], 3
     )
@@ -259,16 +267,7 @@ def main() -> None:
     parser.add_argument("--noop-jobs", type=int, default=600)
     parser.add_argument("--noop-threads", type=int, default=8)
     args = parser.parse_args()
-    result = run(
-        hosts=args.hosts,
-        io_jobs_per_host=args.io_jobs_per_host,
-        io_ms=args.io_ms,
-        threads=args.threads,
-        rtts=args.rtts,
-        noop_jobs=args.noop_jobs,
-        noop_threads=args.noop_threads,
-    )
-    print(json.dumps(result, indent=2))
+    print(json.dumps(run(**vars(args)), indent=2))  # the options are run's keywords
 
 
 if __name__ == "__main__":
