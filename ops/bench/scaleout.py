@@ -37,6 +37,7 @@ from ops.bench import counters, report
 from ops.bench.env import isolated, process_cpu_s, worker
 from ops.bench.produce import SIDES, produce
 from ops.bench.throughput import drain
+from runtime import live_workers
 
 TARGET_EFFICIENCY = 0.8
 POLL_S = 0.01
@@ -92,8 +93,13 @@ def io_run(
                     env={"REDIS_URL": f"redis://{host.gateway}:{redis_port}/0"},
                     prefix=host.run,
                     name=f"io-{len(hosts)}-{index}",
+                    wait_live=False,  # all start at once; then wait for them together
                 )
             )
+        deadline = time.monotonic() + 120
+        while len(live_workers(client)) < len(hosts):
+            assert time.monotonic() < deadline, f"workers did not start; see {log_dir}"
+            time.sleep(0.1)
         _send_waiting(jobs, ms)
         figures = steady_rate(client, jobs=jobs, timeout_s=600)
     assert counters.completed(client) == jobs, "a job ran twice or not at all"

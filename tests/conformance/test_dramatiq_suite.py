@@ -1,8 +1,8 @@
 """Dramatiq's own broker tests, run against our broker (README "Dramatiq's own broker tests").
 
 The pinned dramatiq's source distribution is fetched from the package registry with pip on the
-first run and kept under var/conformance/ (later runs are offline). Its tests/ are unpacked next
-to our conftest (tests/conformance/dramatiq_suite/), which builds the broker of
+first run and kept under var/conformance/ (later runs are offline). Its tests/ are unpacked
+beside our conftest (dramatiq_suite/suite_conftest.py), which builds the broker of
 `runtime.build_broker` on a real redis-server, and run in a pytest subprocess: their fixtures,
 module names and global broker must not mix with this suite's.
 """
@@ -91,8 +91,9 @@ def unpack(sdist: Path, into: Path) -> Path:
         members = [m for m in archive.getmembers() if m.name.startswith(top) and m.isfile()]
         archive.extractall(into, members=members, filter="data")
     root = into / f"dramatiq-{VERSION}"
-    for ours in ("conftest.py", "common.py"):
-        shutil.copy(OURS / ours, root / "tests" / ours)
+    # Not named conftest.py here: this suite's pytest would load it for tests/conformance/.
+    shutil.copy(OURS / "suite_conftest.py", root / "tests" / "conftest.py")
+    shutil.copy(OURS / "common.py", root / "tests" / "common.py")
     (root / "tests" / "__init__.py").touch()
     (root / "pytest.ini").write_text("[pytest]\n")
     return root

@@ -1,11 +1,11 @@
 """Fixtures for Dramatiq's own tests, building OUR broker where they build a stock RedisBroker.
 
-Copied next to the tests unpacked from Dramatiq's source distribution (its sdist ships neither
-its conftest nor tests/common.py). `redis_broker` is the broker `runtime.build_broker` makes for
-the platform (RobustRedisBroker with every middleware of ours), on a real redis-server started
-for the run; `redis_worker` is Dramatiq's Worker on it, as upstream. Dramatiq's tests declare
-plain `@dramatiq.actor`s and read the broker's internals (scripts, heartbeats, ack sets), so any
-failure is a difference between our broker and Dramatiq's.
+Copied as conftest.py next to the tests unpacked from Dramatiq's source distribution (its sdist
+ships neither its conftest nor tests/common.py). `redis_broker` is the broker
+`runtime.build_broker` makes for the platform (RobustRedisBroker with every middleware of ours),
+on a real redis-server started for the run; `redis_worker` is Dramatiq's Worker on it, as
+upstream. Dramatiq's tests declare plain `@dramatiq.actor`s and read the broker's internals
+(scripts, heartbeats, ack sets), so any failure is a difference between our broker and Dramatiq's.
 """
 
 from __future__ import annotations
