@@ -23,20 +23,8 @@ TINY = {
     "api": ["--clients", "1", "4", "--requests", "100", "--e2e-samples", "5", "--wrk-seconds", "0"],
     "million": ["--jobs", "300", "--processes", "1", "--threads", "4"],
     "console": ["--records", "500", "--rounds", "1", "--requests", "5"],
-    "search": [
-        "--scale",
-        "0.05",
-        "--comments",
-        "500",
-        "--changes",
-        "100",
-        "--rounds",
-        "1",
-        "--clients",
-        "2",
-        "--requests",
-        "40",
-    ],  # fmt: skip
+    "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
+               "--clients", "2", "--requests", "40"],  # fmt: skip
     "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],
     # Worker hosts in network namespaces (root only: otherwise its JSON says why).
     "scaleout": [
@@ -49,7 +37,7 @@ TINY = {
         "10",
         "--noop-jobs",
         "60",
-    ],  # fmt: skip
+    ],
     # Short timeouts and maintenance every 2 s instead of the clock's minute.
     "recovery": [
         "--trials",
