@@ -2,8 +2,9 @@
 
 1. I/O-bound jobs (each waits `--io-ms`, as a call to a slow service would) on 1, 2, 4 hosts,
    one worker process of `--threads` threads per host: jobs/s, and the efficiency against
-   linear (jobs/s at n hosts / (n x jobs/s at 1 host)). The workers start first, then the jobs
-   are sent, and the rate is taken between the 10th and the 90th percent of completions.
+   linear (jobs/s at n hosts / (n x jobs/s at 1 host)). The workers start first and are held
+   (SIGSTOP) while the jobs are sent, then released together; the rate is taken between the
+   10th and the 90th percent of completions.
 2. No-op jobs through one worker host at 0, 1 and 10 ms of round-trip time to Redis (0: its
    veth pair, direct; otherwise through the delay proxy), ours beside plain Dramatiq in the same
    run (pre-filled queue, first to last completion, as ops/bench/throughput.py). Past a few ms,
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -88,7 +91,7 @@ def io_run(
     client.flushall()
     jobs = jobs_per_host * len(hosts)
     with ExitStack() as started:
-        for index, host in enumerate(hosts):
+        processes = [
             started.enter_context(
                 worker(
                     client,
@@ -102,11 +105,21 @@ def io_run(
                     wait_live=False,  # all start at once; then wait for them together
                 )
             )
+            for index, host in enumerate(hosts)
+        ]
         deadline = time.monotonic() + 120
         while len(live_workers(client)) < len(hosts):
             assert time.monotonic() < deadline, f"workers did not start; see {log_dir}"
             time.sleep(0.1)
-        _send_waiting(jobs, ms)
+        # Held (SIGSTOP) while the jobs are sent, so every host starts on a full queue at once:
+        # neither the fill's pace nor one host's late start is measured.
+        for process in processes:
+            os.killpg(process.pid, signal.SIGSTOP)
+        try:
+            _send_waiting(jobs, ms)
+        finally:
+            for process in processes:
+                os.killpg(process.pid, signal.SIGCONT)
         figures = steady_rate(client, jobs=jobs, timeout_s=600)
     assert counters.completed(client) == jobs, "a job ran twice or not at all"
     return {"hosts": len(hosts), **figures}
@@ -251,7 +264,7 @@ def run(
             "job_waits_ms": io_ms,
             "threads_per_host": threads,
             "ideal_jobs_per_second_per_host": round(threads * 1000 / io_ms, 1),
-            "method": "workers up first, then the jobs sent; rate from 10 % to 90 % completed",
+            "method": "workers up and held, jobs sent, workers released; 10 % to 90 % completed",
             "runs": io_runs,
         },
         "noop_by_rtt": {
