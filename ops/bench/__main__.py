@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "recovery": ["--stock-cap-s", "300"],
     "workflows": [],
     "batching": [],
+    "scaleout": [],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {
     "million": [],
