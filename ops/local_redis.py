@@ -29,6 +29,7 @@ class RedisServer:
         *,
         appendonly: bool = False,
         appendfsync: str = "everysec",
+        bind: tuple[str, ...] = ("127.0.0.1",),
         extra_args: tuple[str, ...] = (),
     ) -> None:
         binary = shutil.which("redis-server")
@@ -42,7 +43,7 @@ class RedisServer:
             "--port",
             str(self.port),
             "--bind",
-            "127.0.0.1",
+            *bind,
             "--dir",
             str(self.dir),
             "--save",
@@ -53,6 +54,9 @@ class RedisServer:
             appendfsync,
             *extra_args,
         ]
+        if set(bind) - {"127.0.0.1", "::1"}:
+            # Test hosts (ops/netns.py) reach it on their private veth pairs, unauthenticated.
+            self.args += ["--protected-mode", "no"]
         self.client = redis.Redis.from_url(self.url)
         self.start()
 

@@ -94,10 +94,22 @@ class JobRecord:
     failure_reason: str | None = None
     redrives: int = 0
     lost_runs: int = 0
+    #: The last attempts' ends, oldest first (lua/history_fn.lua): attempt, outcome, started_at,
+    #: ended_at, worker, error_type, error_message, retry_at.
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def timeline(self) -> list[dict[str, Any]]:
+        """Each attempt's end, oldest first: the stored log, or for a job that succeeded at its
+        first attempt (which stores none, lua/history_fn.lua), that attempt from the record."""
+        if self.attempt_log or self.state != State.SUCCESS or not self.started_at:
+            return self.attempt_log
+        only = {"attempt": self.attempts, "outcome": "SUCCESS", "started_at": self.started_at}
+        return [{**only, "ended_at": self.completed_at, "worker": self.worker}]
 
     @classmethod
     def from_hash(cls, task_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -132,6 +144,7 @@ class JobRecord:
             failure_reason=data.get("failure_reason") or None,
             redrives=as_int("redrives") or 0,
             lost_runs=as_int("lost_runs") or 0,
+            attempt_log=as_json("attempt_log") or [],
         )
 
 

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     # Per provider, shared by every worker through Redis.
     sms_rate_per_second: int = Field(default=10, ge=1)
     email_rate_per_second: int = Field(default=50, ge=1)
+    # Routine e-mails (fan-outs, bulk) requested within this window share one SMTP session.
+    email_batch_window_ms: int = Field(default=1_000, ge=1)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_open_s: float = Field(default=30.0, gt=0)
     notify_retry_min_backoff_ms: int = Field(default=5_000, ge=0)
@@ -130,6 +132,8 @@ class Settings(BaseSettings):
     # Prefix of the runbook links in alert e-mails (runbook_url annotations are repo paths).
     alert_runbook_base_url: str = ""
     alertmanager_port: int = Field(default=9093, ge=1, le=65535)
+    # The Prometheus whose firing alerts the console's overview lists ("" = none configured).
+    prometheus_url: str = ""
     # Result callbacks (`callback_url` on a POST): signed with this secret (HMAC-SHA256); no
     # callback is accepted without it. Loopback/private targets only when allowed.
     callback_secret: SecretStr = SecretStr("")
@@ -150,6 +154,12 @@ class Settings(BaseSettings):
     export_retention_days: int = Field(default=7, ge=1)
     # Lots one batch CSV export may name.
     export_max_batch_lots: int = Field(default=1000, ge=1, le=100_000)
+    # Requests for the aggregates refresh within this window run once, at its end (debounce).
+    aggregates_debounce_ms: int = Field(default=60_000, ge=1)
+    # Who gets the one e-mail listing the weekly site reports (the cooperative's direction).
+    weekly_reports_email_to: str = Field(
+        default="direction@gaveurs.example", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
 
     @property
     def is_sqlite(self) -> bool:
