@@ -19,6 +19,7 @@ from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
 from api.routers import (
+    clients,
     data,
     events,
     exports,
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         search.tasks,
         health.router,
         workflows.router,
+        clients.router,
     )
     for router in routers:
         app.include_router(router)

@@ -471,6 +471,7 @@ class JournalEntry(Base):
     idempotency: Mapped[str | None] = mapped_column(String(200))
     delay_ms: Mapped[int | None] = mapped_column()
     superseded_by: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
 
 
 class WorkflowJournalEntry(Base):
@@ -489,3 +490,19 @@ class WorkflowJournalEntry(Base):
     graph: Mapped[str] = mapped_column(Text)
     submitted_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ApiClient(Base):
+    """A named API client: its token is stored as a SHA-256 hash, shown once at creation."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Space-separated scopes: jobs:write, exports:read, audit:read, admin.
+    scopes: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         redis_client,
         setup,
     )
+    from runtime.clients import act_as, acting_as, current_client
     from runtime.consumer import RobustRedisBroker
     from runtime.context import (
         broker,
@@ -99,6 +100,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "on_setup": ("runtime.build", "on_setup"),
     "redis_client": ("runtime.build", "redis_client"),
     "setup": ("runtime.build", "setup"),
+    "act_as": ("runtime.clients", "act_as"),
+    "acting_as": ("runtime.clients", "acting_as"),
+    "current_client": ("runtime.clients", "current_client"),
     "RobustRedisBroker": ("runtime.consumer", "RobustRedisBroker"),
     "broker": ("runtime.context", "broker"),
     "cancel_workflow": ("runtime.context", "cancel_workflow"),
@@ -216,6 +220,8 @@ __all__ = [
     "WorkflowSpec",
     "WorkflowSubmitted",
     "Workflows",
+    "act_as",
+    "acting_as",
     "broker",
     "build_broker",
     "cancel_workflow",
@@ -223,6 +229,7 @@ __all__ = [
     "chord",
     "chunked_session",
     "current",
+    "current_client",
     "current_settings",
     "current_task_id",
     "deferred_record",
