@@ -115,6 +115,7 @@ class ClientDirectory:
 
     def _listen(self) -> None:
         last_flush = time.monotonic()
+        complained = False  # once per outage
         while not self._stop.is_set():
             pubsub = self.client.pubsub(ignore_subscribe_messages=False)
             try:
@@ -122,6 +123,7 @@ class ClientDirectory:
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None:
+                        complained = complained and message["type"] != "subscribe"
                         self._handle(message)
                     if time.monotonic() - last_flush >= self.flush_s:
                         last_flush = time.monotonic()
@@ -129,7 +131,9 @@ class ClientDirectory:
             except Exception as error:  # Redis away: no cache until subscribed again
                 self.subscribed.clear()
                 self.invalidate()
-                logger.warning("client changes not heard (%s); reading the database", error)
+                if not complained:
+                    complained = True
+                    logger.warning("client changes not heard (%s); reading the database", error)
                 self._stop.wait(RETRY_S)
             finally:
                 self.subscribed.clear()

@@ -19,6 +19,7 @@ from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
 from api.routers import (
+    audit,
     clients,
     data,
     events,
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         health.router,
         workflows.router,
         clients.router,
+        audit.router,
     )
     for router in routers:
         app.include_router(router)

@@ -510,9 +510,10 @@ _add_search()
 
 
 def _add_clients() -> None:
-    from ops.clients_cli import clients_app
+    from ops.clients_cli import audit_trail, clients_app
 
     app.add_typer(clients_app, name="clients")
+    app.command("audit")(audit_trail)
 
 
 _add_clients()

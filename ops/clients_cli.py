@@ -1,4 +1,5 @@
-"""`gaveurs clients create|list|revoke|rotate`: named API clients, in the database.
+"""`gaveurs clients create|list|revoke|rotate`: named API clients, in the database; and
+`gaveurs audit`, the processing audit trail they leave.
 
 Tokens are printed once (create, rotate) and stored hashed. Each change is announced to the web
 processes through Redis and waits for them to drop their caches (api/client_auth.py); with Redis
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,7 @@ clients_app = typer.Typer(
     help="Named API clients: create, list, revoke, rotate.", no_args_is_help=True
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+ISO_TIME = "ISO date-time (UTC if no zone)"
 
 
 @contextmanager
@@ -130,3 +132,52 @@ def rotate(name: str, as_json: JsonOption = False) -> None:
     from domain.platform import clients
 
     _changed(lambda s: clients.rotate(s, name), name, as_json)
+
+
+def audit_trail(
+    subject: Annotated[
+        str | None, typer.Option(help="gaveur:ID, feedback:ID, email:ADDRESS or phone:NUMBER")
+    ] = None,
+    client: Annotated[str | None, typer.Option(help="API client name, scheduler, cli")] = None,
+    since: Annotated[str | None, typer.Option("--from", help=ISO_TIME)] = None,
+    until: Annotated[str | None, typer.Option("--to", help=ISO_TIME)] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """The processing audit trail: who processed whose personal data, when and why."""
+    from domain.platform import audit
+
+    def when(text: str | None, option: str) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            typer.echo(f"error: {option} {text!r} is not an ISO date-time", err=True)
+            raise typer.Exit(1) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    window = when(since, "--from"), when(until, "--to")
+    key = get_settings().audit_subject_key.get_secret_value()
+    with _session() as session:
+        who = audit.parse_subject(subject, key=key) if subject else None
+        entries = audit.read(
+            session, subject=who, client=client, since=window[0], until=window[1], limit=limit
+        )
+    if as_json:
+        typer.echo(json.dumps(audit.entries_as_dicts(entries)))
+        return
+    table = Table("at", "client", "job", "task", "subject", "purpose", "outcome")
+    for e in entries:
+        table.add_row(
+            str(e.at)[:19],
+            e.client or "-",
+            e.job,
+            e.task_id or "-",
+            e.subject[:30],
+            e.purpose,
+            e.outcome,
+        )
+    from rich.console import Console
+
+    Console().print(table)

@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runtime.audit import audit_key, audit_processing
     from runtime.breaker import PREFIX as BREAKER_PREFIX
     from runtime.breaker import CircuitBreaker, rate_limited
     from runtime.build import (
@@ -89,6 +90,8 @@ if TYPE_CHECKING:
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
+    "audit_key": ("runtime.audit", "audit_key"),
+    "audit_processing": ("runtime.audit", "audit_processing"),
     "BREAKER_PREFIX": ("runtime.breaker", "PREFIX"),
     "CircuitBreaker": ("runtime.breaker", "CircuitBreaker"),
     "rate_limited": ("runtime.breaker", "rate_limited"),
@@ -222,6 +225,8 @@ __all__ = [
     "Workflows",
     "act_as",
     "acting_as",
+    "audit_key",
+    "audit_processing",
     "broker",
     "build_broker",
     "cancel_workflow",

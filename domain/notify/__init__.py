@@ -27,10 +27,14 @@ from domain.notify.channels import (
 )
 from domain.notify.outbox import idempotency_key
 from domain.notify.phone import to_e164
+from domain.platform import audit
 
 T = TypeVar("T")
+#: The processing a delivery is and whose data it touches, for the audit trail.
+Audited = tuple[audit.Processing, list[audit.Subject]]
 
 __all__ = [
+    "Audited",
     "Channels",
     "Delivery",
     "Email",
@@ -65,7 +69,15 @@ def _send(session: Session, key: str, attempt: Callable[[], T]) -> T:
         raise
 
 
-def deliver_email(session: Session, channels: Channels, email: Email, *, key: str) -> Delivery:
+def _audited(session: Session, audited: Audited | None) -> None:
+    """The audit rows of a delivery, in the transaction that marks it sent (exactly once)."""
+    if audited is not None:
+        audit.record(session, *audited)
+
+
+def deliver_email(
+    session: Session, channels: Channels, email: Email, *, key: str, audited: Audited | None = None
+) -> Delivery:
     entry = outbox.record(
         session,
         key=key,
@@ -77,12 +89,19 @@ def deliver_email(session: Session, channels: Channels, email: Email, *, key: st
     if entry.status == OutboxStatus.SENT.value:
         return Delivery(key, entry.channel, entry.provider_message_id, True, entry.attempts)
     message_id = _send(session, key, lambda: channels.send_email(email, key=key))
+    _audited(session, audited)
     outbox.mark_sent(session, key, provider_message_id=message_id)
     return Delivery(key, entry.channel, message_id, False, entry.attempts)
 
 
 def deliver_sms(
-    session: Session, channels: Channels, sms: Sms, *, key: str, region: str = "FR"
+    session: Session,
+    channels: Channels,
+    sms: Sms,
+    *,
+    key: str,
+    region: str = "FR",
+    audited: Audited | None = None,
 ) -> Delivery:
     sms = Sms(to=to_e164(sms.to, region=region), body=sms.body)
     entry = outbox.record(
@@ -95,8 +114,10 @@ def deliver_sms(
         # An earlier attempt may have reached the provider and timed out on our side.
         found = _send(session, key, lambda: channels.find_sms(sms, since=since))
         if found:
+            _audited(session, audited)
             outbox.mark_sent(session, key, provider_message_id=found)
             return Delivery(key, entry.channel, found, True, entry.attempts)
     sid = _send(session, key, lambda: channels.send_sms(sms, key=key))
+    _audited(session, audited)
     outbox.mark_sent(session, key, provider_message_id=sid)
     return Delivery(key, entry.channel, sid, False, entry.attempts)

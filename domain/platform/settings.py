@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     api_token: SecretStr = SecretStr("")
     admin_token: SecretStr = SecretStr("")
+    # Keys the hashes of phone numbers and e-mail addresses in the processing audit trail.
+    audit_subject_key: SecretStr = SecretStr("")
     dashboard_user: str = "admin"
 
     # Job records and results.
