@@ -33,6 +33,7 @@ from api.routers import (
     models,
     notifications,
     queues,
+    retention,
     schedules,
     search,
     tasks,
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
         workflows.router,
         clients.router,
         audit.router,
+        retention.router,
     )
     for router in routers:
         app.include_router(router)
