@@ -25,6 +25,7 @@ from api.routers import (
     events,
     exports,
     files,
+    gdpr,
     health,
     ingest,
     jobs,
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         clients.router,
         audit.router,
         retention.router,
+        gdpr.router,
     )
     for router in routers:
         app.include_router(router)

@@ -511,8 +511,10 @@ _add_search()
 
 def _add_clients() -> None:
     from ops.clients_cli import audit_trail, clients_app
+    from ops.gdpr_cli import gdpr_app
 
     app.add_typer(clients_app, name="clients")
+    app.add_typer(gdpr_app, name="gdpr")
     app.command("audit")(audit_trail)
 
 

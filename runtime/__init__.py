@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     )
     from runtime.control import Control, DeadLetter, QueueStats
     from runtime.deferred import FORWARDED_KEY, Forwarded, Outbox, deferred_record, forward
+    from runtime.erasure import scrub_redis
     from runtime.errors import NotSetUp
     from runtime.flows import (
         MAX_STEPS,
@@ -130,6 +131,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Outbox": ("runtime.deferred", "Outbox"),
     "deferred_record": ("runtime.deferred", "deferred_record"),
     "forward": ("runtime.deferred", "forward"),
+    "scrub_redis": ("runtime.erasure", "scrub_redis"),
     "NotSetUp": ("runtime.errors", "NotSetUp"),
     "ACTIVE_STATES": ("runtime.job_records", "ACTIVE_STATES"),
     "JobRecord": ("runtime.job_records", "JobRecord"),
@@ -260,6 +262,7 @@ __all__ = [
     "record_events",
     "records",
     "redis_client",
+    "scrub_redis",
     "session_scope",
     "setup",
     "soft_limit_reached",
