@@ -37,7 +37,9 @@ ERASURE_PURPOSE = "erasure"
 
 class ErasePerson(Payload):
     gaveur_id: RowId | None = None
-    email_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    email_hash: str | None = Field(
+        default=None, min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$"
+    )
 
     @model_validator(mode="after")
     def _one_subject(self) -> ErasePerson:
