@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from domain.platform import clients, db
 from ops.cli import app
 from runtime import records
+from tests.support import jobs  # noqa: F401  (declares `flaky`)
 
 runner = CliRunner()
 
@@ -48,6 +49,8 @@ def test_create_list_rotate_revoke(demo_database: str) -> None:
 
 
 def test_jobs_the_cli_sends_are_submitted_by_cli(demo_database: str) -> None:
-    sent = json.loads(gaveurs("enqueue", "health_check", "--json"))
+    # (a job without a uniqueness key: another test's queued health check would be returned)
+    key = f"key={uuid.uuid4().hex}"
+    sent = json.loads(gaveurs("enqueue", "flaky", "-p", key, "-p", "failures=0", "--json"))
     record = records().get(sent["task_id"])
     assert record is not None and record.client == "cli"
