@@ -5,8 +5,9 @@ sha256."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import pendulum
@@ -20,16 +21,21 @@ from domain.platform.audit import Processing
 from domain.platform.db import session_factory
 from domain.platform.files import FileStore, store_for
 from runtime import (
+    Cache,
     Payload,
     RetryPolicy,
+    State,
+    StepResults,
     audit_processing,
-    chunked_session,
+    chord,
     current_settings,
     current_task_id,
     engine,
+    group,
     job,
     progress,
     session_scope,
+    submit_workflow,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +47,9 @@ MINUTE_MS = 60_000
 #: Why reports and certificates naming gaveurs process their data (the audit trail's purpose).
 REPORT_PURPOSE = "report"
 SITE_CODE = r"^[A-Za-z]{1,8}$"
+#: The kinds of workflow the starter jobs submit (their ids derive from the kind and task id).
+LOTS_ZIP = "lots-zip"
+WEEKLY_REPORTS = "weekly-reports"
 
 
 class _Period(Payload):
@@ -85,6 +94,34 @@ class CertificateRequest(Payload):
 
 class WeeklyReports(Payload):
     week_start: date | None = None
+
+
+class WeeklyReportsMail(Payload):
+    """The weekly workflow's callback: the site PDFs' outcomes arrive in `results`."""
+
+    week_start: date
+    results: StepResults = Field(default_factory=list)
+
+
+class LotsZip(Payload):
+    """The batch workflow's callback: each lot's CSV step outcome arrives in `results`."""
+
+    lot_ids: list[RowId] = Field(min_length=1, max_length=100_000)
+    results: StepResults = Field(default_factory=list)
+
+
+def lot_data_version(payload: LotPdf | LotWorkbook) -> str:
+    """The version of what a lot report reads: a new one (new gavage or SQAL data for the lot)
+    makes the next request run the report again instead of answering from the cache."""
+    from domain.reports.versions import lot_data_version as version_of
+
+    with session_scope() as session:
+        return version_of(session, payload.lot_id)
+
+
+#: Cached lot reports answer while their files are kept, a day at most.
+def _report_cache_ttl_ms(settings: Any) -> int:
+    return min(86_400_000, settings.export_retention_days * 86_400_000 // 2)
 
 
 def _store() -> FileStore:
@@ -141,6 +178,9 @@ def _table_csv(kind: str, payload: TableExport | FeedbackExport) -> dict[str, An
     retry=EXPORT_RETRY,
     time_limit_ms=5 * MINUTE_MS,
     unique="lot-pdf-{lot_id}-{report_type}",
+    cache=Cache[LotPdf](
+        key="{lot_id}-{report_type}", version=lot_data_version, ttl_ms=_report_cache_ttl_ms
+    ),
 )
 def generate_lot_pdf_report(payload: LotPdf) -> dict[str, Any]:
     """Lot PDF: identity, dose and weight curves, mortality, ITM vs site, SQAL, feedback."""
@@ -175,6 +215,7 @@ def generate_site_pdf_report(payload: SiteReport) -> dict[str, Any]:
     retry=EXPORT_RETRY,
     time_limit_ms=10 * MINUTE_MS,
     unique="lot-xlsx-{lot_id}",
+    cache=Cache[LotWorkbook](key="{lot_id}", version=lot_data_version, ttl_ms=_report_cache_ttl_ms),
 )
 def generate_lot_excel_report(payload: LotWorkbook) -> dict[str, Any]:
     """Lot workbook: identity, days (chart), meals, SQAL (chart), ToF map, feedback."""
@@ -241,20 +282,90 @@ def export_consumer_feedbacks_csv(payload: FeedbackExport) -> dict[str, Any]:
     return _table_csv("feedbacks", payload)
 
 
+def started_workflow(kind: str) -> Callable[[str], dict[str, str]]:
+    """What a starter job's 202 adds: the workflow it will submit and where to follow it."""
+
+    def echo(task_id: str) -> dict[str, str]:
+        workflow_id = workflow_of(kind, task_id)
+        return {"workflow_id": workflow_id, "workflow_url": f"/api/workflows/{workflow_id}"}
+
+    return echo
+
+
+def workflow_of(kind: str, task_id: str) -> str:
+    """The workflow a starter job submits: derived from its task id, so the API can name it in
+    its 202 and a redelivered starter finds the workflow its first run made."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{task_id}"))
+
+
+def _start(flow: Any, *, kind: str, policy: Literal["fail_fast", "continue"]) -> dict[str, Any]:
+    """Submit a starter job's workflow and return at once: the steps run on their own, the
+    callback's record (`result_task_id`) holds the final result."""
+    workflow_id = workflow_of(kind, current_task_id() or uuid.uuid4().hex)
+    submitted = submit_workflow(flow, name=kind, policy=policy, workflow_id=workflow_id)
+    progress(100, "workflow started")
+    return {
+        "status": "started",
+        "workflow_id": workflow_id,
+        "status_url": f"/api/workflows/{workflow_id}",
+        "result_task_id": list(submitted.steps.values())[-1],
+        "steps": len(submitted.steps),
+    }
+
+
+def lots_zip_flow(lot_ids: list[int]) -> Any:
+    """One gavage CSV per lot side by side, then the ZIP of them (the callback is last)."""
+    return chord(
+        group(
+            export_gavage_data_csv.step(TableExport(lot_id=lot_id), name=f"lot-{lot_id}")
+            for lot_id in lot_ids
+        ),
+        zip_lots_csv.step(LotsZip(lot_ids=lot_ids), receives="results", name="zip"),
+    )
+
+
 @job(
     priority_class="high",
     priority_range=("normal", "high"),
     queue="exports",
     payload=LotsBatch,
     retry=EXPORT_RETRY,
-    time_limit_ms=30 * MINUTE_MS,
+    time_limit_ms=5 * MINUTE_MS,
 )
 def batch_export_lots_csv(payload: LotsBatch) -> dict[str, Any]:
-    """One ZIP: lots.csv (a row per lot) and each lot's feeding records as its own CSV."""
-    from domain.reports import runs
+    """Start the batch workflow (fail fast: a lot's CSV failing means no ZIP) and return."""
+    from domain.reports.csv_export import checked_lot_ids
 
     limit = current_settings().export_max_batch_lots
-    return _export(lambda ctx: runs.lots_zip(ctx, lot_ids=payload.lot_ids, limit=limit))
+    with session_scope() as session:
+        ids = checked_lot_ids(session, payload.lot_ids, limit=limit)
+    return _start(lots_zip_flow(ids), kind=LOTS_ZIP, policy="fail_fast") | {"lots": len(ids)}
+
+
+@job(
+    priority_class="high",
+    priority_range=("normal", "high"),
+    queue="exports",
+    payload=LotsZip,
+    retry=EXPORT_RETRY,
+    time_limit_ms=30 * MINUTE_MS,
+)
+def zip_lots_csv(payload: LotsZip) -> dict[str, Any]:
+    """One ZIP: lots.csv (a row per lot) and each lot's CSV, copied from its step's file."""
+    from domain.reports import runs
+
+    members = {
+        r.result["lot_id"]: (r.result["file_id"], r.result["rows"])
+        for r in _succeeded(payload.results)
+    }
+    limit = current_settings().export_max_batch_lots
+    return _export(
+        lambda ctx: runs.lots_zip(ctx, lot_ids=payload.lot_ids, limit=limit, members=members)
+    )
+
+
+def _succeeded(results: Iterable[Any]) -> list[Any]:
+    return [r for r in results if r.state == State.SUCCESS and isinstance(r.result, dict)]
 
 
 @job(
@@ -291,24 +402,71 @@ def default_week(tz: str) -> date:
     return previous_week(pendulum.now(tz).date())
 
 
+def weekly_flow(week_start: date, site_codes: Iterable[str]) -> Any:
+    """One site PDF per site side by side, then the one e-mail listing them."""
+    week_end = week_start + timedelta(days=6)
+    return chord(
+        group(
+            generate_site_pdf_report.step(
+                SiteReport(site_code=code, date_debut=week_start, date_fin=week_end),
+                name=f"site-{code}",
+            )
+            for code in site_codes
+        ),
+        send_weekly_reports.step(
+            WeeklyReportsMail(week_start=week_start), receives="results", name="email"
+        ),
+    )
+
+
 @job(
     queue="exports",
     payload=WeeklyReports,
     retry=EXPORT_RETRY,
-    time_limit_ms=30 * MINUTE_MS,
+    time_limit_ms=5 * MINUTE_MS,
     unique="weekly-reports-{week_start}",
 )
 def weekly_reports_generation(payload: WeeklyReports) -> dict[str, Any]:
-    """Monday 06:00: one site PDF per site for the past week (or the week of `week_start`)."""
-    week_start = week_of(payload.week_start or default_week(current_settings().tz))
-    # Committed site by site, so the reports made before a failure stay downloadable.
+    """Monday 06:00: start the weekly workflow for the past week (or the week of `week_start`);
+    policy continue, so one site failing still leaves the others' PDFs and the e-mail."""
     from domain.reports import runs
 
-    with chunked_session() as session:
-        ctx = runs.ExportContext(
-            session, _store(), _now(), current_task_id(), progress, audit=_processing()
-        )
-        result = runs.weekly_reports(ctx, week_start=week_start)
-    request_index_update()
+    week_start = week_of(payload.week_start or default_week(current_settings().tz))
+    with session_scope() as session:
+        codes = runs.site_codes(session)
+    started = _start(weekly_flow(week_start, codes), kind=WEEKLY_REPORTS, policy="continue")
+    return started | {"week_start": week_start.isoformat()}
+
+
+@job(queue="exports", payload=WeeklyReportsMail, retry=EXPORT_RETRY, time_limit_ms=2 * MINUTE_MS)
+def send_weekly_reports(payload: WeeklyReportsMail) -> dict[str, Any]:
+    """The weekly workflow's end: one e-mail with every site PDF made, naming those that failed
+    (sent once, whatever the retries: its idempotency key is this step's task id)."""
+    from actors.notifications import deliver_email
+    from domain.notify import idempotency_key, messages
+
+    reports = [
+        {key: r.result[key] for key in ("site_code", "pdf_url", "file_size", "file_id")}
+        for r in _succeeded(payload.results)
+    ]
+    failed = [
+        {"step": r.step, "state": r.state, "reason": (r.error or {}).get("message", "")}
+        for r in payload.results
+        if r.state != State.SUCCESS
+    ]
+    email = messages.weekly_reports(
+        to=current_settings().weekly_reports_email_to,
+        week_start=payload.week_start,
+        reports=reports,
+        failed=failed,
+    )
+    sent = deliver_email(email, key=idempotency_key("weekly-reports", current_task_id() or ""))
     progress(100, "done")
-    return result
+    return {
+        "status": "success" if not failed else "partial",
+        "week_start": payload.week_start.isoformat(),
+        "week_end": (payload.week_start + timedelta(days=6)).isoformat(),
+        "reports": reports,
+        "failed": failed,
+        "email": sent,
+    }

@@ -86,10 +86,12 @@ def health_check(payload: HealthCheck) -> dict[str, Any]:
     payload=RefreshAggregates,
     retry=NIGHTLY,
     time_limit_ms=30 * 60_000,
-    unique="refresh-{full}",
+    debounce="refresh-{full}",
+    debounce_ms=lambda settings: settings.aggregates_debounce_ms,
 )
 def refresh_aggregates(payload: RefreshAggregates) -> dict[str, Any]:
-    """Daily gavage stats and hourly SQAL stats, incremental unless `full`."""
+    """Daily gavage stats and hourly SQAL stats, incremental unless `full`. Requests within
+    AGGREGATES_DEBOUNCE_MS run once, at the window's end (the schedule's runs start at once)."""
     progress(5, "refreshing aggregates")
     with session_scope() as session:
         outcome = aggregates.refresh_aggregates(session, full=payload.full)

@@ -1,8 +1,9 @@
 """Notification jobs on queues `notifications` (bulk, routine) and `notifications_urgent`.
 
 Composite jobs (anomaly alert, lot completion, daily summary, bulk e-mail) render their messages
-and fan out to one `send_email` / `send_sms` job per recipient, each carrying an idempotency key
-derived from what the notification is, so a re-run or retry never notifies anyone twice.
+and fan out one per recipient, each carrying an idempotency key derived from what the
+notification is, so a re-run or retry never notifies anyone twice: routine e-mails as items of
+`send_email_batch` (one SMTP session per batch window), urgent e-mails and SMS as one job each.
 Urgent SMS and critical alerts run on `notifications_urgent` (Procfile `worker_urgent`), which
 bulk mail never fills. Anomaly alert payload (sent by ML detection and SQAL ingest by name):
 {"site_code", "severity": "warning"|"critical", "title", "anomalies": [{kind, ref, score,
@@ -29,6 +30,7 @@ from domain.platform.db import session_factory
 from domain.platform.redact import mask_email, mask_phone
 from domain.platform.settings import Settings
 from runtime import (
+    Batch,
     CircuitBreaker,
     Job,
     Payload,
@@ -75,6 +77,8 @@ def notify_retry(settings: Settings) -> RetryPolicy:
 MAX_RECIPIENTS = 10_000
 #: Why a notification processes its recipient's address or number (the audit trail's purpose).
 NOTIFY_PURPOSE = "notification"
+#: E-mails per SMTP session of a batch: a provider may cap the messages of one connection.
+EMAIL_BATCH_MAX = 100
 #: Checked when enqueued, so a bad address never reaches a worker (or a dead letter) unmasked.
 Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
 
@@ -195,16 +199,19 @@ def deliver_sms(sms: Sms, *, key: str) -> dict[str, Any]:
     }
 
 
+def _email_of(payload: SendEmail) -> Email:
+    if payload.rendered:
+        return messages.as_email(
+            to=payload.to_email, subject=payload.subject, html=payload.body_html
+        )
+    return messages.plain_email(
+        to=payload.to_email, subject=payload.subject, body_html=payload.body_html
+    )
+
+
 def _email_job(payload: SendEmail) -> dict[str, Any]:
     """One e-mail (multipart HTML + text) through the outbox."""
-    email = (
-        messages.as_email(to=payload.to_email, subject=payload.subject, html=payload.body_html)
-        if payload.rendered
-        else messages.plain_email(
-            to=payload.to_email, subject=payload.subject, body_html=payload.body_html
-        )
-    )
-    return deliver_email(email, key=payload.key or _own_key("email"))
+    return deliver_email(_email_of(payload), key=payload.key or _own_key("email"))
 
 
 def _sms_job(payload: SendSms) -> dict[str, Any]:
@@ -241,23 +248,77 @@ send_urgent_sms = job(
 )(_sms_job)
 
 
+class EmailBatch(Payload):
+    """The e-mails requested within the batch window, filled by the runtime when the run starts
+    (runtime/middleware/batching.py)."""
+
+    emails: list[SendEmail] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+
+
+def _pace() -> None:
+    """Wait for a slot of the SMTP provider's rate (one per message, batched or not)."""
+    settings = current_settings()
+    with rate_limited(broker().client, "smtp", per_second=settings.email_rate_per_second):
+        pass
+
+
+@job(
+    queue="notifications",
+    payload=EmailBatch,
+    retry=notify_retry,
+    time_limit_ms=600_000,
+    redact=("emails",),
+    batch=Batch(
+        field="emails",
+        window_ms=lambda settings: settings.email_batch_window_ms,
+        max_items=EMAIL_BATCH_MAX,
+    ),
+)
+def send_email_batch(payload: EmailBatch) -> dict[str, Any]:
+    """The routine e-mails requested within EMAIL_BATCH_WINDOW_MS, in one SMTP session (SMTP's
+    batch: many messages per connection); each goes out once by its idempotency key."""
+    emails = [
+        (_email_of(item), item.key or idempotency_key(_own_key("email-batch"), position))
+        for position, item in enumerate(payload.emails)
+    ]
+    secret = audit_key()
+
+    def audited(email: Email, key: str) -> notify.Audited:
+        return _audited(key, audit.email(email.to, key=secret), purpose=NOTIFY_PURPOSE)
+
+    with session_factory(engine())() as session:
+        outcomes = _breaker("smtp").call(
+            lambda: notify.deliver_emails(session, notify.channels_for(current_settings()),
+                                          emails, pace=_pace, audits=audited)
+        )  # fmt: skip
+    sent = [o for o in outcomes if isinstance(o, notify.Delivery)]
+    rejected = [str(o) for o in outcomes if not isinstance(o, notify.Delivery)]
+    log.info("email batch: %d sent, %d rejected in one session", len(sent), len(rejected))
+    return {
+        "status": "success",
+        "channel": "email",
+        "emails": len(emails),
+        "sent": sum(not d.already_sent for d in sent),
+        "already_sent": sum(d.already_sent for d in sent),
+        "rejected": rejected,
+    }
+
+
 def sms_job_for(priority: str) -> Job[SendSms]:
     """high/critical SMS never wait behind bulk mail."""
     return send_urgent_sms if priority in ("high", "critical") else send_sms
 
 
 def _fan_out_emails(emails: list[Email], *, keys: list[str], urgent: bool = False) -> int:
-    target = send_urgent_email if urgent else send_email
+    """Routine e-mails join the SMTP batch of the window; urgent ones never wait for it."""
     for email, key in zip(emails, keys, strict=True):
-        target.send(
-            SendEmail(
-                to_email=email.to,
-                subject=email.subject,
-                body_html=email.html,
-                rendered=True,
-                key=key,
-            )
+        item = SendEmail(
+            to_email=email.to, subject=email.subject, body_html=email.html, rendered=True, key=key
         )
+        if urgent:
+            send_urgent_email.send(item)
+        else:
+            send_email_batch.add(item)
     return len(emails)
 
 
@@ -352,7 +413,7 @@ def send_bulk_email(payload: BulkEmail) -> dict[str, Any]:
     parent = _own_key("bulk-email")
     recipients = list(dict.fromkeys(r.strip() for r in payload.recipients))
     for done, to in enumerate(recipients, start=1):
-        send_email.send(
+        send_email_batch.add(
             SendEmail(
                 to_email=to,
                 subject=payload.subject,

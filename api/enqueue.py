@@ -7,6 +7,7 @@ document it with `ACCEPTED` (the 202 schema is `SubmittedPublic`)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,10 +17,22 @@ from api.idempotency import current_key
 from api.metrics import ENQUEUE_SECONDS, ENQUEUED
 from api.schemas import Accepted, SubmittedPublic
 from domain.platform.settings import get_settings
-from runtime import Job, outbox
+from runtime import Job, Submitted, outbox
 
 #: What a deferred job's 202 says: accepted, waiting in the database for Redis to come back.
 DEFERRED = {"status": "PENDING", "queued": "deferred"}
+
+
+DUPLICATE_NOTE = (
+    "already accepted (same Idempotency-Key, or the same job is queued or running); "
+    "returning that task"
+)
+CACHED_NOTE = "answered from the finished run on the same data (result cache); nothing queued"
+
+
+def _cached(outcome: Submitted) -> dict[str, Any]:
+    """What an answer from the result cache adds: the finished run's state and result."""
+    return {"status": "SUCCESS", "cached": True, "result": outcome.result}
 
 
 def submit(
@@ -29,8 +42,10 @@ def submit(
     message: str,
     delay_ms: int | None = None,
     priority_class: str | None = None,
+    echo_task: Callable[[str], dict[str, Any]] | None = None,
     **echo: Any,
 ) -> Accepted:
+    """`echo_task` adds fields computed from the task id (a starter job's workflow id)."""
     started = time.perf_counter()
     # Redis first; while Redis is unreachable the job is kept in the database journal and sent
     # when Redis is back (runtime/deferred.py), answered "queued": "deferred".
@@ -44,25 +59,25 @@ def submit(
         priority_class=priority_class,
     )
     ENQUEUE_SECONDS.labels(job.name).observe(time.perf_counter() - started)
-    ENQUEUED.labels(
-        job.name,
-        "duplicate" if outcome.duplicate else "deferred" if outcome.deferred else "accepted",
-    ).inc()
+    if outcome.cached:
+        kind, note = "cached", CACHED_NOTE
+    elif outcome.duplicate:
+        kind, note = "duplicate", DUPLICATE_NOTE
+    else:
+        kind, note = ("deferred" if outcome.deferred else "accepted"), message
+    ENQUEUED.labels(job.name, kind).inc()
     status_url = f"/api/tasks/status/{outcome.task_id}"
     return Accepted(
         SubmittedPublic(
             task_id=outcome.task_id,
             task_name=job.name,
             queue=job.queue,
-            message=(
-                "already accepted (same Idempotency-Key, or the same job is queued or running); "
-                "returning that task"
-                if outcome.duplicate
-                else message
-            ),
+            message=note,
             status_url=status_url,
             duplicate=outcome.duplicate,
             **(DEFERRED if outcome.deferred else {}),
+            **(_cached(outcome) if outcome.cached else {}),
             **echo,
+            **(echo_task(outcome.task_id) if echo_task else {}),
         )
     )

@@ -74,8 +74,10 @@ if TYPE_CHECKING:
     from runtime.live import KEEPALIVE_S as LIVE_KEEPALIVE_S
     from runtime.live import RecordEvents, follow, record_events
     from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
+    from runtime.middleware.batching import Batch
     from runtime.middleware.heartbeat import live_workers
     from runtime.middleware.recycle import RECYCLE_EXIT_CODE
+    from runtime.middleware.result_cache import Cache
     from runtime.middleware.scheduled_runs import (
         SCHEDULER_PREFIX,
         SKIPS_KEY,
@@ -149,6 +151,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RecordEvents": ("runtime.live", "RecordEvents"),
     "follow": ("runtime.live", "follow"),
     "record_events": ("runtime.live", "record_events"),
+    "Batch": ("runtime.middleware.batching", "Batch"),
+    "Cache": ("runtime.middleware.result_cache", "Cache"),
     "live_workers": ("runtime.middleware.heartbeat", "live_workers"),
     "RECYCLE_EXIT_CODE": ("runtime.middleware.recycle", "RECYCLE_EXIT_CODE"),
     "SCHEDULER_PREFIX": ("runtime.middleware.scheduled_runs", "SCHEDULER_PREFIX"),
@@ -184,6 +188,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 __all__ = [
     "ACTIVE_STATES",
     "BREAKER_PREFIX",
+    "Batch",
+    "Cache",
     "CircuitBreaker",
     "Control",
     "DeadLetter",

@@ -44,13 +44,16 @@ from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
 from runtime.jobs import bind_all
 from runtime.middleware.abort import RunningAbortable
+from runtime.middleware.batching import Batching
 from runtime.middleware.callbacks import FinalCallbacks
+from runtime.middleware.debounce import Debounce
 from runtime.middleware.handover import Handover
 from runtime.middleware.heartbeat import WorkerHeartbeat
 from runtime.middleware.job_records import JobTracking
 from runtime.middleware.journal import Journal
 from runtime.middleware.metrics import CanonicalPrometheus, configure_prometheus
 from runtime.middleware.recycle import Recycle
+from runtime.middleware.result_cache import ResultCache
 from runtime.middleware.retries import PolicyRetries
 from runtime.middleware.scheduled_runs import ScheduledRuns
 from runtime.middleware.soft_time_limit import SoftTimeLimit
@@ -116,6 +119,8 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
         GroupCallbacks(RateLimiterBackend(client=client)),
         RunningAbortable(backend=AbortBackend(client=client), abort_ttl=ABORT_TTL_MS),
         Uniqueness(client=client, default_ttl_ms=UNIQUE_TTL_MS, record_prefix=records.key("")),
+        Debounce(client=client, record_prefix=records.key("")),
+        ResultCache(client=client),
         ScheduledRuns(client=client, records=records),
         tracking,
         PolicyRetries(
@@ -142,6 +147,10 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
     # Also before PolicyRetries: a failure is final only once it has decided not to retry.
     middleware.insert(middleware.index(journal) + 1, FinalCallbacks())
     middleware.insert(middleware.index(journal) + 1, WorkflowInputs(records=records))
+    # After JobTracking too: a run reads its items once its record says STARTED.
+    middleware.insert(
+        middleware.index(journal) + 1, Batching(client=client, record_prefix=records.key(""))
+    )
     if settings.worker_max_jobs_per_process or settings.worker_max_memory_mb:
         # First, so its after_worker_shutdown (which exits the process) runs last.
         middleware.insert(

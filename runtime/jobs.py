@@ -32,7 +32,11 @@ from runtime.clients import OPTION as CLIENT_OPTION
 from runtime.clients import current_client
 from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
+from runtime.middleware import result_cache
+from runtime.middleware.batching import OPTION as BATCH_OPTION
+from runtime.middleware.batching import Batch, Batching
 from runtime.middleware.job_records import JobTracking
+from runtime.middleware.result_cache import Cache
 from runtime.middleware.uniqueness import DuplicateJob
 from runtime.policy import RetryPolicy
 from runtime.priorities import OPTION as CLASS_OPTION
@@ -53,6 +57,8 @@ IDEMPOTENCY_WAIT_S = 0.5
 
 #: A retry policy, or a function of the settings that makes one (read when the job is bound).
 Retry = RetryPolicy | Callable[[Settings], RetryPolicy]
+#: A debounce window in ms, or a function of the settings that gives it (read when bound).
+Window = int | Callable[[Settings], int]
 
 
 class Payload(BaseModel):
@@ -61,12 +67,13 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_template(template: str, payload: type[BaseModel]) -> None:
+def _check_template(template: str, payload: type[BaseModel], option: str = "unique") -> None:
     names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
     unknown = names - set(payload.model_fields)
     if unknown:
         raise ValueError(
-            f"unique={template!r} names {sorted(unknown)} which {payload.__name__} does not have; "
+            f"{option}={template!r} names {sorted(unknown)} which {payload.__name__} does not "
+            "have; "
             f"use fields among {sorted(payload.model_fields)}"
         )
 
@@ -79,6 +86,9 @@ class Submitted:
     duplicate: bool = False
     #: Accepted while Redis was unreachable: stored in the journal until the forwarder sends it.
     deferred: bool = False
+    #: Answered from a finished run on the same data (the result cache): nothing was enqueued.
+    cached: bool = False
+    result: Any = None
 
 
 class Job(Generic[P]):
@@ -100,6 +110,10 @@ class Job(Generic[P]):
         retry: Retry | None,
         priority_class: PriorityClass = PriorityClass.NORMAL,
         priority_range: tuple[PriorityClass, PriorityClass] | None = None,
+        debounce: str | None = None,
+        debounce_ms: Window | None = None,
+        cache: Cache[P] | None = None,
+        batch: Batch | None = None,
     ) -> None:
         self.run = run
         self.name = name
@@ -112,6 +126,15 @@ class Job(Generic[P]):
         self.priority_class = priority_class
         #: (lowest, highest) class a request may ask for; the default class alone unless declared.
         self.priority_range = priority_range or (priority_class, priority_class)
+        #: Requests with the same key within the window run once (middleware/debounce.py).
+        self.debounce = debounce
+        self.debounce_ms = debounce_ms
+        #: Requests on unchanged data are answered from the last run (middleware/result_cache.py).
+        self.cache = cache
+        self._cache_ttl_ms = 0
+        #: Items added within a window go out as one run (middleware/batching.py).
+        self.batch = batch
+        self._batch_window_ms = 0
         self._actor: dramatiq.Actor[Any, Any] | None = None
 
     @property
@@ -131,6 +154,14 @@ class Job(Generic[P]):
             options["retry"] = (
                 self.retry if isinstance(self.retry, RetryPolicy) else (self.retry(settings))
             )
+        if self.cache is not None:
+            ttl = self.cache.ttl_ms
+            self._cache_ttl_ms = ttl if isinstance(ttl, int) else ttl(settings)
+        if self.batch is not None:
+            self._batch_window_ms = self.batch.window(settings)
+        if self.debounce_ms is not None:
+            window = self.debounce_ms
+            options["debounce"] = window if isinstance(window, int) else window(settings)
         declare = dramatiq.actor(
             actor_name=self.name,
             queue_name=self.queue,
@@ -172,6 +203,11 @@ class Job(Generic[P]):
     def unique_key(self, payload: P) -> str | None:
         return self.unique.format(**payload.model_dump()) if self.unique else None
 
+    def delay_of(self, delay_ms: int | None) -> int | None:
+        """A debounced job waits out its window, so the requests made meanwhile join it."""
+        window = self.actor.options.get("debounce") if self.debounce else None
+        return max(delay_ms or 0, window) if window else delay_ms
+
     def resolve_class(self, requested: str | PriorityClass | None) -> PriorityClass:
         """The class a request asked for (English or French name), or the job's default;
         InvalidInput when it is unknown or outside the job's declared range."""
@@ -198,6 +234,8 @@ class Job(Generic[P]):
         key = self.unique_key(payload)
         if key:
             options["unique_key"] = key
+        if self.debounce:
+            options["debounce_key"] = self.debounce.format(**payload.model_dump())
         chosen = self.resolve_class(priority_class)
         if chosen is not PriorityClass.NORMAL:
             options[CLASS_OPTION] = chosen.value
@@ -214,7 +252,13 @@ class Job(Generic[P]):
         priority_class: str | PriorityClass | None = None,
     ) -> dramatiq.Message[Any]:
         message = self.message(payload, priority_class=priority_class)
-        return self.actor.broker.enqueue(message, delay=delay_ms)
+        try:
+            return self.actor.broker.enqueue(message, delay=self.delay_of(delay_ms))
+        except DuplicateJob as duplicate:
+            if not self.debounce:
+                raise
+            # Joined the pending run: the caller gets its message, as the API gets its id.
+            return dataclasses.replace(message, message_id=duplicate.existing_task_id)
 
     def submit(
         self,
@@ -233,18 +277,65 @@ class Job(Generic[P]):
         failed attempt (Redis down: 503) creates it then, once. Reusing a key for a different
         payload is refused.
         """
-        message = self.message(
-            payload, priority_class=priority_class, **callback_option(callback_url)
-        )
+        options = callback_option(callback_url)
+        if self.cache is not None:
+            hit, options = self._cached(payload, options)
+            if hit is not None:
+                return hit
+        message = self.message(payload, priority_class=priority_class, **options)
         if idempotency_key is not None:
             message = self.keyed(message, idempotency_key)
             existing = self._claim_idempotency(message, idempotency_key, idempotency_ttl_s)
             if existing is not None:
                 return existing
         try:
-            return Submitted(self.actor.broker.enqueue(message, delay=delay_ms).message_id)
+            enqueued = self.actor.broker.enqueue(message, delay=self.delay_of(delay_ms))
+            return Submitted(enqueued.message_id)
         except DuplicateJob as duplicate:
             return Submitted(duplicate.existing_task_id, duplicate=True)
+
+    def add(self, item: BaseModel, *, payload: P | None = None) -> Submitted:
+        """A batched job's item: it joins the run pending for this job, or opens one (enqueued
+        to start at the end of the window). The answer is the task id of the run that takes it
+        (`duplicate` when the run existed)."""
+        if self.batch is None:
+            raise TypeError(f"{self.name} is not a batched job (declare it with batch=Batch(...))")
+        field = self.batch.field
+        item_json = item.model_dump(mode="json")
+        base = payload if payload is not None else self.payload()
+        try:  # the payload's model checks the item like any element of the field
+            self.payload.model_validate({**base.model_dump(mode="json"), field: [item_json]})
+        except ValidationError as error:
+            raise InvalidInput(f"invalid item for {self.name}: {error}") from None
+        message = self.message(base, **{BATCH_OPTION: field})
+        task_id, new = batching_of(self.actor.broker).add(
+            self.name,
+            task_id=message.message_id,
+            item=item_json,
+            window_ms=self._batch_window_ms,
+            max_items=self.batch.max_items,
+        )
+        if new:
+            self.actor.broker.enqueue(message, delay=self._batch_window_ms)
+        return Submitted(task_id, duplicate=not new)
+
+    def _cached(
+        self, payload: P, options: dict[str, Any]
+    ) -> tuple[Submitted | None, dict[str, Any]]:
+        """The finished run that answers this payload on unchanged data, or the message options
+        that let this run be stored for the next request."""
+        assert self.cache is not None
+        cache_key = self.cache.key.format(**payload.model_dump())
+        version = self.cache.version(payload)
+        client = getattr(self.actor.broker, "client")  # noqa: B009  (the Redis broker's)
+        hit = result_cache.lookup(
+            client, self.records(), result_cache.key_of(self.name, cache_key), version
+        )
+        if hit is not None:
+            record = hit.record
+            return Submitted(record.task_id, duplicate=True, cached=True, result=record.result), {}
+        stored = {"cache_key": cache_key, "cache_version": version, "cache_ttl": self._cache_ttl_ms}
+        return None, {**options, **stored}
 
     def keyed(self, message: dramatiq.Message[Any], key: str) -> dramatiq.Message[Any]:
         """The message with its task id derived from the key, the same on every retry."""
@@ -312,11 +403,19 @@ def job(
     store_results: bool = False,
     priority_class: str = "normal",
     priority_range: tuple[str, str] | None = None,
+    debounce: str | None = None,
+    debounce_ms: Window | None = None,
+    cache: Cache[P] | None = None,
+    batch: Batch | None = None,
 ) -> Callable[[Callable[[P], Any]], Job[P]]:
     """Declare a job. Bad declarations fail at import time with a message saying how to fix them.
 
     `priority_class` is the job's default class (runtime/priorities.py); `priority_range`
-    (lowest, highest) lets a request choose another class within it."""
+    (lowest, highest) lets a request choose another class within it. `debounce` (a key
+    template like `unique`) with `debounce_ms` coalesces the requests made within the window
+    into one run (runtime/middleware/debounce.py). `cache` answers a request on unchanged data
+    from the last finished run (runtime/middleware/result_cache.py). `batch` gathers the items
+    added within a window into one run (runtime/middleware/batching.py)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: use one of {QUEUES}")
     if not (isinstance(payload, type) and issubclass(payload, BaseModel)):
@@ -328,6 +427,29 @@ def job(
         raise ValueError(f"redact names unknown fields {sorted(unknown_redact)}")
     if unique:
         _check_template(unique, payload)
+    if (debounce is None) != (debounce_ms is None):
+        raise ValueError("debounce= (the key template) and debounce_ms= (the window) go together")
+    if debounce is not None:
+        _check_template(debounce, payload, "debounce")
+        if unique:
+            raise ValueError(
+                "a job is either unique= (one queued or running) or debounce= (one pending run "
+                "per window), not both"
+            )
+        if isinstance(debounce_ms, int) and debounce_ms <= 0:
+            raise ValueError("debounce_ms must be a positive number of milliseconds")
+    if cache is not None:
+        _check_template(cache.key, payload, "cache key")
+    if batch is not None:
+        if batch.field not in payload.model_fields:
+            raise ValueError(
+                f"batch field {batch.field!r} is not a field of {payload.__name__} "
+                f"(fields: {sorted(payload.model_fields)})"
+            )
+        if unique or debounce:
+            raise ValueError("a batched job gathers its own runs: no unique= or debounce=")
+        if batch.max_items < 1 or (isinstance(batch.window_ms, int) and batch.window_ms <= 0):
+            raise ValueError("batch needs a positive window_ms and max_items")
     default_class = parse(priority_class)
     class_range = None
     if priority_range is not None:
@@ -377,6 +499,10 @@ def job(
             retry=retry,
             priority_class=default_class,
             priority_range=class_range,
+            debounce=debounce,
+            debounce_ms=debounce_ms,
+            cache=cache,
+            batch=batch,
         )
         REGISTRY[name] = declared
         for broker, settings in _bound:
@@ -398,6 +524,13 @@ def forget(name: str) -> None:
     declared = REGISTRY.pop(name, None)
     if declared is not None and declared._actor is not None:
         declared._actor.broker.actors.pop(name, None)
+
+
+def batching_of(broker: dramatiq.Broker) -> Batching:
+    for middleware in broker.middleware:
+        if isinstance(middleware, Batching):
+            return middleware
+    raise LookupError("the broker has no Batching middleware")
 
 
 def records_of(broker: dramatiq.Broker) -> JobRecords:

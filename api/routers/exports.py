@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.exports import (
+    LOTS_ZIP,
+    WEEKLY_REPORTS,
     CertificateRequest,
     FeedbackExport,
     LotPdf,
@@ -28,6 +30,7 @@ from actors.exports import (
     generate_lot_pdf_report,
     generate_site_excel_report,
     generate_site_pdf_report,
+    started_workflow,
     weekly_reports_generation,
 )
 from api.deps import SessionDep, SettingsDep, WriterDep
@@ -179,7 +182,8 @@ def enqueue_lots_csv(request: LotsRequest, session: SessionDep, settings: Settin
     return submit(
         batch_export_lots_csv,
         LotsBatch(lot_ids=ids),
-        message="Batch lots CSV export started",
+        message="Batch lots CSV export started: a workflow of one CSV per lot, then the ZIP",
+        echo_task=started_workflow(LOTS_ZIP),
         lots=len(ids),
     )
 
@@ -207,6 +211,7 @@ def enqueue_weekly_reports(week_start: date | None = None) -> Accepted:
     return submit(
         weekly_reports_generation,
         WeeklyReports(week_start=week),
-        message="Weekly reports generation started",
+        message="Weekly reports generation started: a workflow of site PDFs, then one e-mail",
+        echo_task=started_workflow(WEEKLY_REPORTS),
         week_start=week,
     )

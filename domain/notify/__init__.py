@@ -8,8 +8,9 @@ itself carries the key as the provider's idempotency token.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ __all__ = [
     "channels_for",
     "check_backend",
     "deliver_email",
+    "deliver_emails",
     "deliver_sms",
     "idempotency_key",
     "providers_reachable",
@@ -78,20 +80,57 @@ def _audited(session: Session, audited: Audited | None) -> None:
 def deliver_email(
     session: Session, channels: Channels, email: Email, *, key: str, audited: Audited | None = None
 ) -> Delivery:
-    entry = outbox.record(
-        session,
-        key=key,
-        channel=Channel.EMAIL.value,
-        recipient=email.to,
-        subject=email.subject,
-        body=email.html,
-    )
-    if entry.status == OutboxStatus.SENT.value:
-        return Delivery(key, entry.channel, entry.provider_message_id, True, entry.attempts)
-    message_id = _send(session, key, lambda: channels.send_email(email, key=key))
-    _audited(session, audited)
-    outbox.mark_sent(session, key, provider_message_id=message_id)
-    return Delivery(key, entry.channel, message_id, False, entry.attempts)
+    audits = None if audited is None else (lambda _email, _key: audited)
+    (outcome,) = deliver_emails(session, channels, [(email, key)], audits=audits)
+    if isinstance(outcome, ProviderRejected):
+        raise outcome
+    return outcome
+
+
+def deliver_emails(
+    session: Session,
+    channels: Channels,
+    emails: Sequence[tuple[Email, str]],
+    *,
+    pace: Callable[[], None] = lambda: None,
+    audits: Callable[[Email, str], Audited | None] | None = None,
+) -> list[Delivery | ProviderRejected]:
+    """Several e-mails (each with its key) in one provider session: those the outbox says sent
+    are skipped, a rejected one is recorded and the others go on; a provider outage stops the
+    batch (ProviderUnavailable: its retry sends what was not sent). `pace` runs before each send
+    (the provider's rate limit); `audits` gives each e-mail's audit rows, written with its
+    `sent` mark. One outcome per e-mail, in order."""
+    outcomes: list[Delivery | ProviderRejected | None] = []
+    pending: list[tuple[int, Email, str, int]] = []
+    for email, key in emails:
+        entry = outbox.record(
+            session,
+            key=key,
+            channel=Channel.EMAIL.value,
+            recipient=email.to,
+            subject=email.subject,
+            body=email.html,
+        )
+        if entry.status == OutboxStatus.SENT.value:
+            outcomes.append(
+                Delivery(key, entry.channel, entry.provider_message_id, True, entry.attempts)
+            )
+        else:
+            pending.append((len(outcomes), email, key, entry.attempts))
+            outcomes.append(None)
+    if pending:
+        with channels.email_session() as send:
+            for position, email, key, attempts in pending:
+                pace()
+                try:
+                    message_id = _send(session, key, partial(send, email, key))
+                except ProviderRejected as rejected:
+                    outcomes[position] = rejected
+                    continue
+                _audited(session, audits(email, key) if audits else None)
+                outbox.mark_sent(session, key, provider_message_id=message_id)
+                outcomes[position] = Delivery(key, Channel.EMAIL.value, message_id, False, attempts)
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def deliver_sms(

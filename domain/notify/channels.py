@@ -12,6 +12,8 @@ import json
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -43,8 +45,13 @@ class Sms:
     body: str
 
 
+#: Sends one e-mail within an open provider session (`email_session`): its Message-ID.
+SendEmail = Callable[[Email, str], str]
+
+
 class Channels(Protocol):
     def send_email(self, email: Email, *, key: str) -> str: ...
+    def email_session(self) -> AbstractContextManager[SendEmail]: ...
     def send_sms(self, sms: Sms, *, key: str) -> str: ...
     def find_sms(self, sms: Sms, *, since: datetime) -> str | None: ...
 
@@ -82,14 +89,31 @@ class LiveChannels:
         return client
 
     def send_email(self, email: Email, *, key: str) -> str:
-        message = build_email(email, sender=self.settings.smtp_sender, key=key)
+        with self.email_session() as send:
+            return send(email, key)
+
+    @contextmanager
+    def email_session(self) -> Iterator[SendEmail]:
+        """One SMTP connection (and login) for any number of messages: SMTP carries many mail
+        transactions per session (RFC 5321 3.3), the provider's batch call for e-mail."""
         try:
             with self._smtp() as client:
                 if self.settings.smtp_user:
                     client.login(
                         self.settings.smtp_user, self.settings.smtp_password.get_secret_value()
                     )
-                refused = client.send_message(message)
+                yield lambda email, key: self._transaction(client, email, key)
+        except (OSError, smtplib.SMTPServerDisconnected) as error:
+            raise ProviderUnavailable(
+                f"SMTP {self.settings.smtp_host}:{self.settings.smtp_port}: {error}"
+            ) from None
+        except smtplib.SMTPResponseException as error:
+            raise _smtp_error(error) from None
+
+    def _transaction(self, client: smtplib.SMTP, email: Email, key: str) -> str:
+        message = build_email(email, sender=self.settings.smtp_sender, key=key)
+        try:
+            refused = client.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
             reason = "; ".join(
                 f"{code} {text.decode(errors='replace')}"
@@ -97,14 +121,7 @@ class LiveChannels:
             )
             raise ProviderRejected(f"SMTP refused {mask_email(email.to)}: {reason}") from None
         except smtplib.SMTPResponseException as error:
-            text = (
-                error.smtp_error.decode(errors="replace")
-                if isinstance(error.smtp_error, bytes)
-                else str(error.smtp_error)
-            )
-            if 500 <= error.smtp_code < 600:
-                raise ProviderRejected(f"SMTP {error.smtp_code} {text}") from None
-            raise ProviderUnavailable(f"SMTP {error.smtp_code} {text}") from None
+            raise _smtp_error(error) from None
         except (OSError, smtplib.SMTPException) as error:
             raise ProviderUnavailable(
                 f"SMTP {self.settings.smtp_host}:{self.settings.smtp_port}: {error}"
@@ -156,6 +173,18 @@ class LiveChannels:
         return None
 
 
+def _smtp_error(error: smtplib.SMTPResponseException) -> ProviderRejected | ProviderUnavailable:
+    """A 5xx answer is final for that message; anything else may heal."""
+    text = (
+        error.smtp_error.decode(errors="replace")
+        if isinstance(error.smtp_error, bytes)
+        else str(error.smtp_error)
+    )
+    if 500 <= error.smtp_code < 600:
+        return ProviderRejected(f"SMTP {error.smtp_code} {text}")
+    return ProviderUnavailable(f"SMTP {error.smtp_code} {text}")
+
+
 def _sms_sid(response: httpx.Response, sms: Sms) -> str:
     if response.status_code in (200, 201):
         return str(response.json()["sid"])
@@ -177,6 +206,10 @@ class FileChannels:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.dir = Path(settings.outbox_dir)
+
+    @contextmanager
+    def email_session(self) -> Iterator[SendEmail]:
+        yield lambda email, key: self.send_email(email, key=key)
 
     def send_email(self, email: Email, *, key: str) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -194,3 +194,23 @@ def plain_email(*, to: str, subject: str, body_html: str) -> Email:
 def as_email(*, to: str, subject: str, html: str) -> Email:
     """An already rendered document (from a fan-out job) with its text part."""
     return Email(to=to, subject=subject, html=html, text=html_to_text(html))
+
+
+def weekly_reports(
+    *,
+    to: str,
+    week_start: date,
+    reports: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+) -> Email:
+    """The one e-mail that ends the weekly reports: each site's PDF link, and those that failed."""
+    week_end = week_start + timedelta(days=6)
+    return render_email(
+        "weekly_reports",
+        to=to,
+        subject=f"Rapports hebdomadaires du {week_start.strftime('%d/%m/%Y')}",
+        week_start=week_start,
+        week_end=week_end,
+        reports=reports,
+        failed=failed,
+    )

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     # Per provider, shared by every worker through Redis.
     sms_rate_per_second: int = Field(default=10, ge=1)
     email_rate_per_second: int = Field(default=50, ge=1)
+    # Routine e-mails (fan-outs, bulk) requested within this window share one SMTP session.
+    email_batch_window_ms: int = Field(default=1_000, ge=1)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_open_s: float = Field(default=30.0, gt=0)
     notify_retry_min_backoff_ms: int = Field(default=5_000, ge=0)
@@ -151,6 +153,12 @@ class Settings(BaseSettings):
     export_retention_days: int = Field(default=7, ge=1)
     # Lots one batch CSV export may name.
     export_max_batch_lots: int = Field(default=1000, ge=1, le=100_000)
+    # Requests for the aggregates refresh within this window run once, at its end (debounce).
+    aggregates_debounce_ms: int = Field(default=60_000, ge=1)
+    # Who gets the one e-mail listing the weekly site reports (the cooperative's direction).
+    weekly_reports_email_to: str = Field(
+        default="direction@gaveurs.example", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
 
     @property
     def is_sqlite(self) -> bool:

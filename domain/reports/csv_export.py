@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Row, Select, String, func, select, type_coerce
@@ -199,9 +201,17 @@ def checked_lot_ids(session: Session, lot_ids: Sequence[int], *, limit: int) -> 
 
 
 def write_lots_zip(
-    session: Session, lot_ids: Sequence[int], out: IO[bytes], *, progress: Progress = quiet
+    session: Session,
+    lot_ids: Sequence[int],
+    out: IO[bytes],
+    *,
+    progress: Progress = quiet,
+    sources: Mapping[int, tuple[Path, int]] | None = None,
 ) -> dict[str, Any]:
-    """A ZIP with `lots.csv` (one summary row per lot) and `lot_<id>_<code>.csv` per lot."""
+    """A ZIP with `lots.csv` (one summary row per lot) and `lot_<id>_<code>.csv` per lot.
+
+    With `sources` (lot id -> (its CSV already written, its row count), as a batch workflow's
+    per-lot steps made them) the members are copied from those files instead of queried."""
     lots = {lot.id: lot for lot in session.scalars(select(Lot).where(Lot.id.in_(lot_ids)))}
     members, rows = ["lots.csv"], 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -215,7 +225,13 @@ def write_lots_zip(
         for done, lot_id in enumerate(lot_ids, start=1):
             name = f"lot_{lot_id}_{lots[lot_id].code}.csv"
             with archive.open(name, "w") as member:
-                rows += write_csv(session, gavage(lot_ids=[lot_id]), member)
+                if sources is None:
+                    rows += write_csv(session, gavage(lot_ids=[lot_id]), member)
+                else:
+                    path, count = sources[lot_id]
+                    with path.open("rb") as written:
+                        shutil.copyfileobj(written, member)
+                    rows += count
             members.append(name)
             progress(10 + 80 * done / len(lot_ids), f"{done}/{len(lot_ids)} lots written")
     return {"lots": len(lot_ids), "rows": rows, "members": members}

@@ -9,7 +9,7 @@ Results follow seed 001: `pdf_url` for PDFs, `file_url` for the other kinds, `fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import IO, Any
@@ -17,10 +17,11 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from domain.errors import InvalidInput
 from domain.models import Site, StoredFile
 from domain.platform import audit
 from domain.platform.audit import Processing, Subject
-from domain.platform.files import FileStore, url_of
+from domain.platform.files import FileStore, get_file, url_of
 from domain.progress import Progress, quiet
 from domain.queries import lot_by_id
 from domain.reports import csv_export, data, pdf, xlsx
@@ -201,16 +202,33 @@ def table_csv(
     )
 
 
-def lots_zip(ctx: ExportContext, *, lot_ids: Sequence[int], limit: int) -> dict[str, Any]:
+def lots_zip(
+    ctx: ExportContext,
+    *,
+    lot_ids: Sequence[int],
+    limit: int,
+    members: Mapping[int, tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """The batch ZIP. `members` (lot id -> (file id, rows) of its CSV, made by a batch
+    workflow's per-lot steps) are copied in; without them each lot's rows are queried."""
     ids = csv_export.checked_lot_ids(ctx.session, lot_ids, limit=limit)
     ctx.progress(10, f"{len(ids)} lots checked")
+    sources = None
+    if members is not None:
+        missing = [lot_id for lot_id in ids if lot_id not in members]
+        if missing:
+            raise InvalidInput(f"no CSV was made for lots {', '.join(map(str, missing[:20]))}")
+        sources = {
+            lot_id: (ctx.store.path_of(get_file(ctx.session, file_id)), rows)
+            for lot_id, (file_id, rows) in members.items()
+        }
     outcome: dict[str, Any] = {}
     row = ctx.save(
         "csv",
         f"lots_batch_{len(ids)}_{_stamp(ctx)}.zip",
         "lots_zip",
         lambda out: outcome.update(
-            csv_export.write_lots_zip(ctx.session, ids, out, progress=ctx.progress)
+            csv_export.write_lots_zip(ctx.session, ids, out, progress=ctx.progress, sources=sources)
         ),
     )
     return ctx.result(
@@ -218,10 +236,15 @@ def lots_zip(ctx: ExportContext, *, lot_ids: Sequence[int], limit: int) -> dict[
     )
 
 
+def site_codes(session: Session) -> list[str]:
+    """Every site's code, in order: the weekly reports make one PDF each."""
+    return list(session.scalars(select(Site.code).order_by(Site.code)))
+
+
 def weekly_reports(ctx: ExportContext, *, week_start: date) -> dict[str, Any]:
     """One site PDF per site for the week starting `week_start`; committed site by site."""
     week_end = week_start + timedelta(days=6)
-    codes = list(ctx.session.scalars(select(Site.code).order_by(Site.code)))
+    codes = site_codes(ctx.session)
     reports = []
     for done, code in enumerate(codes):
         quiet_ctx = ExportContext(ctx.session, ctx.store, ctx.now, ctx.task_id, audit=ctx.audit)

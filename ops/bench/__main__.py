@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "search": [],
     "recovery": ["--stock-cap-s", "300"],
     "workflows": [],
+    "batching": [],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {
     "million": [],

@@ -1,6 +1,7 @@
 -- Claim a uniqueness key for a message, or say which active job holds it. One round trip.
 -- KEYS[1] uniqueness key; ARGV[1] message id, ARGV[2] ttl (ms), ARGV[3] job record key prefix
--- ("gaveurs:jobs:job:"), ARGV[4] grace (ms) before a holder without a record counts as lost.
+-- ("gaveurs:jobs:job:"), ARGV[4] grace (ms) before a holder without a record counts as lost,
+-- ARGV[5] "until_started" (debounce: only a holder still PENDING holds the key) or empty.
 -- Returns the id of the job that holds the key afterwards (ARGV[1] when claimed).
 -- A holder whose job has ended (its record says SUCCESS, FAILURE or REVOKED) no longer holds
 -- the key, even if its release has not run yet (the record is written first) or never will
@@ -15,6 +16,7 @@ end
 if holder == id then return id end
 local state = redis.call("HGET", ARGV[3] .. holder, "state")
 local ended = state == "SUCCESS" or state == "FAILURE" or state == "REVOKED"
+if state and ARGV[5] == "until_started" then ended = state ~= "PENDING" end
 if not state then
   -- No record: either its enqueue is under way (the record follows within milliseconds) or it
   -- expired long ago. Only the second frees the key.

@@ -33,6 +33,26 @@ class DuplicateJob(MiddlewareError):
         self.existing_task_id = existing_task_id
 
 
+def claim(
+    script: Any,
+    key: str,
+    message: dramatiq.Message[Any],
+    *,
+    option: str,
+    ttl_ms: int,
+    record_prefix: str,
+    mode: str = "",
+) -> None:
+    """Claim `key` (made of the message's `option`) for the message (lua/unique_claim.lua), or
+    raise DuplicateJob naming the job that holds it. A retry or a delayed-queue move
+    re-enqueues the same message: it already owns the key."""
+    owner = script(
+        keys=[key], args=[message.message_id, ttl_ms, record_prefix, CLAIM_GRACE_MS, mode]
+    ).decode()
+    if owner != message.message_id:
+        raise DuplicateJob(message.options[option], owner)
+
+
 class Uniqueness(Middleware):
     """Claims the key at enqueue, releases it when the job is over."""
 
@@ -61,12 +81,14 @@ class Uniqueness(Middleware):
         if key is None:
             return
         ttl = broker.get_actor(message.actor_name).options.get("unique_ttl", self.default_ttl_ms)
-        owner = self._claim(
-            keys=[key], args=[message.message_id, ttl, self.record_prefix, CLAIM_GRACE_MS]
-        ).decode()
-        # A retry or a delayed-queue move re-enqueues the same message: it already owns the key.
-        if owner != message.message_id:
-            raise DuplicateJob(message.options["unique_key"], owner)
+        claim(
+            self._claim,
+            key,
+            message,
+            option="unique_key",
+            ttl_ms=ttl,
+            record_prefix=self.record_prefix,
+        )
 
     def release(self, message: dramatiq.Message[Any] | MessageProxy) -> None:
         key = self.key_of(message)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from domain.models import FeedingRecord, Lot, LotStatus
 from domain.platform import db
 from ops.local_redis import RedisServer
-from tests.support.exports import pdf_text, sha256
+from tests.support.exports import pdf_text, sha256, start_exports_worker
 from tests.support.polling import status, wait_for
 from tests.support.workers import WorkerProcess
 
@@ -27,13 +27,7 @@ def exports_worker(
     redis_server: RedisServer, demo_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """The exports worker as the Procfile runs it (4 threads), on the production actors."""
-    process = WorkerProcess(
-        redis_server.client,
-        module="actors",
-        queues=("exports",),
-        threads=4,
-        log_path=tmp_path_factory.mktemp("exports-logs") / "exports.log",
-    )
+    process = start_exports_worker(redis_server.client, tmp_path_factory)
     yield process
     process.stop()
 
@@ -150,17 +144,3 @@ def test_certificate_verifies_then_fails_once_a_byte_changes(
         path.write_bytes(original)
     assert tampered["valid"] is False and "changed" in tampered["reason"]
     assert api_client.get(verify_url).json()["valid"] is True
-
-
-def test_weekly_reports_on_demand_link_one_pdf_per_site(
-    exports_worker: WorkerProcess, api_client: Any, auth: dict[str, str]
-) -> None:
-    _, done = _run(api_client, auth, "/api/tasks/export/weekly-reports?week_start=2025-12-31")
-
-    result = done["result"]
-    assert done["task_name"] == "weekly_reports_generation"
-    assert result["week_start"] == "2025-12-29"  # the Monday of that week
-    assert [r["site_code"] for r in result["reports"]] == ["LL", "LS", "MT"]
-    for report in result["reports"]:
-        pdf = api_client.get(report["pdf_url"], headers=auth)
-        assert pdf.status_code == 200 and len(pdf.content) == report["file_size"]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_the_journal_can_be_switched_off(
     redis_server: redis.Redis, clean_redis: redis.Redis, demo_database: str, tmp_path: Path
 ) -> None:
-    off = {"JOURNAL_ENABLED": "false"}
+    off = {"JOURNAL_ENABLED": "false", "AGGREGATES_DEBOUNCE_MS": "50"}
     # Given the API (the Procfile's web process) and a worker, both with the journal off
     api = ApiProcess(off, log=tmp_path / "api.log")
     worker = WorkerProcess(clean_redis, module="actors", env=off)

@@ -26,6 +26,7 @@ TINY = {
     "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
                "--clients", "2", "--requests", "40"],  # fmt: skip
     "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],
+    "batching": ["--requests", "10", "--spread-s", "0.5", "--rounds", "1", "--emails", "20"],
     # Short timeouts and maintenance every 2 s instead of the clock's minute.
     "recovery": [
         "--trials",
@@ -61,7 +62,7 @@ def results() -> dict[str, dict[str, Any]]:
     }
     found = {}
     for name, process in running.items():
-        out, err = process.communicate(timeout=240)
+        out, err = process.communicate(timeout=480)
         assert process.returncode == 0, f"{name} failed:\n{err[-3000:]}"
         found[name] = json.loads(out)
     return found
@@ -159,3 +160,13 @@ def test_workflows_compares_steps_with_jobs_and_chords_with_dramatiq_groups(
     }
     for side in result["wide_chord"].values():
         assert side["callback_done_s"]["median"] >= side["submit_s"]["median"] > 0
+
+
+def test_batching_debounces_the_refresh_into_one_run(results: dict[str, dict[str, Any]]) -> None:
+    result = results["batching"]["refresh_aggregates"]
+    assert result["debounced"]["runs_median"] == 1
+    assert result["plain"]["runs_median"] == 10
+    assert result["debounced"]["redis_commands_median"] < result["plain"]["redis_commands_median"]
+    mail = results["batching"]["notifications"]
+    assert mail["one_job_each"]["smtp_sessions_median"] == 20
+    assert mail["batched"]["smtp_sessions_median"] == 1

@@ -91,6 +91,16 @@ def unique_slow(payload: Slow) -> dict[str, Any]:
     return _run_slowly(payload)
 
 
+#: Short, so a test waits out a window in well under a second.
+DEBOUNCE_MS = 500
+
+
+@job(queue="default", payload=Slow, debounce="{key}", debounce_ms=DEBOUNCE_MS)
+def debounced_slow(payload: Slow) -> dict[str, Any]:
+    """Like `slow`, but the requests for one key within the window run once."""
+    return _run_slowly(payload)
+
+
 @job(queue="default", payload=Slow, soft_time_limit_ms=500, time_limit_ms=5_000)
 def anytime(payload: Slow) -> dict[str, Any]:
     """An 'anytime' search: improves a result until its soft limit, then returns the best so far."""

@@ -30,6 +30,9 @@ from ops.local_redis import free_port
 class _Collect:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        #: Each message's SMTP session (aiosmtpd makes one per connection; held, so their ids
+        #: stay distinct).
+        self.sessions: list[Any] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
@@ -37,6 +40,7 @@ class _Collect:
         data = raw.encode() if isinstance(raw, str) else raw
         with self.lock:
             self.messages.append(message_from_bytes(data, policy=policy.default))
+            self.sessions.append(session)
         return "250 Message accepted for delivery"
 
 
@@ -56,6 +60,12 @@ class SmtpServer:
 
     def to(self, address: str) -> list[Message]:
         return [m for m in self.messages if m["To"] == address]
+
+    def sessions_to(self, addresses: set[str]) -> set[int]:
+        """The SMTP sessions (connections) that carried messages to these addresses."""
+        with self.handler.lock:
+            pairs = list(zip(self.handler.messages, self.handler.sessions, strict=True))
+        return {id(session) for message, session in pairs if message["To"] in addresses}
 
     def stop(self) -> None:
         self.controller.stop()
