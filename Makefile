@@ -48,7 +48,7 @@ lint: install
 test: install lint
 	@ops/bin/ensure-system-packages redis-server promtool faketime prometheus prometheus-alertmanager amtool chromium chromedriver
 	amtool check-config ops/alertmanager/alertmanager.yml
-	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb; fi
+	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb ip; fi
 	$(RUN) pytest -q
 
 # The console's pictures in docs/console/ (README "Console"), taken by its browser tests.
@@ -65,7 +65,7 @@ soak: install
 # wrk (Debian) drives the API benchmark when present; without it the Python client does.
 bench: install
 	@ops/bin/ensure-system-packages redis-server
-	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages wrk; fi
+	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages wrk ip; fi
 	$(RUN) python -m ops.bench
 
 # About 31 minutes on 2 cores: kept out of `make bench` so that one stays near 15 minutes.

@@ -22,6 +22,25 @@ class ErrorDetail(BaseModel):
     traceback: str = ""
 
 
+class AttemptPublic(BaseModel):
+    """One attempt's end in a job's timeline: outcome RETRY, SUCCESS, FAILURE, REVOKED, or LOST
+    (its worker died under it); `retry_at` is when a RETRY's next attempt was due."""
+
+    attempt: int
+    outcome: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    worker: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    retry_at: datetime | None = None
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> AttemptPublic:
+        times = {name: from_ms(entry.get(name)) for name in ("started_at", "ended_at", "retry_at")}
+        return cls.model_validate({**entry, **times})
+
+
 class TaskPublic(BaseModel):
     """`GET /api/tasks/status/{task_id}`: seed 001's shape plus what an operator needs."""
 
@@ -41,6 +60,8 @@ class TaskPublic(BaseModel):
     result: Any = None
     error: str | None = None
     error_detail: ErrorDetail | None = None
+    #: The last 20 attempts' ends, oldest first: each retry with its error and backoff.
+    attempt_history: list[AttemptPublic] = []
     #: "deferred" while the job waits in the database for Redis to come back.
     queued: Literal["broker", "deferred"] = "broker"
     #: The API client (or "scheduler", "cli") that submitted the job.
@@ -67,6 +88,7 @@ class TaskPublic(BaseModel):
             error=f"{detail.type}: {detail.message}" if detail else None,
             error_detail=detail,
             client=record.client,
+            attempt_history=[AttemptPublic.of(entry) for entry in record.timeline],
         )
 
 

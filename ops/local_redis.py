@@ -23,7 +23,13 @@ class RedisServer:
     """`appendonly` turns AOF persistence on (`appendfsync`: always, everysec or no); without
     it the server keeps nothing across a restart. Fault tests use kill/start/pause/resume."""
 
-    def __init__(self, *, appendonly: bool = False, appendfsync: str = "everysec") -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        appendfsync: str = "everysec",
+        bind: tuple[str, ...] = ("127.0.0.1",),
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server not found: `make test` and `make bench` install it")
@@ -35,7 +41,7 @@ class RedisServer:
             "--port",
             str(self.port),
             "--bind",
-            "127.0.0.1",
+            *bind,
             "--dir",
             str(self.dir),
             "--save",
@@ -45,6 +51,9 @@ class RedisServer:
             "--appendfsync",
             appendfsync,
         ]
+        if set(bind) - {"127.0.0.1", "::1"}:
+            # Test hosts (ops/netns.py) reach it on their private veth pairs, unauthenticated.
+            self.args += ["--protected-mode", "no"]
         self.client = redis.Redis.from_url(self.url)
         self.start()
 

@@ -18,6 +18,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runtime.activity import (
+        Minute,
+        forget_minutes,
+        merged_durations,
+        percentile_ms,
+        recent_minutes,
+    )
     from runtime.audit import audit_key, audit_processing
     from runtime.breaker import PREFIX as BREAKER_PREFIX
     from runtime.breaker import CircuitBreaker, rate_limited
@@ -75,7 +82,7 @@ if TYPE_CHECKING:
     from runtime.live import RecordEvents, follow, record_events
     from runtime.lost_jobs import RECOVERED_KEY, reconcile, reconcile_workflows
     from runtime.middleware.batching import Batch
-    from runtime.middleware.heartbeat import live_workers
+    from runtime.middleware.heartbeat import gone_workers, live_workers
     from runtime.middleware.recycle import RECYCLE_EXIT_CODE
     from runtime.middleware.result_cache import Cache
     from runtime.middleware.scheduled_runs import (
@@ -95,6 +102,11 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, str]] = {
     "audit_key": ("runtime.audit", "audit_key"),
     "audit_processing": ("runtime.audit", "audit_processing"),
+    "Minute": ("runtime.activity", "Minute"),
+    "merged_durations": ("runtime.activity", "merged_durations"),
+    "forget_minutes": ("runtime.activity", "forget_minutes"),
+    "percentile_ms": ("runtime.activity", "percentile_ms"),
+    "recent_minutes": ("runtime.activity", "recent_minutes"),
     "BREAKER_PREFIX": ("runtime.breaker", "PREFIX"),
     "CircuitBreaker": ("runtime.breaker", "CircuitBreaker"),
     "rate_limited": ("runtime.breaker", "rate_limited"),
@@ -154,6 +166,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Batch": ("runtime.middleware.batching", "Batch"),
     "Cache": ("runtime.middleware.result_cache", "Cache"),
     "live_workers": ("runtime.middleware.heartbeat", "live_workers"),
+    "gone_workers": ("runtime.middleware.heartbeat", "gone_workers"),
     "RECYCLE_EXIT_CODE": ("runtime.middleware.recycle", "RECYCLE_EXIT_CODE"),
     "SCHEDULER_PREFIX": ("runtime.middleware.scheduled_runs", "SCHEDULER_PREFIX"),
     "SKIPS_KEY": ("runtime.middleware.scheduled_runs", "SKIPS_KEY"),
@@ -187,6 +200,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ACTIVE_STATES",
+    "Minute",
+    "merged_durations",
+    "forget_minutes",
+    "percentile_ms",
+    "recent_minutes",
     "BREAKER_PREFIX",
     "Batch",
     "Cache",
@@ -256,6 +274,7 @@ __all__ = [
     "group",
     "job",
     "live_workers",
+    "gone_workers",
     "mark_skipped",
     "middleware_of",
     "now_ms",

@@ -106,6 +106,8 @@ class RobustRedisBroker(RedisBroker):
         self.holdings = Holdings()
         self._pending_records = threading.local()
         self._pending_class = threading.local()
+        #: The job record's end for the ack or nack this thread is making (`settling.end`).
+        self.settling = threading.local()
         self._suspects: dict[str, set[str]] = {}
         #: This machine's clock minus Redis's (ms), measured every OFFSET_REFRESH_S.
         self.clock_offset_ms = 0
@@ -223,6 +225,29 @@ class RobustRedisBroker(RedisBroker):
         keys = [self.ack_key(queue_name), f"{self.namespace}:{queue_name}.msgs"]
         return self.requeue_script(keys=[*keys, normal, critical, high, low], args=redis_ids)
 
+    def do_ack(self, queue_name: str, redis_id: str) -> Any:
+        return self._settle("ack", queue_name, redis_id)
+
+    def do_nack(self, queue_name: str, redis_id: str) -> Any:
+        return self._settle("nack", queue_name, redis_id)
+
+    def _settle(self, command: str, queue: str, redis_id: str) -> Any:
+        """Dramatiq's ack/nack; with the job record's end when the consumer attached one, the
+        record's transition and the ack in one script."""
+        end = getattr(self.settling, "end", None)
+        if end is None or self.records is None:
+            return self._dispatch(command)(queue, redis_id)
+        dead = f"{self.namespace}:{q_name(queue)}.XQ"
+        keys = [
+            self.ack_key(queue),
+            f"{self.namespace}:{queue}.msgs",
+            dead,
+            f"{dead}.msgs",
+            f"{self.namespace}:__heartbeats__",
+        ]
+        head = [command, redis_id, self.now_ms(), self.broker_id]
+        return self.records.settle(keys, head, end)
+
     def flush(self, queue_name: str) -> None:
         super().flush(queue_name)
         self.client.delete(*list_keys(self.namespace, queue_name))
@@ -290,31 +315,19 @@ class RobustConsumer(_RedisConsumer):
         return len(self.queued_message_ids) + len(self.entries)
 
     def _settle(self, command: str, message: MessageProxy) -> None:
+        """Ack or nack through the broker's do_ack/do_nack, as Dramatiq's consumer does (code
+        that wraps those hooks sees every settlement), with the job record's end attached."""
         redis_id = message.options["redis_message_id"]
-        end = getattr(message, SETTLE, None)
+        self.broker.settling.end = getattr(message, SETTLE, None)
         try:
-            if end is not None and self.broker.records is not None:
-                self._settle_with_record(command, redis_id, end)
-            else:
-                getattr(self.broker, f"do_{command}")(self.queue_name, redis_id)
+            getattr(self.broker, f"do_{command}")(self.queue_name, redis_id)
         except REDIS_ERRORS as error:
             raise ConnectionClosed(error) from None
-        self.queued_message_ids.discard(message.message_id)
+        finally:
+            self.broker.settling.end = None
+            # As Dramatiq's: no longer outstanding once tried; the worker retries a failed ack.
+            self.queued_message_ids.discard(message.message_id)
         self.broker.holdings.discard(self.queue_name, (redis_id,))
-
-    def _settle_with_record(self, command: str, redis_id: str, end: list[Any]) -> None:
-        assert self.broker.records is not None
-        namespace, queue = self.broker.namespace, self.queue_name
-        dead = f"{namespace}:{q_name(queue)}.XQ"
-        keys = [
-            self.broker.ack_key(queue),
-            f"{namespace}:{queue}.msgs",
-            dead,
-            f"{dead}.msgs",
-            f"{namespace}:__heartbeats__",
-        ]
-        head = [command, redis_id, self.broker.now_ms(), self.broker.broker_id]
-        self.broker.records.settle(keys, head, end)
 
     def ack(self, message: MessageProxy) -> None:
         self._settle("ack", message)

@@ -96,10 +96,22 @@ class JobRecord:
     lost_runs: int = 0
     #: The API client (or "scheduler", "cli") that submitted the job.
     client: str | None = None
+    #: The last attempts' ends, oldest first (lua/history_fn.lua): attempt, outcome, started_at,
+    #: ended_at, worker, error_type, error_message, retry_at.
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def timeline(self) -> list[dict[str, Any]]:
+        """Each attempt's end, oldest first: the stored log, or for a job that succeeded at its
+        first attempt (which stores none, lua/history_fn.lua), that attempt from the record."""
+        if self.attempt_log or self.state != State.SUCCESS or not self.started_at:
+            return self.attempt_log
+        only = {"attempt": self.attempts, "outcome": "SUCCESS", "started_at": self.started_at}
+        return [{**only, "ended_at": self.completed_at, "worker": self.worker}]
 
     @classmethod
     def from_hash(cls, task_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -135,6 +147,7 @@ class JobRecord:
             redrives=as_int("redrives") or 0,
             lost_runs=as_int("lost_runs") or 0,
             client=data.get("client") or None,
+            attempt_log=as_json("attempt_log") or [],
         )
 
 

@@ -13,6 +13,8 @@ def lua(name: str) -> str:
 
 
 def with_transition(name: str) -> str:
-    """A script that calls the `transition` function of lua/transition_fn.lua (which advances
-    workflows through lua/workflow_fn.lua)."""
-    return lua("transition_fn") + "\n" + lua("workflow_fn") + "\n" + lua(name)
+    """A script that calls the `transition` function of lua/transition_fn.lua (which keeps the
+    attempt timeline through lua/history_fn.lua and advances workflows through
+    lua/workflow_fn.lua)."""
+    parts = ("history_fn", "transition_fn", "workflow_fn", name)
+    return "\n".join(lua(part) for part in parts)

@@ -10,14 +10,32 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from api.console import charts
+from api.console.alerts import prometheus_alerts
 from api.console.jobs_query import job_page
 from domain.platform.settings import Settings
-from runtime import QUEUES, REGISTRY, Control, State, live_workers, records
+from runtime import (
+    QUEUES,
+    REGISTRY,
+    Control,
+    Minute,
+    State,
+    gone_workers,
+    live_workers,
+    merged_durations,
+    percentile_ms,
+    recent_minutes,
+    records,
+)
 from scheduler.state import ScheduleState
 from scheduler.status import schedule_status
 
 PAGE_SIZE = 50
 DEAD_LETTERS_SHOWN = 20
+#: The charts' span: the per-minute counters of the last hour (one pipelined read of 60 hashes).
+CHART_MINUTES = 60
+#: The workers page lists the worker processes gone in the last hour.
+GONE_SHOWN_S = 3600
 
 
 def overview(control: Control, settings: Settings) -> dict[str, Any]:
@@ -35,6 +53,44 @@ def overview(control: Control, settings: Settings) -> dict[str, Any]:
             "in_flight": sum(q.in_flight for q in queues),
             "dead_letters": sum(q.dead_letters for q in queues),
         },
+        **activity(recent_minutes(control.client, minutes=CHART_MINUTES)),
+        "alerts": prometheus_alerts(settings.prometheus_url),
+    }
+
+
+def activity(minutes: list[Minute]) -> dict[str, Any]:
+    """The overview's charts: attempts per minute by outcome, p95 duration, rate per queue."""
+    p95 = percentile_ms(merged_durations(minutes), 95)
+    return {
+        "outcomes_chart": charts.outcomes_chart(minutes),
+        "outcome_colours": charts.OUTCOME_COLOURS,
+        "p95_chart": charts.line_chart(
+            [None if (v := m.p95_ms()) is None else v / 1000 for m in minutes],
+            label="p95 attempt duration per minute",
+            unit="s",
+        ),
+        "p95_s": None if p95 is None else p95 / 1000,
+        "queue_rates": queue_rates(minutes),
+        "job_durations": job_durations(minutes),
+    }
+
+
+def job_durations(minutes: list[Minute]) -> list[tuple[str, int, float | None]]:
+    """Per job name over the minutes: (name, attempts timed, p95 in ms), slowest first."""
+    names = {name for minute in minutes for name in minute.job_durations}
+    rows = []
+    for name in names:
+        buckets = merged_durations(minutes, job=name)
+        rows.append((name, sum(buckets.values()), percentile_ms(buckets, 95)))
+    return sorted(rows, key=lambda row: (-(row[2] or 0), row[0]))
+
+
+def queue_rates(minutes: list[Minute]) -> dict[str, charts.Chart]:
+    return {
+        queue: charts.sparkline(
+            [m.queues.get(queue, 0) for m in minutes], label=f"{queue}: attempts ended per minute"
+        )
+        for queue in QUEUES
     }
 
 
@@ -116,7 +172,8 @@ def queues(control: Control) -> dict[str, Any]:
         if queue.dead_letters:
             total, rows = control.dead_letters(queue.name, offset=0, limit=DEAD_LETTERS_SHOWN)
             letters[queue.name] = (total, rows)
-    return {"queues": stats, "dead_letters": letters}
+    rates = queue_rates(recent_minutes(control.client, minutes=CHART_MINUTES))
+    return {"queues": stats, "dead_letters": letters, "rates": rates}
 
 
 def workers(control: Control) -> dict[str, Any]:
@@ -129,7 +186,8 @@ def workers(control: Control) -> dict[str, Any]:
             # Records name the thread (host:pid:thread); heartbeats the process (host:pid).
             process = record.worker.rsplit(":", 1)[0]
             running.setdefault(process, []).append(record.task_id)
-    return {"workers": rows, "now_ms": now_ms, "running": running}
+    gone = gone_workers(control.client, within_s=GONE_SHOWN_S)
+    return {"workers": rows, "now_ms": now_ms, "running": running, "gone": gone}
 
 
 def schedules(control: Control, settings: Settings) -> dict[str, Any]:

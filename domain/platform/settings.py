@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     # Prefix of the runbook links in alert e-mails (runbook_url annotations are repo paths).
     alert_runbook_base_url: str = ""
     alertmanager_port: int = Field(default=9093, ge=1, le=65535)
+    # The Prometheus whose firing alerts the console's overview lists ("" = none configured).
+    prometheus_url: str = ""
     # Result callbacks (`callback_url` on a POST): signed with this secret (HMAC-SHA256); no
     # callback is accepted without it. Loopback/private targets only when allowed.
     callback_secret: SecretStr = SecretStr("")

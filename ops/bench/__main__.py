@@ -26,10 +26,12 @@ BENCHMARKS: dict[str, list[str]] = {
     "memory": [],
     "api": [],
     "console": [],
+    "history": [],
     "search": [],
     "recovery": ["--stock-cap-s", "300"],
     "workflows": [],
     "batching": [],
+    "scaleout": [],
 }
 LONG_BENCHMARKS: dict[str, list[str]] = {
     "million": [],

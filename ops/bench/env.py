@@ -27,15 +27,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def isolated(**extra: str) -> tuple[RedisServer, Path]:
-    """A fresh Redis, and a SQLite database migrated as the Procfile's `release` step does (the
-    job journal and the notification outbox write there); the runtime of this process is set up
-    for them, as an entry point does."""
+def isolated(*, bind: tuple[str, ...] = ("127.0.0.1",), **extra: str) -> tuple[RedisServer, Path]:
+    """A fresh Redis (listening on `bind`), and a SQLite database migrated as the Procfile's
+    `release` step does (the job journal and the notification outbox write there); the runtime
+    of this process is set up for them, as an entry point does."""
     import actors
     from domain.platform import db
     from domain.platform.settings import get_settings
 
-    server = RedisServer()
+    server = RedisServer(bind=bind)
     tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
     os.environ.update(
         {
@@ -116,14 +116,16 @@ def worker(
     env: Mapping[str, str] | None = None,
     wait_live: bool = True,
     name: str = "worker",
+    prefix: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A real `dramatiq` worker consuming `queue`. With `wait_live`, yielded once it heartbeats
     in our worker registry; plain Dramatiq has no registry, so its callers wait for what they
-    need themselves (a first completion, a job started)."""
+    need themselves (a first completion, a job started). `prefix` runs it elsewhere (on a test
+    host of ops/netns.py: `host.run`)."""
     queues = [queue] if isinstance(queue, str) else list(queue)
     ready = _new_live_worker(client) if wait_live else lambda: True
     command = [
-        sys.executable, "-m", "dramatiq", module,
+        *prefix, sys.executable, "-m", "dramatiq", module,
         "--processes", str(processes), "--threads", str(threads), "--queues", *queues,
     ]  # fmt: skip
     with spawned(command, log_dir=log_dir, name=name, env=env) as process:

@@ -4,6 +4,8 @@ ops/bench/plain_jobs.py do, so a side-by-side run compares the platforms, not th
 
 from __future__ import annotations
 
+import time
+
 from pydantic import Field
 
 from actors import setup  # noqa: F401  (Dramatiq's CLI: ops.bench.jobs:setup)
@@ -12,6 +14,11 @@ from runtime import Payload, broker, job
 
 
 class Noop(Payload):
+    n: int = 0
+
+
+class Waiting(Payload):
+    ms: int = Field(ge=0, le=60_000)
     n: int = 0
 
 
@@ -29,6 +36,13 @@ def noop(payload: Noop) -> dict[str, int]:
 def counted_noop(payload: Noop) -> dict[str, int]:
     counters.complete(broker().client)
     return {"n": payload.n}
+
+
+@job(queue="default", payload=Waiting)
+def io_bound(payload: Waiting) -> None:
+    """Waits `ms` as a call to a slow service would (no CPU), then counts itself."""
+    time.sleep(payload.ms / 1000)
+    counters.complete(broker().client)
 
 
 # On ml_light, not default: a worker killed mid-job must not also hold a prefetched

@@ -55,6 +55,7 @@ local function transition(key, prefix, a)
 
   local fields = {"state", state, "epoch", epoch, "rank", rank, "updated_at", now}
   for i = 9, #a do fields[#fields + 1] = a[i] end
+  attempt_history(key, prefix, cur_state, state, now, a, fields)  -- lua/history_fn.lua
   redis.call("HSET", key, unpack(fields))
   if state == "STARTED" then redis.call("HINCRBY", key, "attempts", 1) end
 

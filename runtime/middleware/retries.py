@@ -13,7 +13,11 @@ from dramatiq.middleware.time_limit import TimeLimitExceeded
 from dramatiq_abort import Abort
 
 from runtime.outage import REDIS_ERRORS, until_redis_answers
-from runtime.policy import RetryPolicy
+from runtime.policy import MAX_BACKOFF_LIMIT_MS, MAX_RETRIES_LIMIT, RetryPolicy
+
+#: Dramatiq's own retry options. An actor declared with them and no `retry` policy (a plain
+#: `@dramatiq.actor(max_retries=1)`) gets Dramatiq's behaviour: every exception is retried.
+STOCK_OPTIONS = ("max_retries", "min_backoff", "max_backoff", "retry_when")
 
 
 class PolicyRetries(Retries):
@@ -36,10 +40,38 @@ class PolicyRetries(Retries):
     def actor_options(self) -> set[str]:
         return super().actor_options | {"retry"}
 
-    def policy_for(self, actor: dramatiq.Actor[Any, Any]) -> RetryPolicy:
-        policy = actor.options.get("retry", self.default_policy)
-        assert isinstance(policy, RetryPolicy)
-        return policy
+    def policy_for(
+        self, actor: dramatiq.Actor[Any, Any], message: MessageProxy | None = None
+    ) -> RetryPolicy:
+        """The actor's `retry` policy; else one from Dramatiq's options set on the message or
+        the actor (message first, as in Dramatiq); else the default policy."""
+        policy = actor.options.get("retry")
+        if policy is not None:
+            assert isinstance(policy, RetryPolicy)
+            return policy
+        stock = self._stock_options(actor, message)
+        if not stock.keys() - {"retry_when"}:
+            return self.default_policy
+        min_backoff = int(stock.get("min_backoff", self.min_backoff))
+        max_backoff = int(stock.get("max_backoff", self.max_backoff))
+        return RetryPolicy(
+            max_retries=min(int(stock.get("max_retries", self.max_retries)), MAX_RETRIES_LIMIT),
+            min_backoff_ms=min(min_backoff, MAX_BACKOFF_LIMIT_MS),
+            max_backoff_ms=min(max(max_backoff, min_backoff), MAX_BACKOFF_LIMIT_MS),
+            retry_on=(Exception,),
+        )
+
+    @staticmethod
+    def _stock_options(
+        actor: dramatiq.Actor[Any, Any], message: MessageProxy | None
+    ) -> dict[str, Any]:
+        found = {}
+        for name in STOCK_OPTIONS:
+            value = message.options.get(name) if message is not None else None
+            value = actor.options.get(name) if value is None else value
+            if value is not None:
+                found[name] = value
+        return found
 
     def after_process_message(
         self,
@@ -60,11 +92,16 @@ class PolicyRetries(Retries):
             )
         )
         throws = message.options.get("throws") or actor.options.get("throws")
-        policy = self.policy_for(actor)
+        policy = self.policy_for(actor, message)
         permanent = isinstance(exception, TimeLimitExceeded) or bool(
             throws and isinstance(exception, throws)
         )
-        if permanent or not policy.should_retry(retries, exception):
+        stock = {} if "retry" in actor.options else self._stock_options(actor, message)
+        if "retry_when" in stock:
+            wanted = bool(stock["retry_when"](retries, exception))
+        else:
+            wanted = policy.should_retry(retries, exception)
+        if permanent or not wanted:
             message.options["failure_reason"] = (
                 "permanent error"
                 if permanent or retries < policy.max_retries

@@ -30,6 +30,11 @@ def submit(server: LiveServer, name: str, payload: dict[str, object]) -> str:
     return task_id
 
 
+def submit_flaky(server: LiveServer, failures: int) -> str:
+    """A job whose first `failures` attempts fail with a transient error."""
+    return submit(server, "flaky", {"key": f"console-{uuid.uuid4().hex}", "failures": failures})
+
+
 def state_on_page(driver: webdriver.Chrome) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, "[data-state]").text)
 
@@ -76,8 +81,11 @@ def test_an_action_without_the_csrf_token_is_refused(server: LiveServer) -> None
         form_token = page.text.split('name="form_token" value="')[1].split('"')[0]
         client.post(
             "/console/login",
-            data={"token": __import__("tests.conftest").conftest.ADMIN_TOKEN,
-                  "form_token": form_token, "next": "/console"},
+            data={
+                "token": __import__("tests.conftest").conftest.ADMIN_TOKEN,
+                "form_token": form_token,
+                "next": "/console",
+            },
         )
         assert client.get("/console/jobs").status_code == 200
         # When a state-changing call comes without the CSRF token (a forged cross-site form)
@@ -118,6 +126,30 @@ def test_progress_bar_moves_to_100_without_reload(
     driver.get(f"{server.url}/console/jobs")
     assert accessibility_violations(driver) == []
     screenshot(driver, "jobs")
+
+
+def test_the_job_page_shows_each_attempt(
+    logged_in: webdriver.Chrome, server: LiveServer, worker: WorkerProcess
+) -> None:
+    driver = logged_in
+    # Given a job whose first two attempts fail with a transient error
+    task_id = submit_flaky(server, 2)
+    driver.get(f"{server.url}/console/jobs/{task_id}")
+    # When it runs to its success, the page lists the attempts as they end, without reload
+    wait_for(lambda: state_on_page(driver) == "SUCCESS", timeout_s=30, what="SUCCESS")
+
+    def attempts() -> list[tuple[str, str]]:
+        # Read in one go: the next poll may swap the rows for new ones (stale elements).
+        rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-attempt]")
+        return [(r.find_element(By.CSS_SELECTOR, ".state").text, r.text) for r in rows]
+
+    rows = wait_for(lambda: len(found := attempts()) == 3 and found, what="three attempts")
+    # Then each retry shows its error and its backoff, the last its success
+    assert [outcome for outcome, _ in rows] == ["RETRY", "RETRY", "SUCCESS"]
+    assert "TransientError: simulated outage 2/2" in rows[1][1]
+    assert " ms (at " in rows[0][1] or " s (at " in rows[0][1]
+    assert accessibility_violations(driver) == []
+    screenshot(driver, "job-attempts")
 
 
 def test_cancel_a_running_job(
@@ -173,11 +205,43 @@ def test_a_worker_appears_and_disappears(
         # Then it appears without a reload
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, row), what="the new worker")
         assert accessibility_violations(driver) == []
-        screenshot(driver, "workers")
     finally:
         extra.stop()
-    # And disappears once stopped
+    # And disappears once stopped, into the workers gone in the last hour, as stopped
     wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, row), what="the worker gone")
+    gone = f"tr[data-gone='{started}']"
+    # (texts read at once: the next poll may swap the rows for new ones)
+    texts = wait_for(
+        lambda: [row.text for row in driver.find_elements(By.CSS_SELECTOR, gone)],
+        what="it among the gone",
+    )
+    assert "stopped at" in texts[0]
+    assert accessibility_violations(driver) == []
+    screenshot(driver, "workers")
+
+
+def test_worker_counts_and_memory(
+    logged_in: webdriver.Chrome, server: LiveServer, worker: WorkerProcess
+) -> None:
+    driver = logged_in
+    # Given the worker ran a job that failed once before it succeeded
+    status_url = f"{server.url}/api/tasks/status/{submit_flaky(server, 1)}"
+    wait_for(lambda: httpx.get(status_url).json()["status"] == "SUCCESS", timeout_s=30,
+             what="the job's success")  # fmt: skip
+    # Then the workers page shows, without reload, its failed attempts and its memory
+    driver.get(f"{server.url}/console/workers")
+
+    def failed_and_rss() -> list[tuple[str, str]]:
+        # Read in one go: the next poll may swap the rows for new ones (stale elements).
+        cells = [
+            (row.find_element(By.CSS_SELECTOR, "[data-failed]").text,
+             row.find_element(By.CSS_SELECTOR, "[data-rss]").text)
+            for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-worker]")
+        ]  # fmt: skip
+        return [(failed, rss) for failed, rss in cells if "default" in failed]
+
+    (_, rss), *_ = wait_for(failed_and_rss, timeout_s=15, what="a failed count on default")
+    assert rss.endswith(" MB") and int(rss.removesuffix(" MB")) > 10
 
 
 def test_run_a_schedule_entry_now(
@@ -195,9 +259,7 @@ def test_run_a_schedule_entry_now(
     assert accessibility_violations(driver) == []
     screenshot(driver, "schedules")
     # When the operator runs the health check now
-    driver.find_element(
-        By.CSS_SELECTOR, "tr[data-entry='health-check-periodic'] button"
-    ).click()
+    driver.find_element(By.CSS_SELECTOR, "tr[data-entry='health-check-periodic'] button").click()
     accept_confirm(driver)
     # Then its job page opens and the worker runs it to the end
     wait_for(lambda: "/console/jobs/" in driver.current_url, what="the job page")
@@ -206,7 +268,14 @@ def test_run_a_schedule_entry_now(
         lambda: state_on_page(driver) in ("SUCCESS", "FAILURE"), timeout_s=30, what="an outcome"
     )
     driver.get(f"{server.url}/console")
+    # And the overview's charts count the jobs of the last hour; no Prometheus is configured
+    assert driver.find_elements(By.CSS_SELECTOR, "[data-activity] svg.chart")
+    outcomes = driver.find_element(By.CSS_SELECTOR, "[data-outcomes]").text
+    assert int(outcomes.split(" SUCCESS")[0]) > 0, outcomes
+    alerts = driver.find_element(By.CSS_SELECTOR, "[data-alerts]").text
+    assert "Prometheus not configured" in alerts
     assert accessibility_violations(driver) == []
+    driver.execute_script("window.scrollTo(0, 0)")
     screenshot(driver, "overview")
 
 

@@ -44,5 +44,7 @@ def test_sigkilled_worker_message_is_redelivered_and_finishes(
         second.stop()
     assert record.attempts == 2
     assert redis_server.client.get(f"{jobs.PREFIX}done:{k}") == b"1"
+    # And its timeline tells the lost delivery from the run that succeeded
+    assert [(a["attempt"], a["outcome"]) for a in record.timeline] == [(1, "LOST"), (2, "SUCCESS")]
     with capsys.disabled():
         print(f"\n[crash recovery] SIGKILL -> SUCCESS on another worker in {recovered_in:.1f} s")

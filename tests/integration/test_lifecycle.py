@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,6 +63,18 @@ def test_transient_failure_is_retried_with_growing_delays_then_succeeds(
     delays = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert len(delays) == 3
     assert delays[0] >= 0.5 and delays[0] < delays[1] < delays[2], delays
+    # And its status keeps each attempt: the three retries with their error and backoff
+    history = done["attempt_history"]
+    assert [(a["attempt"], a["outcome"]) for a in history] == [
+        (1, "RETRY"), (2, "RETRY"), (3, "RETRY"), (4, "SUCCESS"),
+    ]  # fmt: skip
+    assert history[2]["error_type"] == "TransientError"
+    assert history[2]["error_message"] == "simulated outage 3/3"
+    backoffs = [
+        datetime.fromisoformat(a["retry_at"]) - datetime.fromisoformat(a["ended_at"])
+        for a in history[:3]
+    ]
+    assert timedelta(seconds=0.25) <= backoffs[0] < backoffs[2], backoffs
 
 
 def test_permanent_failure_is_dead_lettered_at_once_then_redriven(

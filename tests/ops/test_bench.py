@@ -23,10 +23,23 @@ TINY = {
     "api": ["--clients", "1", "4", "--requests", "100", "--e2e-samples", "5", "--wrk-seconds", "0"],
     "million": ["--jobs", "300", "--processes", "1", "--threads", "4"],
     "console": ["--records", "500", "--rounds", "1", "--requests", "5"],
+    "history": ["--jobs", "300", "--rounds", "1"],
     "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
                "--clients", "2", "--requests", "40"],  # fmt: skip
     "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],
     "batching": ["--requests", "10", "--spread-s", "0.5", "--rounds", "1", "--emails", "20"],
+    # Worker hosts in network namespaces (root only: otherwise its JSON says why).
+    "scaleout": [
+        "--hosts",
+        "1",
+        "2",
+        "--io-jobs-per-host",
+        "40",
+        "--rtts",
+        "10",
+        "--noop-jobs",
+        "60",
+    ],
     # Short timeouts and maintenance every 2 s instead of the clock's minute.
     "recovery": [
         "--trials",
@@ -170,3 +183,12 @@ def test_batching_debounces_the_refresh_into_one_run(results: dict[str, dict[str
     mail = results["batching"]["notifications"]
     assert mail["one_job_each"]["smtp_sessions_median"] == 20
     assert mail["batched"]["smtp_sessions_median"] == 1
+def test_scaleout_measures_hosts_and_round_trip_times(results: dict[str, dict[str, Any]]) -> None:
+    result = results["scaleout"]
+    if "skipped" in result:
+        pytest.skip(result["skipped"])
+    assert [run["hosts"] for run in result["io_bound"]["runs"]] == [1, 2]
+    assert all(run["jobs_per_second"] > 0 for run in result["io_bound"]["runs"])
+    (level,) = result["noop_by_rtt"]["levels"]
+    assert level["rtt_ms"] == 10 and level["measured_rtt_ms"] >= 10
+    assert level["plain"]["msgs_per_second"] > 0 and level["ours"]["msgs_per_second"] > 0

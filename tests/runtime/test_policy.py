@@ -70,3 +70,22 @@ def test_personal_data_and_secrets_are_masked() -> None:
         "lot_id": 3472,
         "nested": {"to_email": "a***@b.fr"},
     }
+
+
+def test_plain_dramatiq_actors_keep_dramatiqs_retry_options() -> None:
+    # Given our retry middleware, and plain actors as Dramatiq's own tests declare them
+    import dramatiq
+    from dramatiq.brokers.stub import StubBroker
+
+    from runtime.middleware.retries import PolicyRetries
+
+    retries = PolicyRetries(default_policy=RetryPolicy(max_retries=3, min_backoff_ms=60_000))
+    stub = StubBroker(middleware=[retries])
+    stock = dramatiq.actor(max_retries=1, min_backoff=1000, max_backoff=5000, broker=stub)(print)
+    bare = dramatiq.actor(broker=stub, actor_name="bare")(print)
+    # Then Dramatiq's options give Dramatiq's behaviour (every exception retried, those bounds)
+    policy = retries.policy_for(stock)
+    assert (policy.max_retries, policy.min_backoff_ms, policy.max_backoff_ms) == (1, 1000, 5000)
+    assert policy.should_retry(0, KeyError("any error")) and not policy.should_retry(1, KeyError())
+    # And an actor without options keeps our default policy
+    assert retries.policy_for(bare) == retries.default_policy

@@ -88,6 +88,26 @@ def _ready(url: str) -> bool:
         return False
 
 
+def start_prometheus(tmp: Path, config: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
+    """A real Prometheus on a free port with `config` (rule files relative to `tmp`), ready."""
+    binary = shutil.which("prometheus")
+    assert binary, "Prometheus missing: `make test` installs it (apt package prometheus)"
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    process = _process(
+        [
+            binary,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp / "prometheus.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _ready(f"{url}/-/ready"), timeout=30, what="Prometheus")
+    return process, url
+
+
 def _quick_rules(path: Path) -> None:
     rules = yaml.safe_load((ROOT / "ops" / "prometheus" / "rules.yml").read_text())
     for group in rules["groups"]:
@@ -161,8 +181,6 @@ class AlertingStack:
         return url
 
     def _start_prometheus(self, worker_ports: list[int]) -> str:
-        binary = shutil.which("prometheus")
-        assert binary, "Prometheus missing: `make test` installs it (apt package prometheus)"
         _quick_rules(self.tmp / "rules.yml")
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -183,21 +201,8 @@ class AlertingStack:
                 },
             ],
         }
-        (self.tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        port = free_port()
-        self.processes.append(
-            _process(
-                [
-                    binary,
-                    f"--config.file={self.tmp / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={self.tmp / 'prometheus'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                self.tmp / "prometheus.log",
-            )
-        )
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _ready(f"{url}/-/ready"), timeout=30, what="Prometheus")
+        process, url = start_prometheus(self.tmp, config)
+        self.processes.append(process)
         return url
 
     def query(self, promql: str) -> list[dict[str, Any]]:
