@@ -13,6 +13,7 @@ import sys
 import runtime
 from actors import (  # noqa: F401  (declares the jobs)
     exports,
+    gdpr,
     ingest,
     maintenance,
     ml,

@@ -16,6 +16,8 @@ from pydantic import Field
 from actors.maintenance import request_index_update
 from domain.bounds import SITE_CODE_MAX, RowId
 from domain.kpis import previous_week, week_of
+from domain.platform import audit
+from domain.platform.audit import Processing
 from domain.platform.db import session_factory
 from domain.platform.files import FileStore, store_for
 from runtime import (
@@ -24,6 +26,7 @@ from runtime import (
     RetryPolicy,
     State,
     StepResults,
+    audit_processing,
     chord,
     current_settings,
     current_task_id,
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 #: DESIGN.md: reports retry transient errors 3 times, 60 s -> 120 s -> 240 s.
 EXPORT_RETRY = RetryPolicy(max_retries=3, min_backoff_ms=60_000)
 MINUTE_MS = 60_000
+#: Why reports and certificates naming gaveurs process their data (the audit trail's purpose).
+REPORT_PURPOSE = "report"
 SITE_CODE = r"^[A-Za-z]{1,8}$"
 #: The kinds of workflow the starter jobs submit (their ids derive from the kind and task id).
 LOTS_ZIP = "lots-zip"
@@ -127,12 +132,20 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def _processing() -> Processing:
+    """Reports that name gaveurs record whose data they hold (runs.ExportContext.audited)."""
+    return audit_processing(purpose=REPORT_PURPOSE)
+
+
 def _export(make: Callable[[ExportContext], dict[str, Any]]) -> dict[str, Any]:
     """Run one export in a committed session, reporting progress on the job record."""
     from domain.reports.runs import ExportContext
 
     with session_scope() as session:
-        result = make(ExportContext(session, _store(), _now(), current_task_id(), progress))
+        context = ExportContext(
+            session, _store(), _now(), current_task_id(), progress, audit=_processing()
+        )
+        result = make(context)
     request_index_update()
     progress(100, "done")
     return result
@@ -377,6 +390,8 @@ def generate_blockchain_certificate(payload: CertificateRequest) -> dict[str, An
         task_id=current_task_id(),
         progress=progress,
     )
+    with session_scope() as session:  # under the task's exactly-once key: a retry adds nothing
+        audit.record(session, _processing(), audit.gaveurs_of_lots(session, [payload.lot_id]))
     request_index_update()
     progress(100, "done")
     return result

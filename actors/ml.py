@@ -20,6 +20,7 @@ from runtime import (
     State,
     Step,
     StepResults,
+    audit_processing,
     chord,
     current_settings,
     current_task_id,
@@ -89,6 +90,8 @@ def _run(make: Callable[[RunContext], dict[str, Any]]) -> dict[str, Any]:
             progress=progress,
             should_stop=soft_limit_reached,
             interrupts=(SoftTimeLimitExceeded,),
+            # Runs over per-gaveur performance (clustering) record whose data they read.
+            audit=audit_processing(purpose="performance analysis"),
         )
         result = make(context)
     progress(100, "done")

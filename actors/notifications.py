@@ -25,6 +25,7 @@ from domain import notify
 from domain.bounds import RowId, SiteCode
 from domain.errors import InvalidInput
 from domain.notify import Email, Sms, callbacks, idempotency_key, messages
+from domain.platform import audit
 from domain.platform.db import session_factory
 from domain.platform.redact import mask_email, mask_phone
 from domain.platform.settings import Settings
@@ -34,6 +35,8 @@ from runtime import (
     Job,
     Payload,
     RetryPolicy,
+    audit_key,
+    audit_processing,
     broker,
     current_settings,
     current_task_id,
@@ -72,6 +75,8 @@ def notify_retry(settings: Settings) -> RetryPolicy:
 
 
 MAX_RECIPIENTS = 10_000
+#: Why a notification processes its recipient's address or number (the audit trail's purpose).
+NOTIFY_PURPOSE = "notification"
 #: E-mails per SMTP session of a batch: a provider may cap the messages of one connection.
 EMAIL_BATCH_MAX = 100
 #: Checked when enqueued, so a bad address never reaches a worker (or a dead letter) unmasked.
@@ -140,13 +145,27 @@ def _own_key(kind: str) -> str:
     return idempotency_key(kind, current_task_id() or "")
 
 
-def deliver_email(email: Email, *, key: str) -> dict[str, Any]:
+def _audited(
+    key: str, subject: audit.Subject, *, purpose: str, also: tuple[audit.Subject, ...] = ()
+) -> notify.Audited:
+    """The audit rows of a delivery: written with its `sent` mark, under its outbox key."""
+    return audit_processing(purpose=purpose, key=key), [subject, *also]
+
+
+def deliver_email(
+    email: Email,
+    *,
+    key: str,
+    purpose: str = NOTIFY_PURPOSE,
+    subjects: tuple[audit.Subject, ...] = (),
+) -> dict[str, Any]:
     settings = current_settings()
     channels = notify.channels_for(settings)
+    audited = _audited(key, audit.email(email.to, key=audit_key()), purpose=purpose, also=subjects)
     with session_factory(engine())() as session:
         with rate_limited(broker().client, "smtp", per_second=settings.email_rate_per_second):
             done = _breaker("smtp").call(
-                lambda: notify.deliver_email(session, channels, email, key=key)
+                lambda: notify.deliver_email(session, channels, email, key=key, audited=audited)
             )
     log.info("email %s to %s (key %s)", done.provider_message_id, mask_email(email.to), key)
     return {
@@ -160,11 +179,14 @@ def deliver_email(email: Email, *, key: str) -> dict[str, Any]:
 def deliver_sms(sms: Sms, *, key: str) -> dict[str, Any]:
     settings = current_settings()
     channels = notify.channels_for(settings)
+    region = settings.sms_default_region
+    subject = audit.phone(sms.to, key=audit_key(), region=region)
+    audited = _audited(key, subject, purpose=NOTIFY_PURPOSE)
     with session_factory(engine())() as session:
         with rate_limited(broker().client, "sms", per_second=settings.sms_rate_per_second):
             done = _breaker("sms").call(
                 lambda: notify.deliver_sms(
-                    session, channels, sms, key=key, region=settings.sms_default_region
+                    session, channels, sms, key=key, region=region, audited=audited
                 )
             )
     log.info("sms %s to %s (key %s)", done.provider_message_id, mask_phone(sms.to), key)
@@ -259,10 +281,15 @@ def send_email_batch(payload: EmailBatch) -> dict[str, Any]:
         (_email_of(item), item.key or idempotency_key(_own_key("email-batch"), position))
         for position, item in enumerate(payload.emails)
     ]
+    secret = audit_key()
+
+    def audited(email: Email, key: str) -> notify.Audited:
+        return _audited(key, audit.email(email.to, key=secret), purpose=NOTIFY_PURPOSE)
+
     with session_factory(engine())() as session:
         outcomes = _breaker("smtp").call(
             lambda: notify.deliver_emails(session, notify.channels_for(current_settings()),
-                                          emails, pace=_pace)
+                                          emails, pace=_pace, audits=audited)
         )  # fmt: skip
     sent = [o for o in outcomes if isinstance(o, notify.Delivery)]
     rejected = [str(o) for o in outcomes if not isinstance(o, notify.Delivery)]
@@ -372,7 +399,12 @@ def send_feedback_ack(payload: FeedbackAck) -> dict[str, Any]:
     """Thanks the consumer who left the feedback (once per feedback)."""
     with session_factory(engine())() as session:
         email = messages.feedback_ack(session, payload.feedback_id)
-    return deliver_email(email, key=idempotency_key("feedback-ack", payload.feedback_id))
+    return deliver_email(
+        email,
+        key=idempotency_key("feedback-ack", payload.feedback_id),
+        purpose="feedback acknowledgement",
+        subjects=(audit.feedback(payload.feedback_id),),
+    )
 
 
 @job(queue="notifications", payload=BulkEmail, retry=notify_retry, redact=("recipients",))

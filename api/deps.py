@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.client_auth import ClientDirectory
+from domain.platform import clients
 from domain.platform.db import session_factory
 from domain.platform.settings import Settings
-from runtime import Control, broker, engine, records
+from runtime import Control, act_as, broker, current, engine, records, redis_client
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -49,13 +52,35 @@ SessionDep = Annotated[Session, Depends(session_dep)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def _token_matches(credentials: HTTPAuthorizationCredentials | None, *expected: str) -> bool:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        return False
-    given = credentials.credentials.encode()
-    # Constant-time comparison against every accepted token, without short-circuiting.
-    matches = [hmac.compare_digest(given, token.encode()) for token in expected if token]
-    return any(matches)
+#: The bootstrap tokens of the settings act as these clients (README "Named API clients").
+API_TOKEN_CLIENT = clients.Client(
+    name="api-token", scopes=frozenset({"jobs:write", "exports:read"})
+)
+ADMIN_TOKEN_CLIENT = clients.Client(name="admin-token", scopes=frozenset({clients.ADMIN}))
+
+_directories: dict[int, ClientDirectory] = {}
+
+
+def directory() -> ClientDirectory:
+    """This process's named-client lookups for the runtime `create_app` set up."""
+    built = current()
+    found = _directories.get(id(built))
+    if found is None:
+        found = _directories[id(built)] = ClientDirectory(
+            engine=lambda: built.engine, client=redis_client(built.settings)
+        )
+    return found
+
+
+def _bootstrap(settings: Settings, given: bytes) -> clients.Client | None:
+    api, admin = settings.api_token.get_secret_value(), settings.admin_token.get_secret_value()
+    # Constant-time comparison against every configured token, without short-circuiting.
+    matches = [
+        (hmac.compare_digest(given, token.encode()), client)
+        for token, client in ((admin, ADMIN_TOKEN_CLIENT), (api, API_TOKEN_CLIENT))
+        if token
+    ]
+    return next((client for matched, client in matches if matched), None)
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -64,27 +89,62 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def require_writer(settings: SettingsDep, credentials: Credentials) -> None:
-    """Write routes: the API token (or the admin token)."""
-    api, admin = settings.api_token.get_secret_value(), settings.admin_token.get_secret_value()
-    if not (api or admin):
-        raise _unauthorized("the server has no API_TOKEN configured; writes are disabled")
-    if not _token_matches(credentials, api, admin):
-        raise _unauthorized("missing or invalid bearer token (Authorization: Bearer $API_TOKEN)")
+async def authenticate(settings: Settings, credentials: Credentials) -> clients.Client:
+    """The caller: a bootstrap token of the settings or a named client's token (401 if none)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)")
+    token = credentials.credentials
+    client = _bootstrap(settings, token.encode())
+    if client is None and token.startswith(clients.TOKEN_PREFIX):
+        named = directory()
+        client = named.cached(clients.hash_token(token))
+        if client is None:
+            client = await run_in_threadpool(named.lookup, token)
+        if client is not None and client.expired():
+            client = None
+        if client is not None:
+            named.used(client)
+    if client is None:
+        raise _unauthorized("invalid, revoked or expired bearer token")
+    # Jobs this request sends carry the client's name (job records, journal, audit trail).
+    act_as(client.name)
+    return client
 
 
-async def require_admin(settings: SettingsDep, credentials: Credentials) -> None:
-    """Destructive routes: the admin token only."""
-    admin = settings.admin_token.get_secret_value()
-    if not admin:
-        raise _unauthorized("the server has no ADMIN_TOKEN configured; admin routes are disabled")
-    if not _token_matches(credentials, admin):
-        if _token_matches(credentials, settings.api_token.get_secret_value()):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, detail="this route needs the admin token"
-            )
-        raise _unauthorized("missing or invalid admin bearer token")
+async def _require(settings: Settings, credentials: Credentials, scope: str) -> clients.Client:
+    client = await authenticate(settings, credentials)
+    if not client.allows(scope):
+        held = ", ".join(sorted(client.scopes))
+        hint = " (the admin token, or a client with that scope)" if scope == clients.ADMIN else ""
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"this route needs the scope {scope!r}{hint}; client {client.name!r} has {held}",
+        )
+    return client
+
+
+async def require_writer(settings: SettingsDep, credentials: Credentials) -> clients.Client:
+    """Write routes: scope jobs:write (API_TOKEN, or a named client holding it)."""
+    return await _require(settings, credentials, "jobs:write")
+
+
+async def require_exports_reader(settings: SettingsDep, credentials: Credentials) -> clients.Client:
+    """Produced files: scope exports:read."""
+    return await _require(settings, credentials, "exports:read")
+
+
+async def require_audit_reader(settings: SettingsDep, credentials: Credentials) -> clients.Client:
+    """The processing audit trail: scope audit:read."""
+    return await _require(settings, credentials, "audit:read")
+
+
+async def require_admin(settings: SettingsDep, credentials: Credentials) -> clients.Client:
+    """Destructive routes and client management: scope admin (ADMIN_TOKEN, or a client)."""
+    return await _require(settings, credentials, clients.ADMIN)
 
 
 WriterDep = Depends(require_writer)
+ExportsReaderDep = Depends(require_exports_reader)
+AuditReaderDep = Depends(require_audit_reader)
 AdminDep = Depends(require_admin)
+AdminClient = Annotated[clients.Client, Depends(require_admin)]

@@ -19,10 +19,13 @@ from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
 from api.routers import (
+    audit,
+    clients,
     data,
     events,
     exports,
     files,
+    gdpr,
     health,
     ingest,
     jobs,
@@ -31,6 +34,7 @@ from api.routers import (
     models,
     notifications,
     queues,
+    retention,
     schedules,
     search,
     tasks,
@@ -72,6 +76,10 @@ def create_app(settings: Settings) -> FastAPI:
         search.tasks,
         health.router,
         workflows.router,
+        clients.router,
+        audit.router,
+        retention.router,
+        gdpr.router,
     )
     for router in routers:
         app.include_router(router)

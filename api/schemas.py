@@ -64,6 +64,8 @@ class TaskPublic(BaseModel):
     attempt_history: list[AttemptPublic] = []
     #: "deferred" while the job waits in the database for Redis to come back.
     queued: Literal["broker", "deferred"] = "broker"
+    #: The API client (or "scheduler", "cli") that submitted the job.
+    client: str | None = None
 
     @classmethod
     def of(cls, record: JobRecord) -> TaskPublic:
@@ -85,6 +87,7 @@ class TaskPublic(BaseModel):
             result=record.result,
             error=f"{detail.type}: {detail.message}" if detail else None,
             error_detail=detail,
+            client=record.client,
             attempt_history=[AttemptPublic.of(entry) for entry in record.timeline],
         )
 

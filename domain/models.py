@@ -471,6 +471,7 @@ class JournalEntry(Base):
     idempotency: Mapped[str | None] = mapped_column(String(200))
     delay_ms: Mapped[int | None] = mapped_column()
     superseded_by: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
 
 
 class WorkflowJournalEntry(Base):
@@ -489,3 +490,40 @@ class WorkflowJournalEntry(Base):
     graph: Mapped[str] = mapped_column(Text)
     submitted_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ApiClient(Base):
+    """A named API client: its token is stored as a SHA-256 hash, shown once at creation."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Space-separated scopes: jobs:write, exports:read, audit:read, admin.
+    scopes: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ProcessingAudit(Base):
+    """One processing of a person's data (domain/platform/audit.py): append-only, no update or
+    delete path; the database refuses both (migration 0009_processing_audit)."""
+
+    __tablename__ = "processing_audit"
+    __table_args__ = (Index(None, "subject", "at"), Index(None, "client", "at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+    #: The job's actor name, or the API route, that processed the data.
+    job: Mapped[str] = mapped_column(String(128))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    #: kind:ref, e.g. gaveur:12, feedback:7, email:<hmac>, phone:<hmac>.
+    subject: Mapped[str] = mapped_column(String(80))
+    purpose: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    #: From the exactly-once key of the effect: a retry's insert is ignored.
+    dedupe_key: Mapped[str] = mapped_column(String(40), unique=True)

@@ -290,7 +290,7 @@ def enqueue(
     ] = None,
 ) -> None:
     """Submit a job with typed parameters; --wait shows its progress until it ends."""
-    from runtime import REGISTRY
+    from runtime import REGISTRY, acting_as
 
     _runtime()
     job = REGISTRY.get(job_name)
@@ -300,7 +300,8 @@ def enqueue(
         raise typer.Exit(1)
     with _redis_errors():
         payload = job.validate(dict(_param(p, job.payload) for p in param or []))
-        submitted = job.submit(payload, priority_class=priority_class)
+        with acting_as("cli"):  # who submitted it, in its record and the journal
+            submitted = job.submit(payload, priority_class=priority_class)
     if not wait:
         data = {"task_id": submitted.task_id, "job": job.name, "duplicate": submitted.duplicate}
         _emit(
@@ -512,3 +513,15 @@ def _add_search() -> None:
 
 
 _add_search()
+
+
+def _add_clients() -> None:
+    from ops.clients_cli import audit_trail, clients_app
+    from ops.gdpr_cli import gdpr_app
+
+    app.add_typer(clients_app, name="clients")
+    app.add_typer(gdpr_app, name="gdpr")
+    app.command("audit")(audit_trail)
+
+
+_add_clients()

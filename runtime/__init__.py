@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         percentile_ms,
         recent_minutes,
     )
+    from runtime.audit import audit_key, audit_processing
     from runtime.breaker import PREFIX as BREAKER_PREFIX
     from runtime.breaker import CircuitBreaker, rate_limited
     from runtime.build import (
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         on_setup,
         setup,
     )
+    from runtime.clients import act_as, acting_as, current_client
     from runtime.connections import (
         SentinelMisconfigured,
         SentinelUnreachable,
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     )
     from runtime.control import Control, DeadLetter, QueueStats
     from runtime.deferred import FORWARDED_KEY, Forwarded, Outbox, deferred_record, forward
+    from runtime.erasure import scrub_redis
     from runtime.errors import NotSetUp
     from runtime.flows import (
         MAX_STEPS,
@@ -105,6 +108,8 @@ if TYPE_CHECKING:
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
+    "audit_key": ("runtime.audit", "audit_key"),
+    "audit_processing": ("runtime.audit", "audit_processing"),
     "Minute": ("runtime.activity", "Minute"),
     "merged_durations": ("runtime.activity", "merged_durations"),
     "forget_minutes": ("runtime.activity", "forget_minutes"),
@@ -127,6 +132,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SentinelMisconfigured": ("runtime.connections", "SentinelMisconfigured"),
     "SentinelUnreachable": ("runtime.connections", "SentinelUnreachable"),
     "setup": ("runtime.build", "setup"),
+    "act_as": ("runtime.clients", "act_as"),
+    "acting_as": ("runtime.clients", "acting_as"),
+    "current_client": ("runtime.clients", "current_client"),
     "RobustRedisBroker": ("runtime.consumer", "RobustRedisBroker"),
     "broker": ("runtime.context", "broker"),
     "cancel_workflow": ("runtime.context", "cancel_workflow"),
@@ -151,6 +159,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Outbox": ("runtime.deferred", "Outbox"),
     "deferred_record": ("runtime.deferred", "deferred_record"),
     "forward": ("runtime.deferred", "forward"),
+    "scrub_redis": ("runtime.erasure", "scrub_redis"),
     "NotSetUp": ("runtime.errors", "NotSetUp"),
     "ACTIVE_STATES": ("runtime.job_records", "ACTIVE_STATES"),
     "JobRecord": ("runtime.job_records", "JobRecord"),
@@ -256,7 +265,11 @@ __all__ = [
     "WorkflowSpec",
     "WorkflowSubmitted",
     "Workflows",
+    "act_as",
+    "acting_as",
     "async_redis_client",
+    "audit_key",
+    "audit_processing",
     "broker",
     "build_broker",
     "cancel_workflow",
@@ -265,6 +278,7 @@ __all__ = [
     "chord",
     "chunked_session",
     "current",
+    "current_client",
     "current_settings",
     "current_task_id",
     "deferred_record",
@@ -292,6 +306,7 @@ __all__ = [
     "record_events",
     "records",
     "redis_client",
+    "scrub_redis",
     "sentinel_master",
     "session_scope",
     "setup",

@@ -225,7 +225,7 @@ def setup(settings: Settings) -> Runtime:
         if _current is not None and _current.settings == settings:
             return _current
         check_sentinels(settings)
-        configure_prometheus()
+        configure_prometheus(settings.worker_metrics_host)
         logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_MASKED)
         # Results warns on every job whose result it does not store; the job record keeps it.
         logging.getLogger("dramatiq.results.middleware.Results").setLevel(logging.ERROR)

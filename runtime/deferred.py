@@ -263,6 +263,7 @@ class Outbox:
             unique_key=f"{job.name}:{unique}" if unique else None,
             idempotency=idempotency,
             delay_ms=delay_ms,
+            client=message.options.get("client"),
         )
         held = deferred.defer(self.engine, deferral, max_jobs=self.max_jobs)
         with self._lock:

@@ -41,6 +41,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.platform.redact import redact_payload
+from runtime.clients import OPTION as CLIENT_OPTION
+from runtime.clients import current_client
 from runtime.job_records import JobRecords, State, now_ms
 from runtime.jobs import REGISTRY, Job
 from runtime.scripts import lua, with_transition
@@ -262,6 +264,8 @@ def plan(spec: WorkflowSpec, *, workflow_id: str, max_message_bytes: int) -> lis
         if step.receives:
             options["receives"] = step.receives
             options["inputs"] = {dep: task_ids[dep] for dep in step.depends_on}
+        if (client := current_client()) is not None:
+            options[CLIENT_OPTION] = client  # who asked: the steps' audit entries and children
         message = job.actor.message_with_options(kwargs=payload.model_dump(mode="json"), **options)
         message = dataclasses.replace(message, message_id=task_ids[step.name])
         if len(message.encode()) > max_message_bytes:

@@ -94,6 +94,8 @@ class JobRecord:
     failure_reason: str | None = None
     redrives: int = 0
     lost_runs: int = 0
+    #: The API client (or "scheduler", "cli") that submitted the job.
+    client: str | None = None
     #: The last attempts' ends, oldest first (lua/history_fn.lua): attempt, outcome, started_at,
     #: ended_at, worker, error_type, error_message, retry_at.
     attempt_log: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +146,7 @@ class JobRecord:
             failure_reason=data.get("failure_reason") or None,
             redrives=as_int("redrives") or 0,
             lost_runs=as_int("lost_runs") or 0,
+            client=data.get("client") or None,
             attempt_log=as_json("attempt_log") or [],
         )
 
@@ -299,9 +302,11 @@ class JobRecords:
         states: Iterable[State] | None = None,
         queue: str | None = None,
         actor: str | None = None,
+        client: str | None = None,
         limit: int = 50,
     ) -> list[JobRecord]:
-        """Most recent first. Filters on queue/actor read pages of ids until `limit` match."""
+        """Most recent first. Filters on queue/actor/client read pages of ids until `limit`
+        match."""
         index_keys = (
             [f"{self.prefix}state:{s.value}" for s in states] if states else [f"{self.prefix}all"]
         )
@@ -326,6 +331,8 @@ class JobRecords:
                 if queue and record.queue != queue:
                     continue
                 if actor and record.task_name != actor:
+                    continue
+                if client and record.client != client:
                     continue
                 found.append(record)
         return found[:limit]

@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.errors import Conflict, InvalidInput, PermanentError
 from domain.platform.settings import Settings
+from runtime.clients import OPTION as CLIENT_OPTION
+from runtime.clients import current_client
 from runtime.errors import NotSetUp
 from runtime.job_records import JobRecords
 from runtime.middleware import result_cache
@@ -237,6 +239,9 @@ class Job(Generic[P]):
         chosen = self.resolve_class(priority_class)
         if chosen is not PriorityClass.NORMAL:
             options[CLASS_OPTION] = chosen.value
+        client = current_client()
+        if client is not None:
+            options.setdefault(CLIENT_OPTION, client)
         return self.actor.message_with_options(kwargs=payload.model_dump(mode="json"), **options)
 
     def send(

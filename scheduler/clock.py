@@ -134,6 +134,7 @@ class Clock:
         options: dict[str, Any] = {
             "scheduled_at": target.isoformat(),
             "schedule_entry": entry.name,
+            "client": "scheduler",  # the scheduler is a client too (job records, audit trail)
         }
         now_ms = getattr(job.actor.broker, "now_ms", None)
         if now_ms is not None:

@@ -14,7 +14,7 @@ from runtime import JobRecord, JobRecords, State
 #: tracebacks (up to 64 KiB each) over the wire.
 LIST_FIELDS = (
     "task_name", "queue", "state", "progress", "attempts", "worker",
-    "enqueued_at", "started_at", "completed_at",
+    "enqueued_at", "started_at", "completed_at", "client",
 )  # fmt: skip
 #: Index entries read per round trip, and at most per request with a queue/name filter: a rare
 #: name among 100,000 records answers "none in the last N, older ->" instead of scanning all.
@@ -42,11 +42,12 @@ def job_page(
     queue: str | None = None,
     name: str | None = None,
     args_text: str | None = None,
+    client: str | None = None,
     position: int = 0,
     limit: int = 50,
 ) -> JobPage:
     index = _index(records, state)
-    filtered = bool(queue or name or args_text)
+    filtered = bool(queue or name or args_text or client)
     found: list[JobRecord] = []
     scanned = 0
     start = position
@@ -56,7 +57,7 @@ def job_page(
         ids = [m.decode() for m in records.client.zrevrange(index, start, start + size - 1)]
         if len(ids) < size:
             exhausted = True
-        matching = _matching(records, ids, queue, name, args_text) if filtered else ids
+        matching = _matching(records, ids, queue, name, args_text, client) if filtered else ids
         wanted = matching[: limit - len(found)]
         found.extend(row for row in _rows(records, wanted) if row is not None)
         if len(wanted) < len(matching):
@@ -97,22 +98,28 @@ def _matching(
     queue: str | None,
     name: str | None,
     args_text: str | None,
+    client: str | None = None,
 ) -> list[str]:
     """The ids whose record matches, reading only the compared fields (a scan of thousands of
     records must not build thousands of JobRecords)."""
     pipe = records.client.pipeline(transaction=False)
     for task_id in ids:
-        pipe.hmget(records.key(task_id), ("task_name", "queue", "args"))
+        pipe.hmget(records.key(task_id), ("task_name", "queue", "args", "client"))
     wanted_queue = queue.encode() if queue else None
     wanted_name = name.encode() if name else None
+    wanted_client = client.encode() if client else None
     needle = args_text.lower() if args_text else None
     matching = []
-    for task_id, (task_name, record_queue, args) in zip(ids, pipe.execute(), strict=True):
+    for task_id, (task_name, record_queue, args, record_client) in zip(
+        ids, pipe.execute(), strict=True
+    ):
         if task_name is None:
             continue
         if wanted_queue and record_queue != wanted_queue:
             continue
         if wanted_name and task_name != wanted_name:
+            continue
+        if wanted_client and record_client != wanted_client:
             continue
         if needle and needle not in _args_text(args):
             continue

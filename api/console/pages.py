@@ -99,11 +99,18 @@ def jobs_context(
     queue: Text = "",
     name: Text = "",
     search: Text = "",
+    client: Text = "",
     position: Position = 0,
 ) -> dict[str, Any]:
     """The jobs list for the query's filters (declared after the session, so checked after)."""
     return views.jobs(
-        control, state=state, queue=queue, name=name, search=search, position=position
+        control,
+        state=state,
+        queue=queue,
+        name=name,
+        search=search,
+        client=client,
+        position=position,
     )
 
 

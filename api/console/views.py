@@ -101,13 +101,14 @@ def jobs(
     queue: str = "",
     name: str = "",
     search: str = "",
+    client: str = "",
     position: int = 0,
 ) -> dict[str, Any]:
     if state and state not in State.__members__:
         raise HTTPException(422, detail=f"unknown state {state!r}; states are {list(State)}")
     if queue and queue not in QUEUES:
         raise HTTPException(422, detail=f"unknown queue {queue!r}; queues are {list(QUEUES)}")
-    filters = {"state": state, "queue": queue, "name": name, "search": search}
+    filters = {"state": state, "queue": queue, "name": name, "search": search, "client": client}
     search = search.strip()
     exact = control.records.get(search) if search else None
     if exact is not None:
@@ -119,6 +120,7 @@ def jobs(
         queue=queue or None,
         name=name or None,
         args_text=search or None,
+        client=client.strip() or None,
         position=position,
         limit=PAGE_SIZE,
     )

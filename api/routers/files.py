@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from api.deps import SessionDep, SettingsDep, WriterDep
+from api.deps import ExportsReaderDep, SessionDep, SettingsDep
 from api.params import FileNamePath, IdPath
 from domain import ledger
 from domain.models import StoredFile
@@ -22,7 +22,7 @@ from domain.platform import files
 router = APIRouter(tags=["files"])
 
 
-@router.get("/exports/{folder}/{filename}", dependencies=[WriterDep])
+@router.get("/exports/{folder}/{filename}", dependencies=[ExportsReaderDep])
 def download(
     folder: FileNamePath, filename: FileNamePath, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
@@ -41,7 +41,7 @@ def download(
     )
 
 
-@router.get("/api/files/{file_id}", dependencies=[WriterDep])
+@router.get("/api/files/{file_id}", dependencies=[ExportsReaderDep])
 def file_metadata(file_id: IdPath, session: SessionDep) -> dict[str, Any]:
     return files.describe(files.get_file(session, file_id))
 

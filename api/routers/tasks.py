@@ -74,13 +74,14 @@ def list_tasks(
     state: State | None = None,
     queue: OptionalName = None,
     actor: OptionalName = None,
+    client: OptionalName = None,
     limit: Limit = 50,
 ) -> TaskList:
-    """Recent jobs, filtered by state, queue and actor."""
+    """Recent jobs, filtered by state, queue, actor and submitting client."""
     if queue is not None and queue not in QUEUES:
         raise HTTPException(422, detail=f"unknown queue {queue!r}; queues are {list(QUEUES)}")
     records = control.records.list(
-        states=[state] if state else None, queue=queue, actor=actor, limit=limit
+        states=[state] if state else None, queue=queue, actor=actor, client=client, limit=limit
     )
     return TaskList(total=len(records), tasks=[TaskPublic.of(r) for r in records])
 

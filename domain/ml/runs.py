@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from domain.errors import InsufficientData
 from domain.ml import anomalies, clustering, data, feeding, forecast, planning, store, symbolic
+from domain.platform import audit
 from domain.progress import Progress
 
 MIN_LOTS_FOR_SR = 20
@@ -31,6 +32,8 @@ class RunContext:
     #: Exceptions a worker raises asynchronously at the soft time limit: the search keeps its
     #: last completed round instead of losing everything.
     interrupts: tuple[type[BaseException], ...] = ()
+    #: The processing this run is, for the audit trail of the people whose data it reads.
+    audit: audit.Processing | None = None
 
 
 def train_symbolic(
@@ -150,6 +153,9 @@ def cluster_gaveurs(ctx: RunContext, *, k: int) -> dict[str, Any]:
     frame = clustering.gaveur_performance(ctx.session)
     ctx.progress(30, f"clustering {len(frame)} gaveurs")
     outcome = clustering.cluster(frame, k=k)
+    if ctx.audit is not None:
+        subjects = [audit.gaveur(int(i)) for i in frame["gaveur_id"]] if len(frame) else []
+        audit.record(ctx.session, ctx.audit, subjects)
     artefact = outcome.pop("artefact")
     outcome.pop("_centres")
     row = store.save_model(

@@ -28,10 +28,14 @@ from domain.notify.channels import (
 )
 from domain.notify.outbox import idempotency_key
 from domain.notify.phone import to_e164
+from domain.platform import audit
 
 T = TypeVar("T")
+#: The processing a delivery is and whose data it touches, for the audit trail.
+Audited = tuple[audit.Processing, list[audit.Subject]]
 
 __all__ = [
+    "Audited",
     "Channels",
     "Delivery",
     "Email",
@@ -67,8 +71,17 @@ def _send(session: Session, key: str, attempt: Callable[[], T]) -> T:
         raise
 
 
-def deliver_email(session: Session, channels: Channels, email: Email, *, key: str) -> Delivery:
-    (outcome,) = deliver_emails(session, channels, [(email, key)])
+def _audited(session: Session, audited: Audited | None) -> None:
+    """The audit rows of a delivery, in the transaction that marks it sent (exactly once)."""
+    if audited is not None:
+        audit.record(session, *audited)
+
+
+def deliver_email(
+    session: Session, channels: Channels, email: Email, *, key: str, audited: Audited | None = None
+) -> Delivery:
+    audits = None if audited is None else (lambda _email, _key: audited)
+    (outcome,) = deliver_emails(session, channels, [(email, key)], audits=audits)
     if isinstance(outcome, ProviderRejected):
         raise outcome
     return outcome
@@ -80,11 +93,13 @@ def deliver_emails(
     emails: Sequence[tuple[Email, str]],
     *,
     pace: Callable[[], None] = lambda: None,
+    audits: Callable[[Email, str], Audited | None] | None = None,
 ) -> list[Delivery | ProviderRejected]:
     """Several e-mails (each with its key) in one provider session: those the outbox says sent
     are skipped, a rejected one is recorded and the others go on; a provider outage stops the
     batch (ProviderUnavailable: its retry sends what was not sent). `pace` runs before each send
-    (the provider's rate limit). One outcome per e-mail, in order."""
+    (the provider's rate limit); `audits` gives each e-mail's audit rows, written with its
+    `sent` mark. One outcome per e-mail, in order."""
     outcomes: list[Delivery | ProviderRejected | None] = []
     pending: list[tuple[int, Email, str, int]] = []
     for email, key in emails:
@@ -112,13 +127,20 @@ def deliver_emails(
                 except ProviderRejected as rejected:
                     outcomes[position] = rejected
                     continue
+                _audited(session, audits(email, key) if audits else None)
                 outbox.mark_sent(session, key, provider_message_id=message_id)
                 outcomes[position] = Delivery(key, Channel.EMAIL.value, message_id, False, attempts)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
 def deliver_sms(
-    session: Session, channels: Channels, sms: Sms, *, key: str, region: str = "FR"
+    session: Session,
+    channels: Channels,
+    sms: Sms,
+    *,
+    key: str,
+    region: str = "FR",
+    audited: Audited | None = None,
 ) -> Delivery:
     sms = Sms(to=to_e164(sms.to, region=region), body=sms.body)
     entry = outbox.record(
@@ -131,8 +153,10 @@ def deliver_sms(
         # An earlier attempt may have reached the provider and timed out on our side.
         found = _send(session, key, lambda: channels.find_sms(sms, since=since))
         if found:
+            _audited(session, audited)
             outbox.mark_sent(session, key, provider_message_id=found)
             return Delivery(key, entry.channel, found, True, entry.attempts)
     sid = _send(session, key, lambda: channels.send_sms(sms, key=key))
+    _audited(session, audited)
     outbox.mark_sent(session, key, provider_message_id=sid)
     return Delivery(key, entry.channel, sid, False, entry.attempts)

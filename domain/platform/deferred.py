@@ -35,6 +35,8 @@ class Deferral:
     #: "claim-key fingerprint" of the request's Idempotency-Key, for the forwarder to claim.
     idempotency: str | None = None
     delay_ms: int | None = None
+    #: The API client (or "scheduler", "cli") that submitted the job.
+    client: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def defer(engine: Engine, deferral: Deferral, *, max_jobs: int) -> Held | None:
                     unique_key=deferral.unique_key,
                     idempotency=deferral.idempotency,
                     delay_ms=deferral.delay_ms,
+                    client=deferral.client,
                 )
             )
     except IntegrityError:

@@ -29,6 +29,8 @@ class Accepted:
     queue: str
     body: str
     accepted_at: datetime
+    #: The API client (or "scheduler", "cli") that submitted the job.
+    client: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     api_token: SecretStr = SecretStr("")
     admin_token: SecretStr = SecretStr("")
+    # Keys the hashes of phone numbers and e-mail addresses in the processing audit trail.
+    audit_subject_key: SecretStr = SecretStr("")
     dashboard_user: str = "admin"
 
     # Job records and results.
@@ -77,6 +79,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     metrics_host: str = "127.0.0.1"
+    # Where each worker's Prometheus port listens (no auth on it: loopback unless a scraper on
+    # another host needs it; Dramatiq's own name dramatiq_prom_host is read too).
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("worker_metrics_host", "dramatiq_prom_host"),
+    )
     exporter_port: int = 9200
     # The exporter's gaveurs_queue_desired_workers: processes that clear a queue's waiting work
     # within AUTOSCALE_TARGET_DRAIN_S, between the min and max (ops/autoscale.py).

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from domain.errors import InvalidInput
 from domain.models import Site, StoredFile
+from domain.platform import audit
+from domain.platform.audit import Processing, Subject
 from domain.platform.files import FileStore, get_file, url_of
 from domain.progress import Progress, quiet
 from domain.queries import lot_by_id
@@ -32,6 +34,13 @@ class ExportContext:
     now: datetime
     task_id: str | None
     progress: Progress = quiet
+    #: The processing this export is, for the audit trail of the people it names.
+    audit: Processing | None = None
+
+    def audited(self, subjects: Sequence[Subject]) -> None:
+        """Record whose data the file holds, in the transaction that stores the file."""
+        if self.audit is not None:
+            audit.record(self.session, self.audit, subjects)
 
     def save(
         self, folder: str, filename: str, kind: str, write: Callable[[IO[bytes]], Any]
@@ -71,6 +80,7 @@ def _span(start: date | None, end: date | None) -> str:
 
 def lot_pdf(ctx: ExportContext, *, lot_id: int, report_type: str) -> dict[str, Any]:
     report = data.load_lot(ctx.session, lot_id)
+    ctx.audited([audit.gaveur(report.gaveur.id)])
     ctx.progress(10, "data loaded")
     story = pdf.lot_story(report, complete=report_type == "complete")
     ctx.progress(60, "charts drawn")
@@ -90,6 +100,7 @@ def site_pdf(
     ctx: ExportContext, *, site_code: str, date_debut: date, date_fin: date
 ) -> dict[str, Any]:
     report = data.load_site(ctx.session, site_code, date_debut, date_fin)
+    ctx.audited(audit.gaveurs_by_code(ctx.session, (lot.gaveur_code for lot in report.lots)))
     ctx.progress(10, "data loaded")
     story = pdf.site_story(report)
     ctx.progress(60, "charts drawn")
@@ -112,6 +123,7 @@ def site_pdf(
 
 def lot_xlsx(ctx: ExportContext, *, lot_id: int) -> dict[str, Any]:
     report = data.load_lot(ctx.session, lot_id)
+    ctx.audited([audit.gaveur(report.gaveur.id)])
     ctx.progress(10, "data loaded")
     counts: dict[str, int] = {}
     row = ctx.save(
@@ -127,6 +139,7 @@ def site_xlsx(
     ctx: ExportContext, *, site_code: str, date_debut: date, date_fin: date
 ) -> dict[str, Any]:
     report = data.load_site(ctx.session, site_code, date_debut, date_fin)
+    ctx.audited(audit.gaveurs_by_code(ctx.session, (lot.gaveur_code for lot in report.lots)))
     ctx.progress(10, "data loaded")
     counts: dict[str, int] = {}
     code = report.site.code
@@ -234,7 +247,7 @@ def weekly_reports(ctx: ExportContext, *, week_start: date) -> dict[str, Any]:
     codes = site_codes(ctx.session)
     reports = []
     for done, code in enumerate(codes):
-        quiet_ctx = ExportContext(ctx.session, ctx.store, ctx.now, ctx.task_id)
+        quiet_ctx = ExportContext(ctx.session, ctx.store, ctx.now, ctx.task_id, audit=ctx.audit)
         made = site_pdf(quiet_ctx, site_code=code, date_debut=week_start, date_fin=week_end)
         ctx.session.commit()
         reports.append({key: made[key] for key in ("site_code", "pdf_url", "file_size", "file_id")})

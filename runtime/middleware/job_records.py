@@ -136,6 +136,7 @@ class JobTracking(Middleware):
                 "progress": 0,
                 "attempts": 0,
                 "unique_key": message.options.get("unique_key"),
+                "client": message.options.get("client"),
             },
         )
         redis_id = message.options.get("redis_message_id")

@@ -79,6 +79,7 @@ class Journal(Middleware):
             queue=q_name(message.queue_name),
             body=message.encode().decode(),
             accepted_at=datetime.now(UTC),
+            client=message.options.get("client"),
         )
         self._push(accepted=entry)
 

@@ -30,13 +30,17 @@ FLUSH_S = 0.5
 Labels = tuple[str, str]
 
 
-def configure_prometheus() -> None:
+def configure_prometheus(host: str | None = None) -> None:
     """Dramatiq's Prometheus middleware reads its host, port and directory from the environment
-    at import; read them when the runtime is set up instead, so the server binds to localhost
-    unless told otherwise and two worker processes on one machine never publish each other's
-    samples (one directory per metrics port)."""
+    at import; read them when the runtime is set up instead, so the server binds to
+    WORKER_METRICS_HOST (loopback by default: the port has no auth) and two worker processes on
+    one machine never publish each other's samples (one directory per metrics port)."""
     port = os.environ.get("dramatiq_prom_port", "9191")
-    prometheus.HTTP_HOST = os.environ.get("dramatiq_prom_host", "127.0.0.1")
+    if host is None:  # the forked exposition process: an entry point of its own
+        from domain.platform.settings import get_settings
+
+        host = get_settings().worker_metrics_host
+    prometheus.HTTP_HOST = host
     prometheus.HTTP_PORT = int(port)
     prometheus.DB_PATH = os.environ.get(
         "dramatiq_prom_db", os.path.join(tempfile.gettempdir(), f"gaveurs-prom-{port}")

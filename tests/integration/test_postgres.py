@@ -52,3 +52,62 @@ def test_schema_demo_queries_and_aggregates_work_on_postgresql(postgres: Postgre
     assert outcome["new_feeding_records"] == summary.feeding_records
     db.ping(engine)
     engine.dispose()
+
+
+def test_the_audit_trail_is_append_only_and_its_writer_role_may_only_insert(
+    postgres: PostgresServer,
+) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from domain.platform import audit
+
+    # Given a migrated database and a login role granted the trail's writer role
+    url = postgres.create_database("gaveurs_audit")
+    db.migrate(url)
+    engine = db.make_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE ROLE audit_app LOGIN")
+        connection.exec_driver_sql("GRANT gaveurs_audit_writer TO audit_app")
+        audit.record(
+            db.session_factory(engine)(bind=connection),
+            audit.Processing("send_email", "notification", "k-1"),
+            [audit.gaveur(1)],
+        )
+    parts = make_url(url)
+    writer = psycopg.connect(
+        host=parts.host, port=parts.port, user="audit_app", dbname=parts.database, autocommit=True
+    )
+    try:
+        # When it appends a row, the database takes it (INSERT ... ON CONFLICT DO NOTHING too)
+        row = (
+            "INSERT INTO processing_audit (at, job, subject, purpose, outcome, dedupe_key) "
+            "VALUES (now(), 'j', 'gaveur:2', 'p', 'done', %s) ON CONFLICT DO NOTHING"
+        )
+        writer.execute(row, ("k-2",))
+        writer.execute(row, ("k-2",))
+        # but it may not read, change, delete or empty the trail
+        for statement in (
+            "SELECT * FROM processing_audit",
+            "UPDATE processing_audit SET outcome = 'forged'",
+            "DELETE FROM processing_audit",
+            "TRUNCATE processing_audit",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                writer.execute(statement)
+    finally:
+        writer.close()
+    # And even the owner (the application's role) cannot rewrite history: the triggers refuse
+    for statement in (
+        "UPDATE processing_audit SET outcome = 'forged'",
+        "DELETE FROM processing_audit",
+        "TRUNCATE processing_audit",
+    ):
+        with engine.begin() as connection, pytest.raises(Exception, match="append-only"):
+            connection.exec_driver_sql(statement)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT subject, outcome FROM processing_audit ORDER BY id"
+        ).all()
+    assert [tuple(r) for r in rows] == [("gaveur:1", "done"), ("gaveur:2", "done")]
+    engine.dispose()

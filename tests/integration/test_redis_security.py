@@ -38,6 +38,7 @@ from runtime import redis_client
 from tests.conftest import ADMIN_TOKEN, API_TOKEN
 from tests.support.polling import wait_for
 from tests.support.scheduler import clock_process
+from tests.support.sockets import listening_on
 from tests.support.workers import ROOT, WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -219,21 +220,6 @@ def exporter_process(env: dict[str, str], log: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
-
-
-def listening_on(port: int) -> set[str]:
-    """The addresses a local TCP port listens on, from the kernel's socket tables (Linux)."""
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, _, hex_port = local.partition(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                raw = bytes.fromhex(address)
-                # The kernel prints each 32-bit word in host (little-endian) order.
-                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-                found.add(str(ipaddress.ip_address(words[-4:] if width == 8 else words)))
-    return found
 
 
 def _up(url: str) -> bool:

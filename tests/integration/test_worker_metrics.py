@@ -12,6 +12,7 @@ import pytest
 from runtime import records
 from tests.support import jobs
 from tests.support.polling import wait_for
+from tests.support.sockets import listening_on
 from tests.support.workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -65,3 +66,20 @@ def test_retried_job_metrics_have_canonical_labels(worker: WorkerProcess, api_cl
         if name == "dramatiq_messages_inprogress" and '"flaky"' in labels
     ]
     assert in_progress and sum(in_progress) == 0
+
+
+@pytest.mark.parametrize(("configured", "bound"), [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")])
+def test_the_metrics_port_binds_loopback_unless_configured(
+    worker: WorkerProcess, configured: str | None, bound: str
+) -> None:
+    # The module's worker runs with the defaults; the other one is told to listen everywhere.
+    if configured is None:
+        probe = worker
+    else:
+        probe = WorkerProcess(worker.client, env={"WORKER_METRICS_HOST": configured})
+    try:
+        wait_for(lambda: listening_on(probe.metrics_port), what="the metrics port")
+        assert listening_on(probe.metrics_port) == {bound}
+    finally:
+        if probe is not worker:
+            probe.stop()

@@ -99,7 +99,7 @@ def test_hourly_entries_are_not_caught_up(clean_redis: redis.Redis) -> None:
 
 
 def test_scheduled_message_carries_its_entry_and_late_policy(clean_redis: redis.Redis) -> None:
-    from runtime import broker
+    from runtime import broker, records
 
     late = Entry("probe-late", "scheduled_probe", "0 * * * *", late_after_ms=50_000)
     clock(clean_redis, late).tick(at("2026-01-05T09:59:00"))
@@ -110,6 +110,9 @@ def test_scheduled_message_carries_its_entry_and_late_policy(clean_redis: redis.
     assert received.options["schedule_entry"] == "probe-late"
     assert received.options["late_after_ms"] == 50_000
     assert received.options["scheduled_at"] == "2026-01-05T10:00:00+01:00"
+    # The scheduler is a client too: its runs say who submitted them.
+    assert received.options["client"] == "scheduler"
+    assert records().get(run.task_id).client == "scheduler"  # type: ignore[union-attr]
 
 
 def test_unregistered_actor_is_skipped_with_a_warning(

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.routing import Mount
 
 from api.console.auth import action_session, api_session, page_session
-from api.deps import require_admin, require_writer
+from api.deps import require_admin, require_audit_reader, require_exports_reader, require_writer
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -41,7 +41,9 @@ def needs_admin(route: RouteContext) -> bool:
 
 
 def needs_writer(route: RouteContext) -> bool:
-    return require_writer in set(_calls(route.dependant))
+    """Any bearer-token scope short of admin."""
+    readers = {require_writer, require_exports_reader, require_audit_reader}
+    return bool(readers & set(_calls(route.dependant)))
 
 
 def needs_console_session(route: RouteContext) -> bool:

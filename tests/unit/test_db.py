@@ -174,7 +174,8 @@ def test_models_are_the_documented_tables() -> None:
         "sites", "gaveurs", "lots", "feeding_records", "sqal_samples", "consumer_feedback",
         "slaughter_capacity", "files", "models", "certificates", "notification_outbox",
         "gavage_stats_daily", "sqal_stats_hourly", "aggregate_watermarks", "planted_anomalies",
-        "weekly_kpis", "ingest_batches", "job_journal", "workflow_journal",
+        "weekly_kpis", "ingest_batches", "job_journal", "workflow_journal", "api_clients",
+        "processing_audit",
     } == set(Base.metadata.tables)  # fmt: skip
     record_uniques = {
         tuple(column.name for column in constraint.columns)

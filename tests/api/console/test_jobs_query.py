@@ -26,16 +26,15 @@ def store(redis_server: RedisServer) -> Iterator[JobRecords]:
         client.delete(key)
 
 
-def add(store: JobRecords, n: int, *, name: str = "slow", queue: str = "default") -> list[str]:
+def add(
+    store: JobRecords, n: int, *, name: str = "slow", queue: str = "default", client: str = ""
+) -> list[str]:
     ids = []
     for i in range(n):
         task_id = uuid.uuid4().hex
+        fields = {"task_name": name, "queue": queue, "args": json.dumps({"lot_id": 3000 + i})}
         store.transition(
-            task_id,
-            State.PENDING,
-            epoch=0,
-            mode="create",
-            fields={"task_name": name, "queue": queue, "args": json.dumps({"lot_id": 3000 + i})},
+            task_id, State.PENDING, epoch=0, mode="create", fields={**fields, "client": client}
         )
         ids.append(task_id)
     return ids
@@ -71,6 +70,18 @@ def test_state_queue_name_and_argument_filters(store: JobRecords) -> None:
     # Arguments are searched as name=value text
     found = job_page(store, args_text="lot_id=3001").jobs
     assert [store.get(j.task_id).args for j in found] == [{"lot_id": 3001}] * 2  # type: ignore[union-attr]
+
+
+def test_the_submitting_client_filters_and_is_shown(store: JobRecords) -> None:
+    # Given jobs from the farm app and from the clock
+    farm = add(store, 2, client="farm-app")
+    add(store, 3, client="scheduler")
+    # When the list is filtered by the farm app's client name
+    page = job_page(store, client="farm-app")
+    # Then only its jobs come, each carrying the name the list shows
+    assert {j.task_id for j in page.jobs} == set(farm)
+    assert {j.client for j in page.jobs} == {"farm-app"}
+    assert job_page(store, client="nobody").jobs == []
 
 
 def test_a_filtered_page_resumes_after_the_last_match(store: JobRecords) -> None:
