@@ -16,9 +16,11 @@ from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.sentinel
-from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
+from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection, parse_url
+from redis.exceptions import ReadOnlyError
 
 from domain.platform.redact import mask_url
 from domain.platform.settings import Settings
@@ -88,10 +90,63 @@ def _timeouts(settings: Settings) -> dict[str, Any]:
     }
 
 
+DEMOTED = "READONLY: this Redis is now a replica (failover); the connection is dropped"
+
+
+class FailoverConnection(Connection):
+    """A plain REDIS_URL connection that treats `READONLY` as a connection loss, as redis-py's
+    Sentinel-managed connections do: a managed Redis behind one endpoint (a PaaS) fails over by
+    moving its address, and a connection still held to the demoted node answers READONLY to every
+    write. Dropping it makes the next connection resolve the endpoint again, and every path that
+    rides out a connection loss rides out this failover the same way."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except ReadOnlyError:
+            self.disconnect()
+            raise redis.ConnectionError(DEMOTED) from None
+
+
+class FailoverSSLConnection(SSLConnection):
+    """`FailoverConnection` over TLS (`rediss://`)."""
+
+    read_response = FailoverConnection.read_response
+
+
+class AsyncFailoverConnection(redis.asyncio.connection.Connection):
+    """`FailoverConnection` for the asyncio clients."""
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except ReadOnlyError:
+            await self.disconnect()
+            raise redis.ConnectionError(DEMOTED) from None
+
+
+class AsyncFailoverSSLConnection(redis.asyncio.connection.SSLConnection):
+    read_response = AsyncFailoverConnection.read_response
+
+
+def _failover_class(url: str, *, asyncio: bool) -> dict[str, Any]:
+    """The connection class that turns READONLY into a connection loss, for TCP and TLS URLs
+    (a unix socket has no failover to follow)."""
+    parsed = parse_url(url).get("connection_class")
+    if parsed is UnixDomainSocketConnection:
+        return {}
+    tls = parsed is SSLConnection
+    if asyncio:
+        return {"connection_class": AsyncFailoverSSLConnection if tls else AsyncFailoverConnection}
+    return {"connection_class": FailoverSSLConnection if tls else FailoverConnection}
+
+
 def redis_client(settings: Settings) -> redis.Redis:
     """One client for the broker and every backend; fails fast when Redis is unreachable."""
     if not settings.redis_sentinels:
-        return redis.Redis.from_url(settings.redis_url, **_timeouts(settings))
+        url = settings.redis_url
+        failover = _failover_class(url, asyncio=False)
+        return redis.Redis.from_url(url, **failover, **_timeouts(settings))
     master = _master_options(settings)
     sentinel = redis.sentinel.Sentinel(
         sentinel_addresses(settings.redis_sentinels),
@@ -103,7 +158,9 @@ def redis_client(settings: Settings) -> redis.Redis:
 def async_redis_client(settings: Settings) -> redis.asyncio.Redis:
     """The asyncio twin of `redis_client` (the API's live streams)."""
     if not settings.redis_sentinels:
-        return redis.asyncio.Redis.from_url(settings.redis_url, **_timeouts(settings))
+        url = settings.redis_url
+        failover = _failover_class(url, asyncio=True)
+        return redis.asyncio.Redis.from_url(url, **failover, **_timeouts(settings))
     master = _master_options(settings)
     sentinel = redis.asyncio.sentinel.Sentinel(
         sentinel_addresses(settings.redis_sentinels),
