@@ -47,7 +47,10 @@ def _bin(program: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    """`tls`: PEM paths of a server certificate and key ({"cert": ..., "key": ...}); the server
+    then accepts TLS (`ssl=on`), and clients choose it with `sslmode=` in their URL."""
+
+    def __init__(self, *, tls: dict[str, Path] | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gaveurs-pg-"))
         self.port = free_port()
         as_root = os.geteuid() == 0
@@ -72,6 +75,9 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        options = ["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+        if tls:
+            options += self._tls_options(tls)
         self.process = subprocess.Popen(
             [
                 *self._prefix,
@@ -82,15 +88,25 @@ class PostgresServer:
                 str(self.port),
                 "-k",
                 str(self.dir),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
+                *options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self._wait()
+
+    def _tls_options(self, tls: dict[str, Path]) -> list[str]:
+        """The certificate and key copied where the server's user owns them (PostgreSQL refuses
+        a key readable by others)."""
+        paths = {}
+        for name in ("cert", "key"):
+            paths[name] = self.dir / f"server-{name}.pem"
+            shutil.copyfile(tls[name], paths[name])
+            paths[name].chmod(0o600)
+            if self._prefix:
+                shutil.chown(paths[name], "postgres")
+        return ["-c", "ssl=on", "-c", f"ssl_cert_file={paths['cert']}",
+                "-c", f"ssl_key_file={paths['key']}"]  # fmt: skip
 
     def _connect(self, *, autocommit: bool = False) -> Any:
         import psycopg
