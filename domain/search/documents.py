@@ -169,14 +169,19 @@ SOURCE_IDS = {
 def load(connection: Connection, kind: str, ids: Iterable[int]) -> list[Document]:
     """The documents of the `kind` rows among `ids` that exist (deleted ones are absent)."""
     wanted = sorted(set(ids))
-    return LOADERS[kind](connection, SOURCE_IDS[kind].in_(wanted)) if wanted else []
+    return _by_source_id(LOADERS[kind](connection, SOURCE_IDS[kind].in_(wanted))) if wanted else []
 
 
 def load_span(connection: Connection, kind: str, *, after: int, upto: int) -> list[Document]:
     """The documents of the `kind` rows with `after < id <= upto` (a rebuild's keyset page: a
     range reads faster than a list of ids)."""
     column = SOURCE_IDS[kind]
-    return LOADERS[kind](connection, (column > after) & (column <= upto))
+    return _by_source_id(LOADERS[kind](connection, (column > after) & (column <= upto)))
+
+
+def _by_source_id(documents: list[Document]) -> list[Document]:
+    # Written in source order, a newer row gets a newer document id: searches rank the newest.
+    return sorted(documents, key=lambda document: document.ref_id)
 
 
 def next_ids(connection: Connection, kind: str, *, after: int, size: int) -> list[int]:

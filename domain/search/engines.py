@@ -103,10 +103,16 @@ def _rows(docs: Sequence[Document], generation: int, now: float) -> list[dict[st
 
 
 class SearchEngine:
-    """What an engine does: write and forget documents, match a query, optimise itself. The two
-    reads (a page of hits, facet counts) are shared, around the engine's `matching` clause."""
+    """What an engine does: write and forget documents, match a query, optimise itself.
+
+    The reads are shared, around the engine's `matching` clause, and each is bounded however
+    many documents match: the page is ranked among the `window` newest matches (the highest
+    document ids, i.e. the most recently indexed), the total is counted up to a cap, and the
+    facets are counted on the `window` newest matches. Only the page's rows are read whole."""
 
     name = ""
+    #: The order of the window: the newest matches first, read in the engine's index order.
+    newest = "d.id DESC"
 
     def write(
         self, connection: Connection, generation: int, docs: Sequence[Document], *, now: float
@@ -119,31 +125,61 @@ class SearchEngine:
     def optimize(self, engine: Engine) -> dict[str, Any]:
         raise NotImplementedError
 
-    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
-        """(FROM ... WHERE clause over documents `d`, score expression (lower is better),
-        parameters) for `query`."""
+    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
+        """(FROM ... WHERE clause over documents `d`, parameters) for `query`."""
+        raise NotImplementedError
+
+    def ranked(self) -> tuple[str, str]:
+        """(columns the window selects besides `d.id`, score over the window's row `c`, lower
+        is better): an engine scores a window row where its ranking function can."""
         raise NotImplementedError
 
     def page(
-        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
+        self,
+        connection: Connection,
+        query: Query,
+        filters: Filters,
+        *,
+        limit: int,
+        offset: int,
+        window: int,
     ) -> list[Any]:
-        source, score, params = self.matching(query)
+        source, params = self.matching(query)
+        where = _filters(filters, params)
+        columns, score = self.ranked()
+        sql = (
+            "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, p.score FROM ("
+            f"SELECT c.id, {score} AS score FROM ("
+            f"SELECT d.id, {columns} {source} AND d.generation = {ACTIVE}{where} "
+            f"ORDER BY {self.newest} LIMIT :window) c "
+            "ORDER BY score, c.id LIMIT :limit OFFSET :offset) p "
+            "JOIN search_documents d ON d.id = p.id ORDER BY p.score, p.id"
+        )
+        values = {**params, "limit": limit, "offset": offset, "window": window}
+        return list(connection.execute(text(sql), values))
+
+    def count(self, connection: Connection, query: Query, filters: Filters, *, cap: int) -> int:
+        """Matches of `query` within `filters`, counted up to `cap`."""
+        source, params = self.matching(query)
         where = _filters(filters, params)
         sql = (
-            f"SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, {score} AS score "
-            f"{source} AND d.generation = {ACTIVE}{where} "
-            "ORDER BY score, d.id LIMIT :limit OFFSET :offset"
+            f"SELECT count(*) FROM (SELECT 1 AS hit {source} AND d.generation = {ACTIVE}{where} "
+            "LIMIT :cap) c"
         )
-        return list(connection.execute(text(sql), {**params, "limit": limit, "offset": offset}))
+        return int(connection.execute(text(sql), {**params, "cap": cap}).scalar_one())
 
-    def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]:
-        source, _score, params = self.matching(query)
+    def facets(
+        self, connection: Connection, query: Query, filters: Filters, *, window: int
+    ) -> list[Any]:
+        """(kind, site_code, n) over the `window` newest matches within the date filters."""
+        source, params = self.matching(query)
         where = _date_filters(filters, params)
         sql = (
-            f"SELECT d.kind, d.site_code, count(*) AS n {source} "
-            f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
+            "SELECT c.kind, c.site_code, count(*) AS n FROM ("
+            f"SELECT d.kind, d.site_code {source} AND d.generation = {ACTIVE}{where} "
+            f"ORDER BY {self.newest} LIMIT :window) c GROUP BY c.kind, c.site_code"
         )
-        return list(connection.execute(text(sql), params))
+        return list(connection.execute(text(sql), {**params, "window": window}))
 
 
 class Fts5(SearchEngine):
@@ -209,13 +245,20 @@ class Fts5(SearchEngine):
         unwanted = "".join(f" NOT {clause(c)}" for c in query.clauses if c.negated)
         return wanted + unwanted
 
-    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
+    # CROSS JOIN keeps the FTS table the outer loop (SQLite never reorders it): matches are read
+    # from the index newest first and each looks its document up, never the other way round.
+    newest = "search_fts.rowid DESC"
+
+    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
         return (
-            "FROM search_fts JOIN search_documents d ON d.id = search_fts.rowid "
+            "FROM search_fts CROSS JOIN search_documents d ON d.id = search_fts.rowid "
             "WHERE search_fts MATCH :match",
-            "bm25(search_fts)",
             {"match": self.match(query)},
         )
+
+    def ranked(self) -> tuple[str, str]:
+        # bm25() is only defined in the FTS query itself: computed there, for the window's rows.
+        return "bm25(search_fts) AS rank", "c.rank"
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:
@@ -268,12 +311,15 @@ class PostgresFts(SearchEngine):
         parts = [("!" if c.negated else "") + clause(c) for c in query.clauses]
         return " & ".join(parts)
 
-    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
+    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
         return (
             "FROM search_documents d, to_tsquery('french', :q) AS q WHERE d.tsv @@ q",
-            "-ts_rank_cd(d.tsv, q)",
             {"q": self.tsquery(query)},
         )
+
+    def ranked(self) -> tuple[str, str]:
+        # Ranked above the window's sort, so only the window's rows pay ts_rank_cd.
+        return "d.tsv", "-ts_rank_cd(c.tsv, to_tsquery('french', :q))"
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:
