@@ -227,8 +227,8 @@ def snippet(text: str, query: Query, *, width: int = 24, mark: str = "**") -> st
     hits: list[int] = []
     for index, piece in enumerate(pieces):
         if piece[:1].isalnum() or piece[:1] == "_":
-            folded = fold(piece)
-            if stem(folded) in query.stems or any(map(folded.startswith, query.prefixes)):
+            folded, stemmed = _folded_stem(piece)
+            if stemmed in query.stems or any(map(folded.startswith, query.prefixes)):
                 hits.append(index)
     first = hits[0] if hits else 0
     start = max(0, first - width)
@@ -238,3 +238,10 @@ def snippet(text: str, query: Query, *, width: int = 24, mark: str = "**") -> st
         f"{mark}{p}{mark}" if i in marked else p for i, p in enumerate(pieces[start:end], start)
     )
     return ("…" if start else "") + out.strip() + ("…" if end < len(pieces) else "")
+
+
+@lru_cache(maxsize=100_000)
+def _folded_stem(word: str) -> tuple[str, str]:
+    """A word as typed -> (folded, its stem): every page's snippets meet the same words."""
+    folded = fold(word)
+    return folded, stem(folded)
