@@ -53,7 +53,9 @@ def query(
         )
 
     def table() -> Table:
-        shown = Table(title=f"{found['total']} results for {q!r}")
+        total = found["total"]
+        more = "+" if total["relation"] == "gte" else ""
+        shown = Table(title=f"{total['value']}{more} results for {q!r}")
         for column in ("kind", "id", "site", "date", "title", "snippet"):
             shown.add_column(column)
         for hit in found["results"]:

@@ -49,7 +49,8 @@ def search(
 ) -> dict[str, Any]:
     """Ranked results with a highlighted snippet (`**word**`), total, facets by kind and site.
 
-    Reads the database only: answers while Redis is down."""
+    Past 1,000 matches the 1,000 newest are ranked and faceted, and `total.relation` is
+    "gte". Reads the database only: answers while Redis is down."""
     return index.search(
         engine(),
         q,

@@ -1,16 +1,17 @@
 """Source rows to search documents: what each kind says, its site and its date.
 
-Every loader takes ids and returns the documents of the rows that still exist: an id with no
-document is a deleted row, and the indexer removes it from the index.
+Every loader takes a condition on its source ids (a list, or a rebuild's range) and returns the
+documents of the rows that still exist: an id with no document is a deleted row, and the
+indexer removes it from the index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from domain.models import (
     Certificate,
@@ -51,12 +52,12 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
-def _lots(connection: Connection, ids: Sequence[int]) -> list[Document]:
+def _lots(connection: Connection, rows_wanted: ColumnElement[bool]) -> list[Document]:
     rows = connection.execute(
         select(Lot, Site.code.label("site"), Site.name, Gaveur.first_name, Gaveur.last_name)
         .join(Site, Site.id == Lot.site_id)
         .join(Gaveur, Gaveur.id == Lot.gaveur_id)
-        .where(Lot.id.in_(ids))
+        .where(rows_wanted)
     ).all()
     documents = []
     for row in rows:
@@ -72,12 +73,12 @@ def _lots(connection: Connection, ids: Sequence[int]) -> list[Document]:
     return documents
 
 
-def _feedback(connection: Connection, ids: Sequence[int]) -> list[Document]:
+def _feedback(connection: Connection, rows_wanted: ColumnElement[bool]) -> list[Document]:
     rows = connection.execute(
         select(ConsumerFeedback, Lot.code.label("lot_code"), Site.code.label("site"))
         .join(Lot, Lot.id == ConsumerFeedback.lot_id)
         .join(Site, Site.id == Lot.site_id)
-        .where(ConsumerFeedback.id.in_(ids))
+        .where(rows_wanted)
     ).all()
     return [
         Document(
@@ -92,12 +93,12 @@ def _feedback(connection: Connection, ids: Sequence[int]) -> list[Document]:
     ]
 
 
-def _anomalies(connection: Connection, ids: Sequence[int]) -> list[Document]:
+def _anomalies(connection: Connection, rows_wanted: ColumnElement[bool]) -> list[Document]:
     rows = connection.execute(
         select(PlantedAnomaly, Lot.code.label("lot_code"), Lot.start_date, Site.code.label("site"))
         .join(Lot, Lot.id == PlantedAnomaly.lot_id)
         .join(Site, Site.id == Lot.site_id)
-        .where(PlantedAnomaly.id.in_(ids))
+        .where(rows_wanted)
     ).all()
     return [
         Document(
@@ -112,12 +113,12 @@ def _anomalies(connection: Connection, ids: Sequence[int]) -> list[Document]:
     ]
 
 
-def _certificates(connection: Connection, ids: Sequence[int]) -> list[Document]:
+def _certificates(connection: Connection, rows_wanted: ColumnElement[bool]) -> list[Document]:
     rows = connection.execute(
         select(Certificate, Lot.code.label("lot_code"), Site.code.label("site"))
         .join(Lot, Lot.id == Certificate.lot_id)
         .join(Site, Site.id == Lot.site_id)
-        .where(Certificate.id.in_(ids))
+        .where(rows_wanted)
     ).all()
     return [
         Document(
@@ -133,8 +134,8 @@ def _certificates(connection: Connection, ids: Sequence[int]) -> list[Document]:
     ]
 
 
-def _files(connection: Connection, ids: Sequence[int]) -> list[Document]:
-    rows = connection.execute(select(StoredFile).where(StoredFile.id.in_(ids))).all()
+def _files(connection: Connection, rows_wanted: ColumnElement[bool]) -> list[Document]:
+    rows = connection.execute(select(StoredFile).where(rows_wanted)).all()
     return [
         Document(
             "file",
@@ -149,7 +150,7 @@ def _files(connection: Connection, ids: Sequence[int]) -> list[Document]:
     ]
 
 
-LOADERS: dict[str, Callable[[Connection, Sequence[int]], list[Document]]] = {
+LOADERS: dict[str, Callable[[Connection, ColumnElement[bool]], list[Document]]] = {
     "lot": _lots,
     "feedback": _feedback,
     "anomaly": _anomalies,
@@ -168,7 +169,19 @@ SOURCE_IDS = {
 def load(connection: Connection, kind: str, ids: Iterable[int]) -> list[Document]:
     """The documents of the `kind` rows among `ids` that exist (deleted ones are absent)."""
     wanted = sorted(set(ids))
-    return LOADERS[kind](connection, wanted) if wanted else []
+    return _by_source_id(LOADERS[kind](connection, SOURCE_IDS[kind].in_(wanted))) if wanted else []
+
+
+def load_span(connection: Connection, kind: str, *, after: int, upto: int) -> list[Document]:
+    """The documents of the `kind` rows with `after < id <= upto` (a rebuild's keyset page: a
+    range reads faster than a list of ids)."""
+    column = SOURCE_IDS[kind]
+    return _by_source_id(LOADERS[kind](connection, (column > after) & (column <= upto)))
+
+
+def _by_source_id(documents: list[Document]) -> list[Document]:
+    # Written in source order, a newer row gets a newer document id: searches rank the newest.
+    return sorted(documents, key=lambda document: document.ref_id)
 
 
 def next_ids(connection: Connection, kind: str, *, after: int, size: int) -> list[int]:

@@ -7,12 +7,12 @@ GIN index), how a parsed query is written for it, and how it is optimised.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, text, tuple_
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, text
 
 from domain.search import schema
 from domain.search.documents import Document
@@ -30,20 +30,38 @@ class Filters:
     date_to: date | None = None
 
 
-def remove(connection: Connection, generation: int, keys: Iterable[tuple[str, int]]) -> list[int]:
-    """Delete the documents of `keys` in `generation`; return the ids deleted."""
-    keys = list(keys)
-    if not keys:
+def remove(connection: Connection, generation: int, kind: str, ids: Sequence[int]) -> list[int]:
+    """Delete the `kind` documents of source `ids` in `generation`; return the ids deleted."""
+    if not ids:
         return []
-    ids = list(
-        connection.execute(
-            documents.delete()
-            .where(documents.c.generation == generation)
-            .where(tuple_(documents.c.kind, documents.c.ref_id).in_(keys))
-            .returning(documents.c.id)
-        ).scalars()
+    wanted = documents.c.ref_id.in_(bindparam("ref_ids", expanding=True))
+    return _remove(connection, generation, kind, wanted, {"ref_ids": list(ids)})
+
+
+def remove_span(
+    connection: Connection, generation: int, kind: str, *, after: int, upto: int
+) -> list[int]:
+    """Delete the `kind` documents of sources `after < id <= upto` in `generation`."""
+    wanted = (documents.c.ref_id > after) & (documents.c.ref_id <= upto)
+    return _remove(connection, generation, kind, wanted, {})
+
+
+def _remove(
+    connection: Connection,
+    generation: int,
+    kind: str,
+    wanted: ColumnElement[bool],
+    params: dict[str, Any],
+) -> list[int]:
+    # (generation, kind, ref_id) is the unique index: both forms are one range of it.
+    statement = (
+        documents.delete()
+        .where(documents.c.generation == generation)
+        .where(documents.c.kind == kind)
+        .where(wanted)
+        .returning(documents.c.id)
     )
-    return ids
+    return list(connection.execute(statement, params).scalars())
 
 
 def _date_filters(filters: Filters, params: dict[str, Any]) -> str:
@@ -85,10 +103,16 @@ def _rows(docs: Sequence[Document], generation: int, now: float) -> list[dict[st
 
 
 class SearchEngine:
-    """What an engine does: write and forget documents, match a query, optimise itself. The two
-    reads (a page of hits, facet counts) are shared, around the engine's `matching` clause."""
+    """What an engine does: write and forget documents, match a query, optimise itself.
+
+    The reads are shared, around the engine's `matching` clause, and each is bounded however
+    many documents match: the page is ranked among the `window` newest matches (the highest
+    document ids, i.e. the most recently indexed), the total is counted up to a cap, and the
+    facets are counted on the `window` newest matches. Only the page's rows are read whole."""
 
     name = ""
+    #: The order of the window: the newest matches first, read in the engine's index order.
+    newest = "d.id DESC"
 
     def write(
         self, connection: Connection, generation: int, docs: Sequence[Document], *, now: float
@@ -101,31 +125,61 @@ class SearchEngine:
     def optimize(self, engine: Engine) -> dict[str, Any]:
         raise NotImplementedError
 
-    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
-        """(FROM ... WHERE clause over documents `d`, score expression (lower is better),
-        parameters) for `query`."""
+    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
+        """(FROM ... WHERE clause over documents `d`, parameters) for `query`."""
+        raise NotImplementedError
+
+    def ranked(self) -> tuple[str, str]:
+        """(columns the window selects besides `d.id`, score over the window's row `c`, lower
+        is better): an engine scores a window row where its ranking function can."""
         raise NotImplementedError
 
     def page(
-        self, connection: Connection, query: Query, filters: Filters, *, limit: int, offset: int
+        self,
+        connection: Connection,
+        query: Query,
+        filters: Filters,
+        *,
+        limit: int,
+        offset: int,
+        window: int,
     ) -> list[Any]:
-        source, score, params = self.matching(query)
+        source, params = self.matching(query)
+        where = _filters(filters, params)
+        columns, score = self.ranked()
+        sql = (
+            "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, p.score FROM ("
+            f"SELECT c.id, {score} AS score FROM ("
+            f"SELECT d.id, {columns} {source} AND d.generation = {ACTIVE}{where} "
+            f"ORDER BY {self.newest} LIMIT :window) c "
+            "ORDER BY score, c.id LIMIT :limit OFFSET :offset) p "
+            "JOIN search_documents d ON d.id = p.id ORDER BY p.score, p.id"
+        )
+        values = {**params, "limit": limit, "offset": offset, "window": window}
+        return list(connection.execute(text(sql), values))
+
+    def count(self, connection: Connection, query: Query, filters: Filters, *, cap: int) -> int:
+        """Matches of `query` within `filters`, counted up to `cap`."""
+        source, params = self.matching(query)
         where = _filters(filters, params)
         sql = (
-            f"SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, {score} AS score "
-            f"{source} AND d.generation = {ACTIVE}{where} "
-            "ORDER BY score, d.id LIMIT :limit OFFSET :offset"
+            f"SELECT count(*) FROM (SELECT 1 AS hit {source} AND d.generation = {ACTIVE}{where} "
+            "LIMIT :cap) c"
         )
-        return list(connection.execute(text(sql), {**params, "limit": limit, "offset": offset}))
+        return int(connection.execute(text(sql), {**params, "cap": cap}).scalar_one())
 
-    def facets(self, connection: Connection, query: Query, filters: Filters) -> list[Any]:
-        source, _score, params = self.matching(query)
+    def facets(
+        self, connection: Connection, query: Query, filters: Filters, *, window: int
+    ) -> list[Any]:
+        """(kind, site_code, n) over the `window` newest matches within the date filters."""
+        source, params = self.matching(query)
         where = _date_filters(filters, params)
         sql = (
-            f"SELECT d.kind, d.site_code, count(*) AS n {source} "
-            f"AND d.generation = {ACTIVE}{where} GROUP BY d.kind, d.site_code"
+            "SELECT c.kind, c.site_code, count(*) AS n FROM ("
+            f"SELECT d.kind, d.site_code {source} AND d.generation = {ACTIVE}{where} "
+            f"ORDER BY {self.newest} LIMIT :window) c GROUP BY c.kind, c.site_code"
         )
-        return list(connection.execute(text(sql), params))
+        return list(connection.execute(text(sql), {**params, "window": window}))
 
 
 class Fts5(SearchEngine):
@@ -138,13 +192,29 @@ class Fts5(SearchEngine):
     ) -> None:
         if not docs:
             return
-        ids = (
-            connection.execute(
-                documents.insert().returning(documents.c.id, sort_by_parameter_order=True),
-                _rows(docs, generation, now),
-            )
-            .scalars()
-            .all()
+        # The caller holds SQLite's write lock (index.locked): the next ids are ours to take,
+        # which saves a RETURNING round per row and lets both inserts be plain executemany.
+        first = connection.exec_driver_sql(
+            "SELECT coalesce(max(id), 0) + 1 FROM search_documents"
+        ).scalar_one()
+        ids = range(first, first + len(docs))
+        connection.exec_driver_sql(
+            "INSERT INTO search_documents (id, generation, kind, ref_id, site_code, doc_date, "
+            "title, body, indexed_at_unix_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    doc_id,
+                    generation,
+                    doc.kind,
+                    doc.ref_id,
+                    doc.site_code,
+                    doc.doc_date.isoformat() if doc.doc_date is not None else None,
+                    doc.title,
+                    doc.body,
+                    now,
+                )
+                for doc_id, doc in zip(ids, docs, strict=True)
+            ],  # fmt: skip
         )
         connection.exec_driver_sql(
             "INSERT INTO search_fts (rowid, terms) VALUES (?, ?)",
@@ -175,13 +245,20 @@ class Fts5(SearchEngine):
         unwanted = "".join(f" NOT {clause(c)}" for c in query.clauses if c.negated)
         return wanted + unwanted
 
-    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
+    # CROSS JOIN keeps the FTS table the outer loop (SQLite never reorders it): matches are read
+    # from the index newest first and each looks its document up, never the other way round.
+    newest = "search_fts.rowid DESC"
+
+    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
         return (
-            "FROM search_fts JOIN search_documents d ON d.id = search_fts.rowid "
+            "FROM search_fts CROSS JOIN search_documents d ON d.id = search_fts.rowid "
             "WHERE search_fts MATCH :match",
-            "bm25(search_fts)",
             {"match": self.match(query)},
         )
+
+    def ranked(self) -> tuple[str, str]:
+        # bm25() is only defined in the FTS query itself: computed there, for the window's rows.
+        return "bm25(search_fts) AS rank", "c.rank"
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:
@@ -234,12 +311,15 @@ class PostgresFts(SearchEngine):
         parts = [("!" if c.negated else "") + clause(c) for c in query.clauses]
         return " & ".join(parts)
 
-    def matching(self, query: Query) -> tuple[str, str, dict[str, Any]]:
+    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
         return (
             "FROM search_documents d, to_tsquery('french', :q) AS q WHERE d.tsv @@ q",
-            "-ts_rank_cd(d.tsv, q)",
             {"q": self.tsquery(query)},
         )
+
+    def ranked(self) -> tuple[str, str]:
+        # Ranked above the window's sort, so only the window's rows pay ts_rank_cd.
+        return "d.tsv", "-ts_rank_cd(c.tsv, to_tsquery('french', :q))"
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:

@@ -55,9 +55,19 @@ def _reindex(connection: Connection, generations: list[int], kind: str, ids: lis
     found = docs.load(connection, kind, ids)
     now = time.time()
     for generation in generations:
-        removed = engines.remove(connection, generation, [(kind, ref) for ref in ids])
-        engine_.forget(connection, removed)
+        engine_.forget(connection, engines.remove(connection, generation, kind, ids))
         engine_.write(connection, generation, found, now=now)
+    return len(found)
+
+
+def _reindex_span(connection: Connection, generation: int, kind: str, ids: list[int]) -> int:
+    """A rebuild's page: `ids` are consecutive source ids, so rows and documents are read and
+    replaced by range (an incremental run may have written some of them already)."""
+    engine_ = engines.for_dialect(connection.dialect.name)
+    span = {"after": ids[0] - 1, "upto": ids[-1]}
+    found = docs.load_span(connection, kind, **span)
+    engine_.forget(connection, engines.remove_span(connection, generation, kind, **span))
+    engine_.write(connection, generation, found, now=time.time())
     return len(found)
 
 
@@ -143,7 +153,7 @@ def rebuild(
                 ids = docs.next_ids(connection, kind, after=after, size=chunk)
                 if not ids:
                     break
-                counts[kind] += _reindex(connection, [building], kind, ids)
+                counts[kind] += _reindex_span(connection, building, kind, ids)
             after = ids[-1]
         progress(90 * (position + 1) / len(schema.KINDS), f"{kind}: {counts[kind]} documents")
     with locked(engine) as connection:

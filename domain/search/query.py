@@ -1,4 +1,10 @@
-"""Searching the active generation: ranked hits with a highlighted snippet, total, facets."""
+"""Searching the active generation: ranked hits with a highlighted snippet, total, facets.
+
+Every query costs about the same however broad it is: the page is ranked among the `WINDOW`
+newest matches, the total is counted up to `WINDOW` (then reported as "at least"), and the
+facets are counted on the `WINDOW` newest matches. A query matching fewer is ranked, counted
+and faceted exactly.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from domain.search.text import QuerySyntaxError, parse, snippet
 
 MAX_LIMIT = 100
 MAX_OFFSET = 10_000
+#: Matches a query ranks, counts and facets at most: beyond it the work would grow with them.
+WINDOW = 1_000
 
 
 def search(
@@ -27,11 +35,15 @@ def search(
     date_to: date | None = None,
     limit: int = 20,
     offset: int = 0,
+    window: int = WINDOW,
 ) -> dict[str, Any]:
     """Hits of `q` (see domain.search.text.parse), best first, with facets by kind and site.
 
-    Facets ignore their own filter (the kind facet counts every kind within the site filter,
-    and the other way round), so a client can show what another choice would give.
+    `total` is `{"value": n, "relation": "eq"}`, or `"gte"` with n = `window` when more match;
+    the results are then the best of the `window` newest matches, and `facets_relation` says
+    the same of the facets. Facets ignore their own filter (the kind facet counts every kind
+    within the site filter, and the other way round), so a client can show what another
+    choice would give.
     """
     query = parse(q)
     if kind is not None and kind not in KINDS:
@@ -43,9 +55,14 @@ def search(
     filters = engines.Filters(kind, site_code, date_from, date_to)
     backend = engines.for_dialect(engine.dialect.name)
     try:
-        with engine.connect() as connection:
-            rows = backend.page(connection, query, filters, limit=limit, offset=offset)
-            grouped = backend.facets(connection, query, filters)
+        # Read-only where the engine can say so (PostgreSQL); SQLite reads take no write lock.
+        with engine.connect().execution_options(postgresql_readonly=True) as connection:
+            rows = backend.page(
+                connection, query, filters, limit=limit, offset=offset, window=window
+            )
+            total = backend.count(connection, query, filters, cap=window + 1)
+            # One match over the window tells a complete sample from a full one.
+            grouped = backend.facets(connection, query, filters, window=window + 1)
     except (OperationalError, ProgrammingError) as error:
         # The parser writes every engine query itself; an engine that still refuses one is
         # told to the user as a query problem, with the engine's words.
@@ -55,18 +72,15 @@ def search(
         raise
     by_kind: dict[str, int] = {}
     by_site: dict[str, int] = {}
-    total = 0
     for row in grouped:
         site = row.site_code or "-"
         if site_code is None or row.site_code == site_code:
             by_kind[row.kind] = by_kind.get(row.kind, 0) + row.n
         if kind is None or row.kind == kind:
             by_site[site] = by_site.get(site, 0) + row.n
-            if site_code is None or row.site_code == site_code:
-                total += row.n
     return {
         "query": q,
-        "total": total,
+        "total": _bounded(total, window),
         "offset": offset,
         "limit": limit,
         "results": [
@@ -82,4 +96,12 @@ def search(
             for row in rows
         ],
         "facets": {"kind": by_kind, "site_code": by_site},
+        "facets_relation": "gte" if sum(row.n for row in grouped) > window else "eq",
     }
+
+
+def _bounded(count: int, window: int) -> dict[str, Any]:
+    """A count made up to `window` + 1: exact below, "at least `window`" above."""
+    if count > window:
+        return {"value": window, "relation": "gte"}
+    return {"value": count, "relation": "eq"}

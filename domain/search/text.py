@@ -36,11 +36,34 @@ class QuerySyntaxError(InvalidInput):
     """The search query cannot be parsed (unbalanced quote, nothing to search for...)."""
 
 
-def fold(text: str) -> str:
-    """Lower case without accents or ligatures: "Œuf Crémeux" -> "oeuf cremeux"."""
+def _fold_slowly(text: str) -> str:
     text = text.lower().replace("œ", "oe").replace("æ", "ae")
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+# The Latin letters French text uses, folded once: a document's few accented letters are
+# replaced one by one instead of decomposing it whole (most of a rebuild's time otherwise).
+_LATIN_FOLDS = {
+    chr(code): _fold_slowly(chr(code))
+    for code in range(0xC0, 0x250)
+    if _fold_slowly(chr(code)).isascii() and _fold_slowly(chr(code)) != chr(code).lower()
+}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _latin_fold(match: re.Match[str]) -> str:
+    return _LATIN_FOLDS.get(match[0], match[0])
+
+
+def fold(text: str) -> str:
+    """Lower case without accents or ligatures: "Œuf Crémeux" -> "oeuf cremeux"."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    text = _NON_ASCII.sub(_latin_fold, text)
+    # Anything else (other scripts, compatibility forms) takes the general path.
+    return text if text.isascii() else _fold_slowly(text)
 
 
 def words(text: str) -> list[str]:
@@ -54,9 +77,23 @@ def stem(word: str) -> str:
     return str(_STEMMER.stemWord(word))
 
 
+class _TermOf(dict[str, str]):
+    """Folded word -> its FTS5 term ("" for a stopword), filled on first sight. A corpus
+    reuses few words, so a rebuild looks most of them up here instead of stemming them."""
+
+    def __missing__(self, word: str) -> str:
+        term = "" if word in STOPWORDS else stem(word)
+        if len(self) < 200_000:
+            self[word] = term
+        return term
+
+
+_TERM_OF = _TermOf()
+
+
 def terms(text: str) -> str:
     """What FTS5 indexes for `text`: stems of the folded words, stopwords left out."""
-    return " ".join(stem(word) for word in words(text) if word not in STOPWORDS)
+    return " ".join(filter(None, map(_TERM_OF.__getitem__, words(text))))
 
 
 @dataclass(frozen=True)
@@ -190,8 +227,8 @@ def snippet(text: str, query: Query, *, width: int = 24, mark: str = "**") -> st
     hits: list[int] = []
     for index, piece in enumerate(pieces):
         if piece[:1].isalnum() or piece[:1] == "_":
-            folded = fold(piece)
-            if stem(folded) in query.stems or any(map(folded.startswith, query.prefixes)):
+            folded, stemmed = _folded_stem(piece)
+            if stemmed in query.stems or any(map(folded.startswith, query.prefixes)):
                 hits.append(index)
     first = hits[0] if hits else 0
     start = max(0, first - width)
@@ -201,3 +238,10 @@ def snippet(text: str, query: Query, *, width: int = 24, mark: str = "**") -> st
         f"{mark}{p}{mark}" if i in marked else p for i, p in enumerate(pieces[start:end], start)
     )
     return ("…" if start else "") + out.strip() + ("…" if end < len(pieces) else "")
+
+
+@lru_cache(maxsize=100_000)
+def _folded_stem(word: str) -> tuple[str, str]:
+    """A word as typed -> (folded, its stem): every page's snippets meet the same words."""
+    folded = fold(word)
+    return folded, stem(folded)

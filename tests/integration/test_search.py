@@ -163,13 +163,13 @@ def test_two_concurrent_runs_index_each_change_once(engine: Engine) -> None:
     assert len(outcomes) == 2
     # and each comment is one document.
     assert len(hits(engine, "concurrent", kind="feedback")) == 100  # limit
-    assert search.search(engine, "concurrent")["total"] == 400
+    assert search.search(engine, "concurrent")["total"] == {"value": 400, "relation": "eq"}
 
 
 def test_rebuild_switches_atomically_while_searches_keep_answering(engine: Engine) -> None:
     # Given an indexed database and a reader searching in a loop
     search.index_changes(engine)
-    expected = search.search(engine, "foie")["total"]
+    expected = search.search(engine, "foie")["total"]["value"]
     assert expected > 0
     stop = threading.Event()
     seen: list[int] = []
@@ -178,7 +178,7 @@ def test_rebuild_switches_atomically_while_searches_keep_answering(engine: Engin
     def reader() -> None:
         while not stop.is_set():
             try:
-                seen.append(search.search(engine, "foie", limit=5)["total"])
+                seen.append(search.search(engine, "foie", limit=5)["total"]["value"])
             except BaseException as error:  # noqa: BLE001 - reported below
                 errors.append(error)
 
@@ -230,4 +230,61 @@ def test_optimize_merges_and_purges(engine: Engine) -> None:
     assert outcome["stale_documents_dropped"] == 0
     assert outcome["engine"] in ("sqlite-fts5", "postgresql-tsvector")
     assert search.status(engine)["optimized_at_unix_s"] is not None
-    assert search.search(engine, "foie")["total"] > 0
+    assert search.search(engine, "foie")["total"]["value"] > 0
+
+
+def ranked_comments(engine: Engine, counts: list[int]) -> dict[int, int]:
+    """One comment per count, in order, saying "hermine" that many times among as many words
+    as the others: the more it says it, the better it ranks on both engines (BM25 and cover
+    density grow with the term's frequency at equal length). Returns feedback id -> count."""
+    longest = max(counts)
+    return {
+        add_feedback(engine, " ".join(["hermine"] * n + ["plume"] * (longest - n))): n
+        for n in counts
+    }
+
+
+def test_first_page_is_the_full_ranking_and_totals_are_exact_below_the_window(
+    engine: Engine,
+) -> None:
+    # Given 12 comments whose relevance to "hermine" is known, written in a shuffled order
+    search.index_changes(engine)
+    counts = ranked_comments(engine, [5, 12, 1, 9, 3, 11, 7, 2, 10, 4, 8, 6])
+    search.index_changes(engine)
+    by_relevance = sorted(counts, key=counts.__getitem__, reverse=True)
+
+    # When searched with a window holding every match
+    found = search.search(engine, "hermine", limit=4, window=12)
+    # Then the first page is the head of the full ranking, every page follows on from it,
+    # and the total and the facets are exact
+    assert [hit["id"] for hit in found["results"]] == by_relevance[:4]
+    pages = [search.search(engine, "hermine", limit=4, offset=o)["results"] for o in (4, 8)]
+    assert [hit["id"] for page in pages for hit in page] == by_relevance[4:]
+    assert found["total"] == {"value": 12, "relation": "eq"}
+    assert found["facets"]["kind"] == {"feedback": 12} and found["facets_relation"] == "eq"
+
+
+def test_broad_queries_rank_the_newest_window_and_say_the_total_is_a_floor(
+    engine: Engine,
+) -> None:
+    # Given 12 known comments, the most relevant ones written first
+    search.index_changes(engine)
+    counts = ranked_comments(engine, list(range(12, 0, -1)))
+    search.index_changes(engine)
+    newest = list(counts)[-5:]
+
+    # When searched with a window of 5 (the API's is 1,000)
+    found = search.search(engine, "hermine", limit=3, window=5)
+    # Then the page is the best of the 5 newest matches, best first
+    assert [hit["id"] for hit in found["results"]] == sorted(
+        newest, key=counts.__getitem__, reverse=True
+    )[:3]
+    # and the total and the facets say "at least" instead of counting every match
+    assert found["total"] == {"value": 5, "relation": "gte"}
+    # (facets are lower bounds counted on the window and one match more)
+    assert found["facets"]["kind"] == {"feedback": 6} and found["facets_relation"] == "gte"
+    # A filter counts within itself: no lot says "hermine"
+    assert search.search(engine, "hermine", kind="lot", window=5)["total"] == {
+        "value": 0,
+        "relation": "eq",
+    }

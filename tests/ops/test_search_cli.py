@@ -21,7 +21,7 @@ def test_query_and_status_read_the_index(demo_database: str) -> None:
                                 "--limit", "2", "--json"])  # fmt: skip
     assert found.exit_code == 0, found.output
     body = json.loads(found.output)
-    assert body["total"] > 0 and len(body["results"]) == 2
+    assert body["total"]["value"] > 0 and len(body["results"]) == 2
     status = runner.invoke(app, ["search", "status", "--json"])
     assert status.exit_code == 0 and json.loads(status.output)["pending_changes"] == 0
 
