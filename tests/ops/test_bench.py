@@ -19,12 +19,25 @@ pytestmark = pytest.mark.slow
 
 TINY = {
     "throughput": ["--jobs", "300", "--rounds", "1", "--threads", "4"],
+    "peers": ["--jobs", "200", "--rq-jobs", "50", "--rounds", "1", "--threads", "2"],
     "memory": ["--jobs", "2000"],  # smaller, and Redis' table sizes swamp the per-job figures
     "api": ["--clients", "1", "4", "--requests", "100", "--e2e-samples", "5", "--wrk-seconds", "0"],
     "million": ["--jobs", "300", "--processes", "1", "--threads", "4"],
     "console": ["--records", "500", "--rounds", "1", "--requests", "5"],
-    "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
-               "--clients", "2", "--requests", "40"],  # fmt: skip
+    "search": [
+        "--scale",
+        "0.05",
+        "--comments",
+        "500",
+        "--changes",
+        "100",
+        "--rounds",
+        "1",
+        "--clients",
+        "2",
+        "--requests",
+        "40",
+    ],  # fmt: skip
     "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],
     # Short timeouts and maintenance every 2 s instead of the clock's minute.
     "recovery": [
@@ -86,6 +99,18 @@ def test_throughput_compares_both_sides(results: dict[str, dict[str, Any]]) -> N
     for side in ("plain", "ours"):
         assert result[side]["msgs_per_second_median"] > 0
     assert result["ratio_ours_to_plain"] > 0
+
+
+def test_peers_drain_the_same_jobs_on_dramatiq_celery_and_rq(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    result = results["peers"]
+    sides = ["plain", "ours", "celery_threads", "celery_prefork", "rq", "rq_simple"]
+    assert [run["side"] for run in result["runs"]] == sides
+    assert result["jobs"] == {**dict.fromkeys(sides, 200), "rq": 50}
+    for side in sides:
+        assert result["sides"][side]["msgs_per_second_median"] > 0
+    assert result["ratios"]["ours_to_celery_threads"] > 0
 
 
 def test_memory_splits_queued_and_finished_jobs(results: dict[str, dict[str, Any]]) -> None:
