@@ -55,7 +55,7 @@ TARGET_RATIO_TO_CELERY_THREADS = 2.5
 RQ_FORKING_JOBS = 1000
 
 
-def _celery(pool: str, concurrency: int, index: int) -> list[str]:
+def celery_command(pool: str, concurrency: int, index: int) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "ops.bench.celery_jobs", "worker",
         "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "WARNING",
@@ -65,9 +65,9 @@ def _celery(pool: str, concurrency: int, index: int) -> list[str]:
 
 def _commands(side: str, *, processes: int, threads: int) -> list[list[str]]:
     if side == "celery_threads":
-        return [_celery("threads", threads, index) for index in range(processes)]
+        return [celery_command("threads", threads, index) for index in range(processes)]
     if side == "celery_prefork":
-        return [_celery("prefork", processes * threads, 0)]
+        return [celery_command("prefork", processes * threads, 0)]
     assert side in ("rq", "rq_simple"), side
     simple = ["--worker-class", "rq.worker.SimpleWorker"] if side == "rq_simple" else []
     return [

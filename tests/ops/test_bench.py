@@ -181,6 +181,7 @@ def test_workflows_compares_steps_with_jobs_and_chords_with_dramatiq_groups(
         "ours_chord",
         "ours_chord_passing_results",
         "dramatiq_group_callback",
+        "celery_chord",
     }
     for side in result["wide_chord"].values():
         assert side["callback_done_s"]["median"] >= side["submit_s"]["median"] > 0
