@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runtime.async_enqueue import AsyncOutbox, async_outbox
     from runtime.breaker import PREFIX as BREAKER_PREFIX
     from runtime.breaker import CircuitBreaker, rate_limited
     from runtime.build import (
@@ -88,6 +89,8 @@ if TYPE_CHECKING:
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
+    "AsyncOutbox": ("runtime.async_enqueue", "AsyncOutbox"),
+    "async_outbox": ("runtime.async_enqueue", "async_outbox"),
     "BREAKER_PREFIX": ("runtime.breaker", "PREFIX"),
     "CircuitBreaker": ("runtime.breaker", "CircuitBreaker"),
     "rate_limited": ("runtime.breaker", "rate_limited"),
@@ -174,6 +177,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ACTIVE_STATES",
+    "AsyncOutbox",
     "BREAKER_PREFIX",
     "CircuitBreaker",
     "Control",
@@ -216,6 +220,7 @@ __all__ = [
     "WorkflowSpec",
     "WorkflowSubmitted",
     "Workflows",
+    "async_outbox",
     "broker",
     "build_broker",
     "cancel_workflow",

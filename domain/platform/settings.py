@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # API side: fail fast when Redis is down instead of hanging the request.
     redis_connect_timeout_s: float = Field(default=0.5, gt=0)
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
+    # The async enqueue of the API waits this long for Redis, then answers as Redis down
+    # (deferred, or 503 with Retry-After) without having held the event loop.
+    api_enqueue_timeout_s: float = Field(default=1.0, gt=0, le=30)
 
     # Default execution policy, overridable per actor on its decorator.
     default_max_retries: int = Field(default=3, ge=0)
