@@ -139,12 +139,13 @@ def test_api_enqueues_for_real_and_follows_jobs_to_success(
         assert level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
     assert result["health_check_duplicate_path"]["duplicates"] == 100
     assert result["end_to_end"]["samples"] == 5
-    # Not measured at 16 clients here: the targets say so rather than pass.
-    assert result["targets"]["p99_ms_at_16_clients"] == {
+    # Not measured with wrk here: the targets say so rather than pass.
+    assert result["targets"]["1_process_p99_ms_at_16_clients"] == {
         "value": None,
-        "target": "<= 20",
+        "target": "<= 10",
         "pass": False,
     }
+    assert result["targets"]["2_processes_enqueues_per_second_at_16_clients"]["value"] is None
 
 
 def test_million_checks_every_job_ran_once(results: dict[str, dict[str, Any]]) -> None:
