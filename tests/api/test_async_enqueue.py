@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from ops.local_redis import RedisServer, free_port
+from ops.bench.env import api_server
+from ops.local_redis import RedisServer
 from tests.conftest import API_TOKEN
-from tests.support.workers import ROOT
 
 EMAIL = "/api/tasks/notifications/email"
 BODY = {"to_email": "chef@example.org", "subject": "Lot 3472", "body_html": "<p>prêt</p>"}
@@ -38,32 +37,11 @@ def redis_alone() -> Iterator[RedisServer]:
 
 
 @contextmanager
-def api(redis_url: str, **env: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "API_ENQUEUE_TIMEOUT_S": str(TIMEOUT_S),
-            **env,
-        },
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "API did not start"
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def api(redis_url: str, log_dir: Path, **env: str) -> Iterator[str]:
+    """The API as the Procfile starts it, on `redis_url`, with a short enqueue timeout."""
+    settings = {"REDIS_URL": redis_url, "API_ENQUEUE_TIMEOUT_S": str(TIMEOUT_S), **env}
+    with api_server(log_dir=log_dir, env=settings) as server:
+        yield server.url
 
 
 async def _during_stall(base: str, posts: int) -> tuple[list[httpx.Response], float, float]:
@@ -84,9 +62,9 @@ def _statuses(answers: list[httpx.Response]) -> list[int]:
 
 
 def test_a_stalled_redis_gets_503s_after_the_timeout_and_the_loop_keeps_serving(
-    demo_database: str, redis_alone: RedisServer
+    demo_database: str, redis_alone: RedisServer, tmp_path: Path
 ) -> None:
-    with api(redis_alone.url, DEFERRED_MAX_JOBS="0") as base:
+    with api(redis_alone.url, tmp_path, DEFERRED_MAX_JOBS="0") as base:
         # Given an API whose async enqueue works (its connection to Redis is open)
         assert httpx.post(base + EMAIL, json=BODY, headers=AUTH).status_code == 202
         # When Redis stops answering and 8 enqueues arrive at once
@@ -110,10 +88,10 @@ def test_a_stalled_redis_gets_503s_after_the_timeout_and_the_loop_keeps_serving(
 
 
 def test_a_job_deferred_in_a_stall_is_sent_once_when_redis_answers(
-    demo_database: str, redis_alone: RedisServer
+    demo_database: str, redis_alone: RedisServer, tmp_path: Path
 ) -> None:
     client = redis_alone.client
-    with api(redis_alone.url) as base:
+    with api(redis_alone.url, tmp_path) as base:
         assert httpx.post(base + EMAIL, json=BODY, headers=AUTH).status_code == 202
         # Given a Redis that stops answering while a job is being enqueued
         redis_alone.pause()
