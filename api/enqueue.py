@@ -17,7 +17,7 @@ from api.idempotency import current_key
 from api.metrics import ENQUEUE_SECONDS, ENQUEUED
 from api.schemas import Accepted, SubmittedPublic
 from domain.platform.settings import get_settings
-from runtime import Job, Submitted, outbox
+from runtime import Job, Submitted, async_outbox, outbox
 
 #: What a deferred job's 202 says: accepted, waiting in the database for Redis to come back.
 DEFERRED = {"status": "PENDING", "queued": "deferred"}
@@ -50,14 +50,42 @@ def submit(
     # Redis first; while Redis is unreachable the job is kept in the database journal and sent
     # when Redis is back (runtime/deferred.py), answered "queued": "deferred".
     outcome = outbox().submit(
-        job,
-        payload,
-        delay_ms=delay_ms,
-        idempotency_key=current_key.get(),
-        idempotency_ttl_s=get_settings().idempotency_ttl_s,
-        callback_url=current_callback.get(),
-        priority_class=priority_class,
+        job, payload, delay_ms=delay_ms, priority_class=priority_class, **_request_options()
     )
+    if echo_task is not None:
+        echo = {**echo, **echo_task(outcome.task_id)}
+    return _accepted(job, outcome, started=started, message=message, echo=echo)
+
+
+async def submit_async(
+    job: Job[Any],
+    payload: BaseModel,
+    *,
+    message: str,
+    delay_ms: int | None = None,
+    priority_class: str | None = None,
+    **echo: Any,
+) -> Accepted:
+    """`submit` for `async def` routes that touch nothing else blocking (no database): the
+    enqueue is awaited on the event loop (runtime/async_enqueue.py), same record, same answer."""
+    started = time.perf_counter()
+    outcome = await async_outbox().submit(
+        job, payload, delay_ms=delay_ms, priority_class=priority_class, **_request_options()
+    )
+    return _accepted(job, outcome, started=started, message=message, echo=echo)
+
+
+def _request_options() -> dict[str, Any]:
+    return {
+        "idempotency_key": current_key.get(),
+        "idempotency_ttl_s": get_settings().idempotency_ttl_s,
+        "callback_url": current_callback.get(),
+    }
+
+
+def _accepted(
+    job: Job[Any], outcome: Submitted, *, started: float, message: str, echo: dict[str, Any]
+) -> Accepted:
     ENQUEUE_SECONDS.labels(job.name).observe(time.perf_counter() - started)
     if outcome.cached:
         kind, note = "cached", CACHED_NOTE
@@ -78,6 +106,5 @@ def submit(
             **(DEFERRED if outcome.deferred else {}),
             **(_cached(outcome) if outcome.cached else {}),
             **echo,
-            **(echo_task(outcome.task_id) if echo_task else {}),
         )
     )

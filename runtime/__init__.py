@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         percentile_ms,
         recent_minutes,
     )
+    from runtime.async_enqueue import AsyncOutbox, async_outbox
     from runtime.audit import audit_key, audit_processing
     from runtime.breaker import PREFIX as BREAKER_PREFIX
     from runtime.breaker import CircuitBreaker, rate_limited
@@ -115,6 +116,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "forget_minutes": ("runtime.activity", "forget_minutes"),
     "percentile_ms": ("runtime.activity", "percentile_ms"),
     "recent_minutes": ("runtime.activity", "recent_minutes"),
+    "AsyncOutbox": ("runtime.async_enqueue", "AsyncOutbox"),
+    "async_outbox": ("runtime.async_enqueue", "async_outbox"),
     "BREAKER_PREFIX": ("runtime.breaker", "PREFIX"),
     "CircuitBreaker": ("runtime.breaker", "CircuitBreaker"),
     "rate_limited": ("runtime.breaker", "rate_limited"),
@@ -219,6 +222,7 @@ __all__ = [
     "forget_minutes",
     "percentile_ms",
     "recent_minutes",
+    "AsyncOutbox",
     "BREAKER_PREFIX",
     "Batch",
     "Cache",
@@ -270,6 +274,7 @@ __all__ = [
     "async_redis_client",
     "audit_key",
     "audit_processing",
+    "async_outbox",
     "broker",
     "build_broker",
     "cancel_workflow",

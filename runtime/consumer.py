@@ -27,6 +27,7 @@ import contextlib
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff, current_millis, q_name
+from dramatiq.common import compute_backoff, current_millis, dq_name, q_name
 from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 
 from domain.errors import InvalidInput
@@ -123,26 +124,47 @@ class RobustRedisBroker(RedisBroker):
     def enqueue(
         self, message: dramatiq.Message[Any], *, delay: int | None = None
     ) -> dramatiq.Message[Any]:
-        size = len(message.encode())
-        if size > self.max_message_bytes:
+        sent, queue_name, data = self.prepare_enqueue(message, delay=delay)
+        try:
+            self.do_enqueue(queue_name, sent.options["redis_message_id"], data)
+        except REDIS_ERRORS:
+            self.abandon_claims(sent)
+            raise
+        self.emit_after("enqueue", sent, delay)
+        return sent
+
+    def abandon_claims(self, message: dramatiq.Message[Any]) -> None:
+        """The uniqueness key was claimed before the push failed (a dropped connection, a
+        failover): give it back, or resubmissions would get a job that never was."""
+        from runtime.middleware.uniqueness import Uniqueness  # imports this module
+
+        with contextlib.suppress(*REDIS_ERRORS):
+            for middleware in self.middleware:
+                if isinstance(middleware, Uniqueness):
+                    middleware.abandon(message)
+
+    def prepare_enqueue(
+        self, message: dramatiq.Message[Any], *, delay: int | None = None
+    ) -> tuple[dramatiq.Message[Any], str, bytes]:
+        """Dramatiq's RedisBroker.enqueue up to its Redis write: the message as sent (its Redis
+        id, its eta when delayed), the queue it goes to and its body, after the before_enqueue
+        hooks ran. The API's async enqueue (runtime/async_enqueue.py) writes it itself."""
+        data = message.encode()
+        if len(data) > self.max_message_bytes:
             raise MessageTooLarge(
-                f"message for {message.actor_name} is {size} bytes, more than the "
+                f"message for {message.actor_name} is {len(data)} bytes, more than the "
                 f"{self.max_message_bytes} the broker accepts (MAX_MESSAGE_BYTES)"
             )
-        # do_enqueue, called by Dramatiq's enqueue on this thread, pushes to the class's list.
+        # do_enqueue (or take_pending), called next on this thread, pushes to the class's list.
         self._pending_class.value = message.options.get(CLASS_OPTION)
-        try:
-            return super().enqueue(message, delay=delay)
-        except REDIS_ERRORS:
-            # The uniqueness key was claimed before the push failed (a dropped connection, a
-            # failover): give it back, or resubmissions would get a job that never was.
-            from runtime.middleware.uniqueness import Uniqueness  # imports this module
-
-            with contextlib.suppress(*REDIS_ERRORS):
-                for middleware in self.middleware:
-                    if isinstance(middleware, Uniqueness):
-                        middleware.abandon(message)
-            raise
+        queue_name = message.queue_name
+        options: dict[str, Any] = {"redis_message_id": str(uuid.uuid4())}
+        if delay is not None:
+            queue_name = dq_name(queue_name)
+            options["eta"] = current_millis() + delay
+        sent = message.copy(queue_name=queue_name, options=options)
+        self.emit_before("enqueue", sent, delay)
+        return sent, queue_name, sent.encode()
 
     def measure_clock_offset(self) -> int:
         before = current_millis()
@@ -208,7 +230,10 @@ class RobustRedisBroker(RedisBroker):
         self._pending_records.value = (redis_id, argv)
         return True
 
-    def do_enqueue(self, queue_name: str, redis_id: str, data: bytes) -> Any:
+    def take_pending(self, queue_name: str, redis_id: str) -> tuple[list[str], list[Any] | None]:
+        """What before_enqueue left on this thread for the message: the keys of its ready list
+        and bodies hash, and the arguments of its record's creation (None: no record written
+        with it). Taken once: the next enqueue starts afresh."""
         pending = getattr(self._pending_records, "value", None)
         self._pending_records.value = None
         priority_class = getattr(self._pending_class, "value", None)
@@ -218,15 +243,23 @@ class RobustRedisBroker(RedisBroker):
         ready = f"{self.namespace}:{queue_name}"
         if priority_class and not queue_name.endswith(".DQ"):
             ready = list_key(self.namespace, queue_name, PriorityClass(priority_class))
-        if pending is None or pending[0] != redis_id or self.records is None:
-            if ready == f"{self.namespace}:{queue_name}":
-                return self._dispatch("enqueue")(queue_name, redis_id, data)
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(f"{self.namespace}:{queue_name}.msgs", redis_id, data)
-            pipe.rpush(ready, redis_id)
-            return pipe.execute()
         keys = [ready, f"{self.namespace}:{queue_name}.msgs"]
-        return self.records.enqueue(keys, [redis_id, data], pending[1])
+        if pending is None or pending[0] != redis_id or self.records is None:
+            return keys, None
+        return keys, pending[1]
+
+    def do_enqueue(self, queue_name: str, redis_id: str, data: bytes) -> Any:
+        keys, record = self.take_pending(queue_name, redis_id)
+        if record is not None:
+            assert self.records is not None
+            return self.records.enqueue(keys, [redis_id, data], record)
+        ready, bodies = keys
+        if ready == f"{self.namespace}:{queue_name}":
+            return self._dispatch("enqueue")(queue_name, redis_id, data)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(bodies, redis_id, data)
+        pipe.rpush(ready, redis_id)
+        return pipe.execute()
 
     def do_requeue(self, queue_name: str, *redis_ids: str) -> Any:
         """Fetched messages back to the ready list of their class (Dramatiq's requeue knows one

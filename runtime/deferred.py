@@ -217,14 +217,24 @@ class Outbox:
             try:
                 return job.submit(payload, **options)
             except REDIS_ERRORS as error:
-                if self.max_jobs <= 0:
-                    raise
-                logger.warning("Redis unreachable (%s): deferring %s", error, job.name)
+                self.redis_failed(job, error)
+        return self.defer_or_fail(job, payload, **options)
+
+    def redis_failed(self, job: Job[Any], error: Exception) -> None:
+        """Re-raise a Redis error when deferring is off (MAX_JOBS 0); else say it defers."""
+        if self.max_jobs <= 0:
+            raise error
+        logger.warning("Redis unreachable (%s): deferring %s", error, job.name)
+
+    def defer_or_fail(self, job: Job[Any], payload: BaseModel, **options: Any) -> Submitted:
+        """Once Redis failed (or while deferring): into the journal, or BrokerUnavailable when
+        the database cannot be reached either. `message=`: the message Redis may have got."""
         try:
             return self.defer(job, payload, **options)
         except SQLAlchemyError as error:
             if self.deferring:
                 # Deferring only to keep order behind earlier deferrals: Redis may well answer.
+                options.pop("message", None)
                 try:
                     return job.submit(payload, **options)
                 except REDIS_ERRORS:
@@ -244,9 +254,12 @@ class Outbox:
         idempotency_ttl_s: int,
         callback_url: str | None = None,
         priority_class: str | None = None,
+        message: dramatiq.Message[Any] | None = None,
     ) -> Submitted:
         # The class travels in the message's options: the forwarder sends it to its class's list.
-        message = job.message(
+        # A message given is one a timed-out enqueue sent: if Redis ran it after all, the
+        # forwarder finds its record and does not send it twice.
+        message = message or job.message(
             payload, priority_class=priority_class, **callback_option(callback_url)
         )
         idempotency = fingerprint = None

@@ -247,8 +247,17 @@ class JobRecords:
 
     def enqueue(self, keys: list[str], head: list[Any], argv: list[Any]) -> None:
         """Push a message (`keys`, `head`: see lua/enqueue.lua) and create the record `argv`."""
-        task_id = argv[0]
-        self._direct.run(self._enqueue, [self.key(task_id), self.prefix, *keys], [*head, *argv])
+        self._direct.run(self._enqueue, *self.enqueue_call(keys, head, argv))
+
+    def enqueue_call(
+        self, keys: list[str], head: list[Any], argv: list[Any]
+    ) -> tuple[list[Any], list[Any]]:
+        """The keys and arguments of `enqueue`'s script (lua/enqueue.lua, `enqueue_script`)."""
+        return [self.key(argv[0]), self.prefix, *keys], [*head, *argv]
+
+    @property
+    def enqueue_script(self) -> str:
+        return str(self._enqueue.script)
 
     def channel(self, task_id: str) -> str:
         """The pub/sub channel told of each transition and progress of the job (lua/)."""

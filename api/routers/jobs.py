@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 
 from api.deps import WriterDep
-from api.enqueue import submit
+from api.enqueue import submit_async
 from api.params import NamePath
 from api.schemas import ACCEPTED, Accepted
 from domain.errors import NotFound
@@ -53,7 +53,7 @@ def describe_job(name: NamePath) -> dict[str, Any]:
 
 
 @router.post("/{name}", status_code=202, dependencies=[WriterDep], responses=ACCEPTED)
-def enqueue_job(
+async def enqueue_job(
     name: NamePath,
     payload: dict[str, Any] = Body(default_factory=dict),  # noqa: B008
     delay_ms: int | None = Query(default=None, ge=0, le=MAX_DELAY_MS),
@@ -65,10 +65,11 @@ def enqueue_job(
     ),
 ) -> Accepted:
     """Enqueue a registered job with a JSON payload (validated by the job's payload model),
-    optionally to start no sooner than `delay_ms` from now, at a chosen priority class."""
+    optionally to start no sooner than `delay_ms` from now, at a chosen priority class.
+    Awaited on the event loop (no database here): api/enqueue.py, submit_async."""
     job = _job(name)
     payload_model = job.validate(payload)
-    return submit(
+    return await submit_async(
         job,
         payload_model,
         message=f"{name} submitted",

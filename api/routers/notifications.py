@@ -25,7 +25,7 @@ from actors.notifications import (
     sms_job_for,
 )
 from api.deps import WriterDep
-from api.enqueue import submit
+from api.enqueue import submit_async
 from api.params import LotId
 from api.schemas import ACCEPTED, Accepted
 from domain.bounds import ID_MAX
@@ -39,6 +39,8 @@ router = APIRouter(
     tags=["notifications"],
     dependencies=[WriterDep],
 )
+# The routes are `async def` and await the enqueue (api/enqueue.py, submit_async): none touches
+# the database, so none needs FastAPI's thread pool.
 
 
 class SmsRequest(BaseModel):
@@ -56,12 +58,12 @@ class EmailRequest(BaseModel):
 
 
 @router.post("/sms", status_code=202)
-def enqueue_sms(request: SmsRequest) -> Accepted:
+async def enqueue_sms(request: SmsRequest) -> Accepted:
     """high/critical go to `notifications_urgent`; the number is checked here (422 if invalid)."""
     phone = to_e164(request.phone, region=get_settings().sms_default_region)
     job = sms_job_for(request.priority)
     payload = SendSms(phone=phone, message=request.message, priority=request.priority)
-    return submit(
+    return await submit_async(
         job,
         payload,
         message="SMS sending started",
@@ -71,9 +73,9 @@ def enqueue_sms(request: SmsRequest) -> Accepted:
 
 
 @router.post("/email", status_code=202)
-def enqueue_email(request: EmailRequest) -> Accepted:
+async def enqueue_email(request: EmailRequest) -> Accepted:
     payload = SendEmail(**request.model_dump())
-    return submit(
+    return await submit_async(
         send_email,
         payload,
         message="Email sending started",
@@ -82,8 +84,8 @@ def enqueue_email(request: EmailRequest) -> Accepted:
 
 
 @router.post("/anomaly-alert", status_code=202)
-def enqueue_anomaly_alert(request: AnomalyAlert) -> Accepted:
-    return submit(
+async def enqueue_anomaly_alert(request: AnomalyAlert) -> Accepted:
+    return await submit_async(
         send_anomaly_alert,
         request,
         message="Anomaly alert started",
@@ -93,8 +95,8 @@ def enqueue_anomaly_alert(request: AnomalyAlert) -> Accepted:
 
 
 @router.post("/lot-completion", status_code=202)
-def enqueue_lot_completion(lot_id: LotId) -> Accepted:
-    return submit(
+async def enqueue_lot_completion(lot_id: LotId) -> Accepted:
+    return await submit_async(
         send_lot_completion,
         LotCompletion(lot_id=lot_id),
         message="Lot completion notification started",
@@ -103,8 +105,8 @@ def enqueue_lot_completion(lot_id: LotId) -> Accepted:
 
 
 @router.post("/daily-summary", status_code=202)
-def enqueue_daily_summary(day: date | None = None) -> Accepted:
-    return submit(
+async def enqueue_daily_summary(day: date | None = None) -> Accepted:
+    return await submit_async(
         send_daily_summary_reports,
         DailySummary(day=day),
         message="Daily summary reports started",
@@ -113,8 +115,8 @@ def enqueue_daily_summary(day: date | None = None) -> Accepted:
 
 
 @router.post("/feedback-ack", status_code=202)
-def enqueue_feedback_ack(feedback_id: int = Query(ge=1, le=ID_MAX)) -> Accepted:
-    return submit(
+async def enqueue_feedback_ack(feedback_id: int = Query(ge=1, le=ID_MAX)) -> Accepted:
+    return await submit_async(
         send_feedback_ack,
         FeedbackAck(feedback_id=feedback_id),
         message="Feedback acknowledgement started",
@@ -123,8 +125,8 @@ def enqueue_feedback_ack(feedback_id: int = Query(ge=1, le=ID_MAX)) -> Accepted:
 
 
 @router.post("/bulk-email", status_code=202)
-def enqueue_bulk_email(request: BulkEmail) -> Accepted:
-    return submit(
+async def enqueue_bulk_email(request: BulkEmail) -> Accepted:
+    return await submit_async(
         send_bulk_email,
         request,
         message="Bulk email started",

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     redis_sentinel_username: str = ""
     redis_sentinel_password: SecretStr = SecretStr("")
     redis_sentinel_tls: bool = False
+    # The async enqueue of the API waits this long for Redis, then answers as Redis down
+    # (deferred, or 503 with Retry-After) without having held the event loop.
+    api_enqueue_timeout_s: float = Field(default=1.0, gt=0, le=30)
 
     # Default execution policy, overridable per actor on its decorator.
     default_max_retries: int = Field(default=3, ge=0)

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "ml": [],
     "exports": [],
     "throughput": [],
+    "peers": [],
     "memory": [],
     "api": [],
     "console": [],

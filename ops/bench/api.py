@@ -14,12 +14,20 @@ isolated Redis and SQLite), driven over HTTP from this process.
   released its key yet) is sent again and its time not counted.
 
 - With `wrk` installed (Debian's package; `make bench` installs it as root), the same enqueue
-  route is driven by wrk too, for `--wrk-seconds` per level, against one server process and
-  against two (`WEB_CONCURRENCY=2`, as on a 2-core dyno). wrk costs the machine a fraction of
-  what the Python client does (1.2 ms of CPU per request, on the same two cores as the server),
-  so these are the figures the targets are judged on; the httpx ones remain for comparison.
+  route is driven by wrk too, for `--wrk-seconds` per level and `--wrk-rounds` rounds, against
+  one server process and against two (`WEB_CONCURRENCY=2`, as on a 2-core dyno). wrk costs the
+  machine a fraction of what the Python client does (1.2 ms of CPU per request, on the same two
+  cores as the server), so these are the figures the targets are judged on (medians over the
+  rounds); the httpx ones remain for comparison. Each wrk level says where the CPU goes per
+  request (server, Redis, wrk itself) and the rate those costs allow on this machine's cores
+  (`cpu_bound_requests_per_second`): when it is near the measured rate, the cores, not the
+  code's waits, are the limit.
 
-    python -m ops.bench.api [--clients 1 16 64 --requests 4000 --e2e-samples 300 --wrk-seconds 10]
+The enqueue route is `async def` (api/routers/notifications.py): its enqueue is awaited on the
+event loop with redis.asyncio (runtime/async_enqueue.py), no thread-pool hop.
+
+    python -m ops.bench.api [--clients 1 16 64 --requests 4000 --e2e-samples 300
+                             --wrk-seconds 10 --wrk-rounds 3]
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
+import resource
 import secrets
 import shutil
 import statistics
@@ -50,7 +60,9 @@ ENQUEUE_BODY = json.dumps(
 UNIQUE_ROUTE = "/api/tasks/maintenance/health-check"
 STATUS_POLL_S = 0.002
 WARM_UP_PER_CLIENT = 20
-TARGET_P99_MS, TARGET_RPS, TARGET_CLIENTS = 20.0, 1000.0, 16
+TARGET_CLIENTS = 16
+#: (enqueues/s at least, p99 ms at most) at 16 wrk connections, by server processes.
+TARGETS = {"1_process": (2500.0, 10.0), "2_processes": (4000.0, 15.0)}
 
 
 async def _load(
@@ -149,11 +161,14 @@ def wrk_level(
     url = base + ENQUEUE_ROUTE
     command = ["wrk", "-t1", f"-c{clients}", "--latency", "-s", script.name, url]
     subprocess.run([*command, "-d2s"], capture_output=True, check=True)
-    cpu_before = _cpu(pids)
+    cpu_before, wrk_before = _cpu(pids), _children_cpu_s()
     done = subprocess.run([*command, f"-d{seconds}s"], capture_output=True, text=True, check=True)
     cpu = {name: after - cpu_before[name] for name, after in _cpu(pids).items()}
+    del cpu["load_generator"]  # this process: it only waits for wrk
+    cpu["wrk"] = _children_cpu_s() - wrk_before
     text = done.stdout
     sent = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    per_request = {name: round(seconds / sent * 1000, 3) for name, seconds in cpu.items()}
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", text, flags=re.MULTILINE))
     return {
@@ -162,24 +177,61 @@ def wrk_level(
         "requests_per_second": float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1)),  # type: ignore[union-attr]
         "latency_ms": {f"p{k}": _ms(v) for k, v in latency.items()},
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "cpu_ms_per_request": {
-            "server": round(cpu["server"] / sent * 1000, 3),
-            "redis": round(cpu["redis"] / sent * 1000, 3),
-        },
+        "cpu_ms_per_request": per_request,
+        "cpu_bound_requests_per_second": round(
+            (os.cpu_count() or 1) * 1000 / sum(per_request.values()), 1
+        ),
     }
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (the wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def wrk_levels(
-    token: str, tmp: Any, server: Any, *, clients: tuple[int, ...], seconds: int
+    token: str, tmp: Any, server: Any, *, clients: tuple[int, ...], seconds: int, rounds: int
 ) -> dict[str, Any]:
+    """Each level `rounds` times; its median rate and latencies, and every round."""
     by_workers: dict[str, Any] = {}
     for workers in (1, 2):
         with api_server(log_dir=tmp, workers=workers) as api:
             pids = {"server": api.pid, "redis": server.process.pid}
+            runs: dict[int, list[dict[str, Any]]] = {n: [] for n in clients}
+            for _ in range(rounds):
+                for n in clients:
+                    runs[n].append(wrk_level(api.url, token, pids=pids, clients=n, seconds=seconds))
             by_workers[f"{workers}_process" + ("es" if workers > 1 else "")] = [
-                wrk_level(api.url, token, pids=pids, clients=n, seconds=seconds) for n in clients
+                _median_level(n, levels) for n, levels in runs.items()
             ]
     return by_workers
+
+
+def _median_level(clients: int, levels: list[dict[str, Any]]) -> dict[str, Any]:
+    def median(get: Any) -> float:
+        return round(statistics.median(get(level) for level in levels), 3)
+
+    cpu_names = levels[0]["cpu_ms_per_request"]
+    return {
+        "clients": clients,
+        "rounds": len(levels),
+        "requests_per_second": median(lambda level: level["requests_per_second"]),
+        "latency_ms": {
+            pct: median(lambda level, pct=pct: level["latency_ms"][pct])
+            for pct in levels[0]["latency_ms"]
+        },
+        "non_2xx": sum(level["non_2xx"] for level in levels),
+        "cpu_ms_per_request": {
+            name: median(lambda level, name=name: level["cpu_ms_per_request"][name])
+            for name in cpu_names
+        },
+        "cpu_bound_requests_per_second": median(
+            lambda level: level["cpu_bound_requests_per_second"]
+        ),
+        "requests_per_second_runs": [level["requests_per_second"] for level in levels],
+        "p99_ms_runs": [level["latency_ms"]["p99"] for level in levels],
+    }
 
 
 def _instant(text: str) -> datetime:
@@ -220,6 +272,7 @@ def run(
     requests: int = 4000,
     e2e_samples: int = 300,
     wrk_seconds: int = 10,
+    wrk_rounds: int = 3,
 ) -> dict[str, Any]:
     load_before = report.load()
     token = secrets.token_urlsafe(24)
@@ -241,32 +294,33 @@ def run(
             ):
                 e2e = end_to_end(base, token, samples=e2e_samples)
         by_wrk = (
-            wrk_levels(token, tmp, server, clients=clients, seconds=wrk_seconds)
+            wrk_levels(token, tmp, server, clients=clients, seconds=wrk_seconds, rounds=wrk_rounds)
             if wrk_seconds and shutil.which("wrk")
             else None
         )
     finally:
         server.stop()
-    judged = by_wrk["2_processes"] if by_wrk else levels
-    at_target = next((level for level in judged if level["clients"] == TARGET_CLIENTS), {})
+    targets: dict[str, Any] = {}
+    for processes, (rate, p99) in TARGETS.items():
+        judged = (by_wrk or {}).get(processes, [])
+        at_target: dict[str, Any] = next(
+            (level for level in judged if level["clients"] == TARGET_CLIENTS), {}
+        )
+        targets[f"{processes}_enqueues_per_second_at_16_clients"] = report.target(
+            at_target.get("requests_per_second"), at_least=rate
+        )
+        targets[f"{processes}_p99_ms_at_16_clients"] = report.target(
+            at_target.get("latency_ms", {}).get("p99"), at_most=p99
+        )
     return {
         "benchmark": "api",
         "server": "uvicorn api.main:app --no-access-log (1 process), isolated Redis and SQLite",
         "enqueue": {"route": f"POST {ENQUEUE_ROUTE}", "levels": levels},
         "enqueue_wrk": by_wrk,
-        "targets_judged_on": (
-            "wrk, 2 server processes (WEB_CONCURRENCY=2)" if by_wrk else "httpx, 1 process"
-        ),
+        "targets_judged_on": "wrk at 16 connections, medians over --wrk-rounds; none without wrk",
         "health_check_duplicate_path": duplicate_path,
         "end_to_end": e2e,
-        "targets": {
-            "p99_ms_at_16_clients": report.target(
-                at_target.get("latency_ms", {}).get("p99"), at_most=TARGET_P99_MS
-            ),
-            "enqueues_per_second_at_16_clients": report.target(
-                at_target.get("requests_per_second"), at_least=TARGET_RPS
-            ),
-        },
+        "targets": targets,
         "load": {"before": load_before, "after": report.load()},
     }
 
@@ -277,12 +331,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--e2e-samples", type=int, default=300)
     parser.add_argument("--wrk-seconds", type=int, default=10, help="0: no wrk levels")
+    parser.add_argument("--wrk-rounds", type=int, default=3)
     args = parser.parse_args()
     result = run(
         clients=tuple(args.clients),
         requests=args.requests,
         e2e_samples=args.e2e_samples,
         wrk_seconds=args.wrk_seconds,
+        wrk_rounds=args.wrk_rounds,
     )
     print(json.dumps(result, indent=2))
 

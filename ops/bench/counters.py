@@ -9,6 +9,8 @@ from typing import Any
 
 #: INCR'd once by every completed no-op.
 COMPLETED = "bench:completed"
+#: INCR'd by a callback when it runs: the end of a chord, of a Dramatiq group or a Celery chord.
+CALLBACKS = "bench:wf:callbacks"
 PREFIX = "bench:slow:"
 
 

@@ -23,7 +23,13 @@ from ops.bench.env import ROOT
 
 #: What Dramatiq's CLI loads for each side: its module (which also holds its `fill`), and for
 #: ours the function that sets the runtime up (`module:setup`, as ops/worker.py passes it).
-SIDES = {"ours": "ops.bench.jobs:setup", "plain": "ops.bench.plain_jobs"}
+SIDES = {
+    "ours": "ops.bench.jobs:setup",
+    "plain": "ops.bench.plain_jobs",
+    # The peers of ops/bench/peers.py (their modules have a `fill` too; their workers are theirs).
+    "celery": "ops.bench.celery_jobs",
+    "rq": "ops.bench.rq_jobs",
+}
 
 
 def produce(

@@ -142,7 +142,7 @@ def run(
 ) -> dict[str, Any]:
     load_before = report.load()
     postgres = None
-    extra = {}
+    extra: dict[str, str] = {}
     if engine_name == "postgresql":
         from ops.local_postgres import PostgresServer
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,23 @@ POLL_S = 0.005
 
 
 def drain(
-    client: redis.Redis, *, jobs: int, worker_pgid: int, redis_pid: int, timeout_s: float
+    client: redis.Redis,
+    *,
+    jobs: int,
+    worker_pgid: int,
+    redis_pid: int,
+    timeout_s: float,
+    more_pgids: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Rate from the first completion seen to the last, and CPU spent per job in that window."""
+    """Rate from the first completion seen to the last, and CPU spent per job in that window
+    (by the process groups `worker_pgid` and `more_pgids`, and by Redis)."""
+    groups = (worker_pgid, *more_pgids)
     deadline = time.monotonic() + timeout_s
     while counters.completed(client) == 0:
         assert time.monotonic() < deadline, "no job completed"
         time.sleep(POLL_S / 5)
     started, first = time.perf_counter(), counters.completed(client)
-    worker_cpu, redis_cpu = group_cpu_s(worker_pgid), process_cpu_s(redis_pid)
+    worker_cpu, redis_cpu = sum(map(group_cpu_s, groups)), process_cpu_s(redis_pid)
     while (done := counters.completed(client)) < jobs:
         assert time.monotonic() < deadline, f"only {done} of {jobs} jobs completed"
         time.sleep(POLL_S)
@@ -47,7 +56,9 @@ def drain(
     return {
         "drain_seconds": round(elapsed, 3),
         "msgs_per_second": round(measured / elapsed, 1),
-        "worker_cpu_us_per_msg": round((group_cpu_s(worker_pgid) - worker_cpu) / measured * 1e6),
+        "worker_cpu_us_per_msg": round(
+            (sum(map(group_cpu_s, groups)) - worker_cpu) / measured * 1e6
+        ),
         "redis_cpu_us_per_msg": round((process_cpu_s(redis_pid) - redis_cpu) / measured * 1e6),
     }
 

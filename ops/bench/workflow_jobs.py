@@ -9,8 +9,7 @@ from actors import setup  # noqa: F401  (Dramatiq's CLI: ops.bench.workflow_jobs
 from ops.bench import counters
 from runtime import Payload, StepResults, broker, job
 
-#: INCR'd by a callback when it runs: the end of a chord or of a Dramatiq group.
-CALLBACKS = "bench:wf:callbacks"
+CALLBACKS = counters.CALLBACKS
 
 
 class Step(Payload):

@@ -6,13 +6,14 @@ completion callback, on the same Redis and the same worker.
    first completion to the last: rate, Redis commands and script calls per job, worker and Redis
    CPU per job. A step's end advances its workflow inside the same settle script as a bare job's,
    so the script calls per job must be equal (target: at most one extra round trip).
-2. Wide chord. A W-wide group then one callback, with the worker already running: ours
-   (`chord`, the callback receiving nothing and, separately, all W results) and Dramatiq's
-   `group(...).add_completion_callback(...)` on the same broker. Time from the submit call to
-   the callback's end, and the submit call alone.
+2. Wide chord. A W-wide group then one callback, with the workers already running: ours
+   (`chord`, the callback receiving nothing and, separately, all W results), Dramatiq's
+   `group(...).add_completion_callback(...)` on the same broker, and Celery's `chord` (members
+   and callback as bare `@app.task`s, ops/bench/celery_jobs.py; its Redis result backend on the
+   same Redis; a threads-pool worker of 8 threads, like ours). Celery's callback always gets the
+   W results. Time from the submit call to the callback's end, and the submit call alone.
 
-Rounds alternate sides (ABAB); medians and spreads are reported. Celery's chord is not run: the
-project does not install Celery (see README, Workflows).
+Rounds alternate sides (ABAB); medians and spreads are reported.
 
     python -m ops.bench.workflows [--jobs 5000 --width 10000 --rounds 5 --threads 8]
 """
@@ -32,7 +33,8 @@ import dramatiq
 import redis
 
 from ops.bench import counters, report
-from ops.bench.env import group_cpu_s, isolated, process_cpu_s, worker
+from ops.bench.env import group_cpu_s, isolated, process_cpu_s, spawned, worker
+from ops.bench.peers import celery_command
 
 MODULE = "ops.bench.workflow_jobs:setup"
 
@@ -118,6 +120,9 @@ def cost_per_step(client: redis.Redis, *, jobs: int, rounds: int, redis_pid: int
 
 
 def wide_chord(client: redis.Redis, *, width: int, rounds: int) -> dict[str, Any]:
+    import celery
+
+    from ops.bench import celery_jobs as c
     from ops.bench import workflow_jobs as w
     from runtime import chord, group, submit_workflow
 
@@ -138,16 +143,25 @@ def wide_chord(client: redis.Redis, *, width: int, rounds: int) -> dict[str, Any
         group_.add_completion_callback(callback)  # returns None, not the group
         group_.run()
 
+    def celery_chord() -> None:
+        celery.chord(c.chord_member.s(n) for n in range(width))(c.chord_callback.s())
+
     sides: dict[str, Callable[[], None]] = {
         "ours_chord": ours(False),
         "ours_chord_passing_results": ours(True),
         "dramatiq_group_callback": dramatiq_group,
+        "celery_chord": celery_chord,
     }
     log_dir = Path(tempfile.mkdtemp(prefix="gaveurs-bench-chord-"))
     totals: dict[str, list[float]] = {side: [] for side in sides}
     submits: dict[str, list[float]] = {side: [] for side in sides}
     client.flushall()
-    with worker(client, module=MODULE, queue="default", threads=8, log_dir=log_dir):
+    celery_worker = celery_command("threads", 8, 0)
+    with (
+        worker(client, module=MODULE, queue="default", threads=8, log_dir=log_dir),
+        spawned(celery_worker, log_dir=log_dir, name="celery-worker"),
+    ):
+        c.chord_member.delay(-1).get(timeout=120)  # Celery's worker is up
         for _ in range(rounds):
             for side, submit in sides.items():
                 client.delete(w.CALLBACKS)
@@ -177,6 +191,9 @@ def run(*, jobs: int, width: int, rounds: int) -> dict[str, Any]:
         chords = wide_chord(client, width=width, rounds=rounds)
         ours = chords["ours_chord"]["callback_done_s"]["median"]
         theirs = chords["dramatiq_group_callback"]["callback_done_s"]["median"]
+        # Celery's callback always receives every result: compared with ours doing the same.
+        passing = chords["ours_chord_passing_results"]["callback_done_s"]["median"]
+        celery = chords["celery_chord"]["callback_done_s"]["median"]
         return {
             "benchmark": "workflows",
             "jobs": jobs,
@@ -192,6 +209,9 @@ def run(*, jobs: int, width: int, rounds: int) -> dict[str, Any]:
                 ),
                 "chord_vs_dramatiq_group_callback_time_ratio": report.target(
                     round(ours / theirs, 3), at_most=1
+                ),
+                "chord_passing_results_vs_celery_chord_time_ratio": report.target(
+                    round(passing / celery, 3), at_most=1
                 ),
             },
             "load": {"before": before, "after": report.load()},

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 TINY = {
     "throughput": ["--jobs", "300", "--rounds", "1", "--threads", "4"],
+    "peers": ["--jobs", "200", "--rq-jobs", "50", "--rounds", "1", "--threads", "2"],
     "memory": ["--jobs", "2000"],  # smaller, and Redis' table sizes swamp the per-job figures
     "api": ["--clients", "1", "4", "--requests", "100", "--e2e-samples", "5", "--wrk-seconds", "0"],
     "million": ["--jobs", "300", "--processes", "1", "--threads", "4"],
@@ -102,6 +103,18 @@ def test_throughput_compares_both_sides(results: dict[str, dict[str, Any]]) -> N
     assert result["ratio_ours_to_plain"] > 0
 
 
+def test_peers_drain_the_same_jobs_on_dramatiq_celery_and_rq(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    result = results["peers"]
+    sides = ["plain", "ours", "celery_threads", "celery_prefork", "rq", "rq_simple"]
+    assert [run["side"] for run in result["runs"]] == sides
+    assert result["jobs"] == {**dict.fromkeys(sides, 200), "rq": 50}
+    for side in sides:
+        assert result["sides"][side]["msgs_per_second_median"] > 0
+    assert result["ratios"]["ours_to_celery_threads"] > 0
+
+
 def test_memory_splits_queued_and_finished_jobs(results: dict[str, dict[str, Any]]) -> None:
     per_job = results["memory"]["bytes_per_job"]
     assert set(per_job) == {
@@ -128,12 +141,13 @@ def test_api_enqueues_for_real_and_follows_jobs_to_success(
         assert level["latency_ms"]["p50"] <= level["latency_ms"]["p99"]
     assert result["health_check_duplicate_path"]["duplicates"] == 100
     assert result["end_to_end"]["samples"] == 5
-    # Not measured at 16 clients here: the targets say so rather than pass.
-    assert result["targets"]["p99_ms_at_16_clients"] == {
+    # Not measured with wrk here: the targets say so rather than pass.
+    assert result["targets"]["1_process_p99_ms_at_16_clients"] == {
         "value": None,
-        "target": "<= 20",
+        "target": "<= 10",
         "pass": False,
     }
+    assert result["targets"]["2_processes_enqueues_per_second_at_16_clients"]["value"] is None
 
 
 def test_million_checks_every_job_ran_once(results: dict[str, dict[str, Any]]) -> None:
@@ -170,6 +184,7 @@ def test_workflows_compares_steps_with_jobs_and_chords_with_dramatiq_groups(
         "ours_chord",
         "ours_chord_passing_results",
         "dramatiq_group_callback",
+        "celery_chord",
     }
     for side in result["wide_chord"].values():
         assert side["callback_done_s"]["median"] >= side["submit_s"]["median"] > 0

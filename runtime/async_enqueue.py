@@ -1,0 +1,156 @@
+"""The API's enqueue on the event loop: redis.asyncio, no thread-pool hop, the same record and
+message script as the sync path (lua/enqueue.lua through `RobustRedisBroker.prepare_enqueue` and
+`take_pending`, so every before/after_enqueue hook runs as it does there).
+
+- A plain job (no uniqueness key, no Idempotency-Key) is sent here: build the message, run the
+  before_enqueue hooks, await the one script call, run the after_enqueue hooks (journal,
+  metrics).
+- A unique job, an Idempotency-Key or an outbox already deferring take the sync path
+  (`Outbox.submit`) in a thread: their claims wait and retry, and deferred order must hold.
+- Redis is awaited for at most `API_ENQUEUE_TIMEOUT_S`: a stalled Redis costs each request that
+  long, never the event loop. Past it, or on a connection error, the job is deferred to the
+  database journal as on the sync path (with the message already sent, so that if Redis runs it
+  after all, the forwarder finds its record and does not send it twice), or, deferral off,
+  the Redis error becomes the API's 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+from typing import Any
+
+import dramatiq
+import redis
+import redis.asyncio
+from pydantic import BaseModel
+from redis.exceptions import NoScriptError
+
+from runtime.build import current
+from runtime.context import outbox
+from runtime.deferred import Outbox
+from runtime.jobs import Job, Submitted, callback_option
+from runtime.outage import REDIS_ERRORS
+
+#: Idle connections a loop keeps for its enqueues (more are opened under load, then closed).
+IDLE_CONNECTIONS = 32
+
+
+class LoopScripts:
+    """Scripts run on connections of this event loop's own, without redis.asyncio's client:
+    its command path (pool lock, retry wrapper, response callbacks) cost more than the enqueue's
+    own work. Like runtime/direct.py for threads: the same connection settings (TLS, ACL user,
+    timeouts), one send and one read; a connection that failed or was cancelled is dropped."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        pool = client.connection_pool
+        self._open = functools.partial(pool.connection_class, **pool.connection_kwargs)
+        self._idle: list[Any] = []
+
+    async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        connection = self._idle.pop() if self._idle else self._open()
+        try:
+            try:
+                await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                answer = await connection.read_response()
+            except NoScriptError:
+                await connection.send_command("SCRIPT", "LOAD", script.script)
+                script.sha = (await connection.read_response()).decode()
+                await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                answer = await connection.read_response()
+        except redis.ResponseError:
+            self._idle.append(connection)  # the script's own error: the connection is fine
+            raise
+        except BaseException:  # a connection error, a timeout, a cancel: mid-command, dropped
+            await connection.disconnect(nowait=True)
+            raise
+        if len(self._idle) < IDLE_CONNECTIONS:
+            self._idle.append(connection)
+        else:
+            await connection.disconnect()
+        return answer
+
+
+class AsyncOutbox:
+    """The enqueue path of a web process's event loop, beside its (sync) Outbox."""
+
+    def __init__(self, sync: Outbox, *, client: redis.asyncio.Redis, timeout_s: float) -> None:
+        self.sync = sync
+        self.client = client
+        self.timeout_s = timeout_s
+        self._scripts = LoopScripts(client)
+        self._script = client.register_script(sync.records.enqueue_script)
+
+    async def submit(
+        self,
+        job: Job[Any],
+        payload: BaseModel,
+        *,
+        delay_ms: int | None = None,
+        idempotency_key: str | None = None,
+        idempotency_ttl_s: int,
+        callback_url: str | None = None,
+        priority_class: str | None = None,
+    ) -> Submitted:
+        options: dict[str, Any] = dict(
+            delay_ms=delay_ms,
+            idempotency_key=idempotency_key,
+            idempotency_ttl_s=idempotency_ttl_s,
+            callback_url=callback_url,
+            priority_class=priority_class,
+        )
+        message = job.message(
+            payload, priority_class=priority_class, **callback_option(callback_url)
+        )
+        if self.sync.deferring or idempotency_key is not None or "unique_key" in message.options:
+            run = functools.partial(self.sync.submit, job, payload, **options)
+            return await asyncio.to_thread(run)
+        try:
+            return await self.send(message, delay_ms=delay_ms)
+        except REDIS_ERRORS as error:
+            self.sync.redis_failed(job, error)
+        defer = functools.partial(self.sync.defer_or_fail, job, payload, message=message, **options)
+        return await asyncio.to_thread(defer)
+
+    async def send(self, message: dramatiq.Message[Any], *, delay_ms: int | None) -> Submitted:
+        broker = self.sync.broker
+        sent, queue_name, data = broker.prepare_enqueue(message, delay=delay_ms)
+        redis_id = sent.options["redis_message_id"]
+        keys, record = broker.take_pending(queue_name, redis_id)
+        assert record is not None, "JobTracking creates the record with the message on our broker"
+        keys, args = self.sync.records.enqueue_call(keys, [redis_id, data], record)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._scripts.run(self._script, keys, args)
+        except TimeoutError:
+            raise redis.TimeoutError(
+                f"Redis did not answer the enqueue within {self.timeout_s:g} s"
+            ) from None
+        broker.emit_after("enqueue", sent, delay_ms)
+        return Submitted(sent.message_id)
+
+
+#: One per event loop (a redis.asyncio connection belongs to the loop that opened it).
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOutbox] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def async_outbox() -> AsyncOutbox:
+    """The async enqueue path of the running event loop, for the runtime `setup` built."""
+    loop = asyncio.get_running_loop()
+    sync = outbox()
+    found = _by_loop.get(loop)
+    if found is None or found.sync is not sync:
+        settings = current().settings
+        client = redis.asyncio.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.redis_connect_timeout_s,
+            socket_timeout=settings.redis_socket_timeout_s,
+            health_check_interval=30,
+        )
+        found = _by_loop[loop] = AsyncOutbox(
+            sync, client=client, timeout_s=settings.api_enqueue_timeout_s
+        )
+    return found
