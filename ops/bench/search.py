@@ -142,13 +142,13 @@ def run(
 ) -> dict[str, Any]:
     load_before = report.load()
     postgres = None
-    extra: dict[str, str] = {}
     if engine_name == "postgresql":
         from ops.local_postgres import PostgresServer
 
         postgres = PostgresServer()
-        extra["DATABASE_URL"] = postgres.create_database("bench_search")
-    server, tmp = isolated(**extra)
+        server, tmp = isolated(DATABASE_URL=postgres.create_database("bench_search"))
+    else:
+        server, tmp = isolated()
     from sqlalchemy import insert, select, update
 
     from domain import demo, search
