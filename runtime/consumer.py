@@ -38,6 +38,7 @@ from dramatiq.common import compute_backoff, current_millis, q_name
 from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 
 from domain.errors import InvalidInput
+from runtime.hooks import SelectiveEmit
 from runtime.job_records import JobRecords
 from runtime.outage import REDIS_ERRORS
 from runtime.priorities import OPTION as CLASS_OPTION
@@ -90,7 +91,7 @@ class Holdings:
             return set(self._held.get(queue, ()))
 
 
-class RobustRedisBroker(RedisBroker):
+class RobustRedisBroker(SelectiveEmit, RedisBroker):
     def __init__(
         self,
         *,

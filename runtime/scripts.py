@@ -12,7 +12,8 @@ def lua(name: str) -> str:
     return resources.files("runtime").joinpath(f"lua/{name}.lua").read_text()
 
 
-def with_transition(name: str) -> str:
+def with_transition(name: str, *functions: str) -> str:
     """A script that calls the `transition` function of lua/transition_fn.lua (which advances
-    workflows through lua/workflow_fn.lua)."""
-    return lua("transition_fn") + "\n" + lua("workflow_fn") + "\n" + lua(name)
+    workflows through lua/workflow_fn.lua), and those of the other `functions` files."""
+    parts = ["transition_fn", "workflow_fn", *functions, name]
+    return "\n".join(lua(part) for part in parts)
