@@ -44,6 +44,7 @@ from runtime.outage import REDIS_ERRORS
 from runtime.priorities import OPTION as CLASS_OPTION
 from runtime.priorities import PriorityClass, list_key, list_keys
 from runtime.scripts import lua
+from runtime.wake import Slots, wait_for_message, wake_key
 
 #: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
 SETTLE = "_gaveurs_settle"
@@ -212,7 +213,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
             pipe.hset(f"{self.namespace}:{queue_name}.msgs", redis_id, data)
             pipe.rpush(ready, redis_id)
             return pipe.execute()
-        keys = [ready, f"{self.namespace}:{queue_name}.msgs"]
+        keys = [ready, f"{self.namespace}:{queue_name}.msgs", wake_key(self.namespace, queue_name)]
         return self.records.enqueue(keys, [redis_id, data], pending[1])
 
     def do_requeue(self, queue_name: str, *redis_ids: str) -> Any:
@@ -281,6 +282,7 @@ class RobustConsumer(_RedisConsumer):
         self.entries: list[list[Any]] = []
         #: Where this consumer is in the fetch script's round of priority classes.
         self.turn = 0
+        self.wake, self.slots = wake_key(broker.namespace, queue_name), Slots()
         if queue_name.endswith(".DQ"):
             # A new consumer on a delay queue means the consumer thread has requeued or dropped
             # its in-memory delayed messages: whatever is still in the ack set is an orphan.
@@ -302,6 +304,8 @@ class RobustConsumer(_RedisConsumer):
             raise ConnectionClosed(error) from None
         self.queued_message_ids.discard(message.message_id)
         self.broker.holdings.discard(self.queue_name, (redis_id,))
+        if self.outstanding_message_count <= self.prefetch // 2:
+            self.slots.freed()
 
     def _settle_with_record(self, command: str, redis_id: str, end: list[Any]) -> None:
         assert self.broker.records is not None
@@ -431,7 +435,10 @@ class RobustConsumer(_RedisConsumer):
                     self.entries = self._fetch(self.prefetch - self.outstanding_message_count)
                 if not self.entries:
                     self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-                    time.sleep(backoff_ms / 1000)
+                    if self.outstanding_message_count >= self.prefetch:
+                        self.slots.wait(backoff_ms / 1000)
+                    else:
+                        wait_for_message(self.broker.client, self.wake, backoff_ms / 1000)
                     return None
         except REDIS_ERRORS as error:
             raise ConnectionClosed(error) from None
