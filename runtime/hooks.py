@@ -44,22 +44,26 @@ class SelectiveEmit(Broker):
         return cached[1]
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        name = "before_" + signal
-        for middleware, hook in self._hooks(name, reverse=False):
-            try:
-                hook(self, *args, **kwargs)
-            except MiddlewareError:
-                raise
-            except Exception:
-                self.logger.critical(
-                    "Unexpected failure in %s of %r.", name, middleware, exc_info=True
-                )
+        # A MiddlewareError (SkipMessage) from a before-hook stops the signal, as in Dramatiq.
+        self._emit("before_" + signal, args, kwargs, reverse=False, passes=MiddlewareError)
 
     def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        name = "after_" + signal
-        for middleware, hook in self._hooks(name, reverse=True):
+        self._emit("after_" + signal, args, kwargs, reverse=True, passes=())
+
+    def _emit(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        reverse: bool,
+        passes: type[Exception] | tuple[()],
+    ) -> None:
+        for middleware, hook in self._hooks(name, reverse=reverse):
             try:
                 hook(self, *args, **kwargs)
+            except passes:
+                raise
             except Exception:
                 self.logger.critical(
                     "Unexpected failure in %s of %r.", name, middleware, exc_info=True
