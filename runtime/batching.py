@@ -128,8 +128,8 @@ class WriteBatcher:
                 self._send_one(write)
             return
         except redis.RedisError as error:
-            for write in batch:
-                write.error = error
+            for write in batch:  # each thread raises its own copy (tracebacks are per raise)
+                write.error = type(error)(*error.args)
             return
         for write, reply in zip(batch, replies, strict=True):
             write.reply = reply
