@@ -20,14 +20,18 @@ import threading
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.common import current_millis, q_name
 from dramatiq.middleware import prometheus
 from dramatiq.middleware.prometheus import Prometheus
-from prometheus_client import Histogram
+
+if TYPE_CHECKING:
+    # Only then: prometheus_client picks its multiprocess storage when first imported, which
+    # Dramatiq's middleware does once it has set the directory up (after_process_boot).
+    from prometheus_client import Histogram
 
 FLUSH_S = 0.5
 Labels = tuple[str, str]
