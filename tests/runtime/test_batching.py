@@ -21,10 +21,10 @@ from runtime import State, records
 PAUSE_MS = 400
 
 
-def _started(task_id: str, delivery: str) -> tuple[State, int, bool] | None:
+def _started(task_id: str, delivery: str, epoch: int = 0) -> tuple[State, int, bool] | None:
     """A worker's STARTED write: (state after it, lost runs, whether it applied)."""
     fields = {"started_at": 1, "worker": "test", "delivery": delivery}
-    outcome = records().apply(task_id, State.STARTED, epoch=0, fields=fields)
+    outcome = records().apply(task_id, State.STARTED, epoch=epoch, fields=fields)
     return (outcome.state, outcome.lost_runs, outcome.applied) if outcome else None
 
 
@@ -110,6 +110,31 @@ def test_writes_made_meanwhile_share_one_call_and_each_gets_its_own_reply(
     # And the six made meanwhile went in one call, after the held one
     assert records().writes.writes - writes == len(order)
     assert records().writes.calls - calls == 2
+
+
+def test_a_retry_and_a_stale_redelivery_in_one_batch(paused: Callable[[], None]) -> None:
+    # Given a job waiting for its first retry (attempt 0 failed, epoch 1)
+    retried = _pending()
+    assert _started(retried, "attempt-0") == (State.STARTED, 0, True)
+    records().transition(retried, State.RETRY, epoch=1)
+    other = _pending()
+    # When the retry starts while a redelivery of attempt 0 arrives late, in one batch
+    writers = _while_one_is_held(
+        paused,
+        [
+            lambda: _started(other, "a"),
+            lambda: _started(retried, "attempt-1", epoch=1),
+            lambda: _started(retried, "attempt-0-again", epoch=0),
+        ],
+    )
+    # Then the retry starts and the stale delivery is told it is a duplicate
+    assert [w.outcome for w in writers] == [
+        (State.STARTED, 0, True),
+        (State.STARTED, 0, True),
+        (State.STARTED, 0, False),
+    ]
+    record = records().get(retried)
+    assert record is not None and record.attempts == 2
 
 
 def test_a_write_redis_refuses_fails_alone(
