@@ -44,7 +44,7 @@ from runtime.outage import REDIS_ERRORS
 from runtime.priorities import OPTION as CLASS_OPTION
 from runtime.priorities import PriorityClass, list_key, list_keys
 from runtime.scripts import lua
-from runtime.wake import Slots, wait_for_message, wake_key
+from runtime.wake import Slots
 
 #: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
 SETTLE = "_gaveurs_settle"
@@ -213,7 +213,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
             pipe.hset(f"{self.namespace}:{queue_name}.msgs", redis_id, data)
             pipe.rpush(ready, redis_id)
             return pipe.execute()
-        keys = [ready, f"{self.namespace}:{queue_name}.msgs", wake_key(self.namespace, queue_name)]
+        keys = [ready, f"{self.namespace}:{queue_name}.msgs"]
         return self.records.enqueue(keys, [redis_id, data], pending[1])
 
     def do_requeue(self, queue_name: str, *redis_ids: str) -> Any:
@@ -282,7 +282,7 @@ class RobustConsumer(_RedisConsumer):
         self.entries: list[list[Any]] = []
         #: Where this consumer is in the fetch script's round of priority classes.
         self.turn = 0
-        self.wake, self.slots = wake_key(broker.namespace, queue_name), Slots()
+        self.slots = Slots()
         if queue_name.endswith(".DQ"):
             # A new consumer on a delay queue means the consumer thread has requeued or dropped
             # its in-memory delayed messages: whatever is still in the ack set is an orphan.
@@ -438,7 +438,7 @@ class RobustConsumer(_RedisConsumer):
                     if self.outstanding_message_count >= self.prefetch:
                         self.slots.wait(backoff_ms / 1000)
                     else:
-                        wait_for_message(self.broker.client, self.wake, backoff_ms / 1000)
+                        time.sleep(backoff_ms / 1000)
                     return None
         except REDIS_ERRORS as error:
             raise ConnectionClosed(error) from None
