@@ -40,11 +40,13 @@ from dramatiq.common import compute_backoff, current_millis, dq_name, q_name
 from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 
 from domain.errors import InvalidInput
+from runtime.hooks import SelectiveEmit
 from runtime.job_records import JobRecords
 from runtime.outage import REDIS_ERRORS
 from runtime.priorities import OPTION as CLASS_OPTION
 from runtime.priorities import PriorityClass, list_key, list_keys
 from runtime.scripts import lua
+from runtime.wake import Slots
 
 #: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
 SETTLE = "_gaveurs_settle"
@@ -92,7 +94,7 @@ class Holdings:
             return set(self._held.get(queue, ()))
 
 
-class RobustRedisBroker(RedisBroker):
+class RobustRedisBroker(SelectiveEmit, RedisBroker):
     def __init__(
         self,
         *,
@@ -350,6 +352,7 @@ class RobustConsumer(_RedisConsumer):
         self.entries: list[list[Any]] = []
         #: Where this consumer is in the fetch script's round of priority classes.
         self.turn = 0
+        self.slots = Slots()
         if queue_name.endswith(".DQ"):
             # A new consumer on a delay queue means the consumer thread has requeued or dropped
             # its in-memory delayed messages: whatever is still in the ack set is an orphan.
@@ -373,6 +376,8 @@ class RobustConsumer(_RedisConsumer):
             # As Dramatiq's: no longer outstanding once tried; the worker retries a failed ack.
             self.queued_message_ids.discard(message.message_id)
         self.broker.holdings.discard(self.queue_name, (redis_id,))
+        if self.outstanding_message_count <= self.prefetch // 2:
+            self.slots.freed()
 
     def ack(self, message: MessageProxy) -> None:
         self._settle("ack", message)
@@ -488,7 +493,10 @@ class RobustConsumer(_RedisConsumer):
                     self.entries = self._fetch(self.prefetch - self.outstanding_message_count)
                 if not self.entries:
                     self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-                    time.sleep(backoff_ms / 1000)
+                    if self.outstanding_message_count >= self.prefetch:
+                        self.slots.wait(backoff_ms / 1000)
+                    else:
+                        time.sleep(backoff_ms / 1000)
                     return None
         except REDIS_ERRORS as error:
             raise ConnectionClosed(error) from None

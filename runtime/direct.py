@@ -46,7 +46,11 @@ class ThreadScripts:
                 script.sha = connection.read_response().decode()
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 return connection.read_response()
-        except (redis.ConnectionError, redis.TimeoutError):
+        except redis.ResponseError:
+            raise  # an error reply: the connection is in step
+        except BaseException:
+            # Connection errors, and anything raised into the thread mid-call (a cancel, a time
+            # limit): a reply may still be on its way, which the next call would read as its own.
             connection.disconnect()
             self._local.connection = None
             raise

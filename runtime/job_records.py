@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import redis
 
+from runtime.batching import WriteBatcher
 from runtime.direct import ThreadScripts
 from runtime.scripts import lua, with_transition
 
@@ -185,9 +186,12 @@ class JobRecords:
         self.retention_s = retention_s
         self.prefix = prefix
         self._transition = client.register_script(with_transition("transition"))
-        self._settle = client.register_script(with_transition("settle"))
+        self._settle = client.register_script(with_transition("settle", "settle_fn"))
         self._enqueue = client.register_script(with_transition("enqueue"))
         self._direct = ThreadScripts(client)
+        self.writes = WriteBatcher(
+            self._direct, client.register_script(with_transition("batch", "settle_fn"))
+        )
         self._progress = client.register_script(lua("progress"))
 
     def key(self, task_id: str) -> str:
@@ -236,14 +240,14 @@ class JobRecords:
         if client is not None and client is not self.client:
             self._transition(keys=keys, args=argv, client=client)  # queued on a pipeline
             return None
-        return _parsed(self._direct.run(self._transition, keys, argv))
+        return _parsed(self.writes.run("transition", self._transition, keys, argv))
 
     def settle(self, keys: list[str], head: list[Any], argv: list[Any]) -> Transition | None:
         """Ack or dead-letter a message (`keys`, `head`: see lua/settle.lua) and apply the
         transition `argv` to its record, in one round trip."""
         task_id = argv[0]
         all_keys = [self.key(task_id), self.prefix, *keys]
-        return _parsed(self._direct.run(self._settle, all_keys, [*head, *argv]))
+        return _parsed(self.writes.run("settle", self._settle, all_keys, [*head, *argv]))
 
     def enqueue(self, keys: list[str], head: list[Any], argv: list[Any]) -> None:
         """Push a message (`keys`, `head`: see lua/enqueue.lua) and create the record `argv`."""

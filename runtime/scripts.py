@@ -12,9 +12,9 @@ def lua(name: str) -> str:
     return resources.files("runtime").joinpath(f"lua/{name}.lua").read_text()
 
 
-def with_transition(name: str) -> str:
+def with_transition(name: str, *functions: str) -> str:
     """A script that calls the `transition` function of lua/transition_fn.lua (which keeps the
     attempt timeline through lua/history_fn.lua and advances workflows through
-    lua/workflow_fn.lua)."""
-    parts = ("history_fn", "transition_fn", "workflow_fn", name)
+    lua/workflow_fn.lua), and those of the other `functions` files."""
+    parts = ["history_fn", "transition_fn", "workflow_fn", *functions, name]
     return "\n".join(lua(part) for part in parts)

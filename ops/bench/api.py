@@ -240,7 +240,7 @@ def _instant(text: str) -> datetime:
 
 def end_to_end(base: str, token: str, *, samples: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
-    latencies, run_ms, resent = [], [], 0
+    latencies, run_ms, pickup_ms, resent = [], [], [], 0
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         for _ in range(samples + 10):  # the first 10 warm up
             while True:
@@ -256,12 +256,16 @@ def end_to_end(base: str, token: str, *, samples: int) -> dict[str, Any]:
             latencies.append((time.perf_counter() - started) * 1000)
             ran = _instant(task["completed_at"]) - _instant(task["started_at"])
             run_ms.append(ran.total_seconds() * 1000)
+            waited = _instant(task["started_at"]) - _instant(task["enqueued_at"])
+            pickup_ms.append(waited.total_seconds() * 1000)
     return {
         "samples": samples,
         "route": f"POST {UNIQUE_ROUTE} -> GET /api/tasks/status/{{id}} until SUCCESS",
         "status_poll_ms": STATUS_POLL_S * 1000,
         "latency_ms": report.latency_ms(latencies[10:]),
         "health_check_run_ms_median": statistics.median(run_ms[10:]),
+        # Enqueued -> STARTED, from the record: how long an idle worker took to pick the job up.
+        "pickup_ms": report.latency_ms(pickup_ms[10:]),
         "duplicate_answers_resent": resent,
     }
 
