@@ -41,6 +41,7 @@ run: install
 
 lint: install
 	$(RUN) ruff check runtime actors domain api scheduler ops tests
+	$(RUN) ruff format --check runtime actors domain api scheduler ops tests
 	$(RUN) mypy
 
 # Tests start their own redis-server and PostgreSQL. As root, Debian's postgresql is installed

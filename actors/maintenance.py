@@ -245,9 +245,10 @@ def index_changes(payload: IndexChanges) -> dict[str, Any]:
     run (the log the database triggers keep); safe to run twice at once."""
     from domain import search
 
-    return {"status": "success", **search.index_changes(
-        engine(), budget_ms=payload.budget_ms, progress=progress
-    )}
+    return {
+        "status": "success",
+        **search.index_changes(engine(), budget_ms=payload.budget_ms, progress=progress),
+    }
 
 
 @job(

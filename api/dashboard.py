@@ -68,8 +68,13 @@ class BasicAuth:
             # A browser: the console's login page, then back here.
             path = quote(scope["path"], safe="/")
             location = f"/console/login?next={path}".encode()
-            await send({"type": "http.response.start", "status": 303,
-                        "headers": [(b"location", location), (b"content-length", b"0")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [(b"location", location), (b"content-length", b"0")],
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
         body = b"admin credentials required (user DASHBOARD_USER, password ADMIN_TOKEN)"

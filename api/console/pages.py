@@ -74,8 +74,12 @@ def _simple(name: str, title: str, build: Callable[[Control, Settings], dict[str
         request: Request, session: PageSession, control: ControlDep, settings: SettingsDep
     ) -> Response:
         return _page(
-            request, session, name=name, title=title,
-            fragment_url=f"/console/fragments/{name}", **build(control, settings),
+            request,
+            session,
+            name=name,
+            title=title,
+            fragment_url=f"/console/fragments/{name}",
+            **build(control, settings),
         )
 
     def fragment(
@@ -121,8 +125,12 @@ JobsContext = Annotated[dict[str, Any], Depends(jobs_context)]
 def jobs_page(request: Request, session: PageSession, context: JobsContext) -> Response:
     query = request.url.query
     return _page(
-        request, session, name="jobs", title="Jobs",
-        fragment_url="/console/fragments/jobs" + (f"?{query}" if query else ""), **context,
+        request,
+        session,
+        name="jobs",
+        title="Jobs",
+        fragment_url="/console/fragments/jobs" + (f"?{query}" if query else ""),
+        **context,
     )
 
 
@@ -136,8 +144,12 @@ def job_page(
     request: Request, session: PageSession, control: ControlDep, task_id: TaskIdPath
 ) -> Response:
     return _page(
-        request, session, name="job", title=f"Job {task_id}",
-        fragment_url=f"/console/fragments/job/{task_id}", poll_ms=JOB_POLL_MS,
+        request,
+        session,
+        name="job",
+        title=f"Job {task_id}",
+        fragment_url=f"/console/fragments/job/{task_id}",
+        poll_ms=JOB_POLL_MS,
         **views.job(control, task_id),
     )
 
@@ -147,5 +159,3 @@ def job_fragment(
     request: Request, _: ApiSession, control: ControlDep, task_id: TaskIdPath
 ) -> Response:
     return _fragment(request, "job", **views.job(control, task_id))
-
-

@@ -41,9 +41,7 @@ def pretty(value: Any) -> str:
 templates.env.filters.update(when=when, duration=duration, pretty=pretty)
 
 
-def render(
-    request: Request, name: str, *, status_code: int = 200, **context: Any
-) -> HTMLResponse:
+def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request, name, {"request": request, **context}, status_code=status_code
     )

@@ -25,8 +25,20 @@ TINY = {
     "million": ["--jobs", "300", "--processes", "1", "--threads", "4"],
     "console": ["--records", "500", "--rounds", "1", "--requests", "5"],
     "history": ["--jobs", "300", "--rounds", "1"],
-    "search": ["--scale", "0.05", "--comments", "500", "--changes", "100", "--rounds", "1",
-               "--clients", "2", "--requests", "40"],  # fmt: skip
+    "search": [
+        "--scale",
+        "0.05",
+        "--comments",
+        "500",
+        "--changes",
+        "100",
+        "--rounds",
+        "1",
+        "--clients",
+        "2",
+        "--requests",
+        "40",
+    ],  # fmt: skip
     "workflows": ["--jobs", "200", "--width", "200", "--rounds", "1"],
     "batching": ["--requests", "10", "--spread-s", "0.5", "--rounds", "1", "--emails", "20"],
     # Worker hosts in network namespaces (root only: otherwise its JSON says why).
@@ -200,6 +212,8 @@ def test_batching_debounces_the_refresh_into_one_run(results: dict[str, dict[str
     mail = results["batching"]["notifications"]
     assert mail["one_job_each"]["smtp_sessions_median"] == 20
     assert mail["batched"]["smtp_sessions_median"] == 1
+
+
 def test_scaleout_measures_hosts_and_round_trip_times(results: dict[str, dict[str, Any]]) -> None:
     result = results["scaleout"]
     if "skipped" in result:

@@ -57,9 +57,12 @@ def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(api_client: Any)
     session = api_client.cookies["gaveurs_console"]
     # Logout needs the CSRF token too
     assert api_client.post("/console/logout").status_code == 403
-    assert api_client.post(
-        "/console/logout", headers={"X-CSRF-Token": csrf}, follow_redirects=False
-    ).status_code == 303
+    assert (
+        api_client.post(
+            "/console/logout", headers={"X-CSRF-Token": csrf}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     # The cookie value no longer opens anything, even if a browser kept it
     api_client.cookies.set("gaveurs_console", session)
     assert api_client.get("/console/jobs", follow_redirects=False).status_code == 303
@@ -67,7 +70,8 @@ def test_login_sets_a_strict_httponly_cookie_and_logout_ends_it(api_client: Any)
 
 def test_login_form_needs_its_own_token(api_client: Any) -> None:
     answer = api_client.post(
-        "/console/login", data={"token": ADMIN_TOKEN, "form_token": "forged"},
+        "/console/login",
+        data={"token": ADMIN_TOKEN, "form_token": "forged"},
         follow_redirects=False,
     )
     assert answer.status_code == 403
