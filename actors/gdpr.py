@@ -60,7 +60,12 @@ def erase_person(
             session, gaveur_id=gaveur_id, email=email, email_hash=email_hash, key=key
         )
         traces = person.traces()
-        counts = gdpr.erase(session, person, export_dir=settings.export_dir)
+        counts = gdpr.erase(
+            session,
+            person,
+            export_dir=settings.export_dir,
+            payload_keys=settings.payload_keys.get_secret_value(),
+        )
         counts["written_emails"] = gdpr.scrub_files(settings.outbox_dir, traces)
         erasure_key = f"erase:{current_task_id() or uuid.uuid4().hex}"
         audit.record(

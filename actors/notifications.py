@@ -35,6 +35,7 @@ from runtime import (
     Job,
     Payload,
     RetryPolicy,
+    Sealed,
     audit_key,
     audit_processing,
     broker,
@@ -80,21 +81,22 @@ NOTIFY_PURPOSE = "notification"
 #: E-mails per SMTP session of a batch: a provider may cap the messages of one connection.
 EMAIL_BATCH_MAX = 100
 #: Checked when enqueued, so a bad address never reaches a worker (or a dead letter) unmasked.
-Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
+#: Sealed: encrypted in the message (Redis, its files, dead letters), opened by the worker.
+Address = Annotated[Sealed, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
 
 
 class SendEmail(Payload):
     to_email: Address
-    subject: str = Field(min_length=1, max_length=200)
-    body_html: str = Field(min_length=1, max_length=200_000)
+    subject: Sealed = Field(min_length=1, max_length=200)
+    body_html: Sealed = Field(min_length=1, max_length=200_000)
     # Set by fan-out jobs: the body is a full rendered document and the key names the notification.
     rendered: bool = False
     key: str | None = Field(default=None, max_length=64)
 
 
 class SendSms(Payload):
-    phone: str = Field(min_length=4, max_length=32)
-    message: str = Field(min_length=1, max_length=1600)
+    phone: Sealed = Field(min_length=4, max_length=32)
+    message: Sealed = Field(min_length=1, max_length=1600)
     priority: Literal["low", "normal", "high", "critical"] = "normal"
     key: str | None = Field(default=None, max_length=64)
 
@@ -127,8 +129,8 @@ class FeedbackAck(Payload):
 
 class BulkEmail(Payload):
     recipients: list[Address] = Field(min_length=1, max_length=MAX_RECIPIENTS)
-    subject: str = Field(min_length=1, max_length=200)
-    body_html: str = Field(min_length=1, max_length=200_000)
+    subject: Sealed = Field(min_length=1, max_length=200)
+    body_html: Sealed = Field(min_length=1, max_length=200_000)
 
 
 def _breaker(provider: str) -> CircuitBreaker:

@@ -37,7 +37,7 @@ from domain.models import (
     StoredFile,
     WorkflowJournalEntry,
 )
-from domain.platform import audit
+from domain.platform import audit, sealing
 
 ERASED = "[effacé]"
 
@@ -137,15 +137,31 @@ def _contains_trace(column: Any, traces: Iterable[str]) -> Any:
     return or_(*(column.ilike(f"%{t}%") for t in traces))
 
 
-def busy(session: Session, person: Person) -> list[str]:
-    """Task ids of unfinished jobs whose message carries the person's data."""
+#: Unfinished messages with sealed fields opened per erasure check, at most.
+SEALED_SCAN = 10_000
+
+
+def busy(session: Session, person: Person, *, payload_keys: str = "") -> list[str]:
+    """Task ids of unfinished jobs whose message carries the person's data, in clear or in a
+    sealed field (domain/platform/sealing.py: opened here with `payload_keys`)."""
     traces = person.traces()
     if not traces:
         return []
+    unfinished = JournalEntry.finished_at.is_(None)
     query = select(JournalEntry.task_id).where(
-        JournalEntry.finished_at.is_(None), _contains_trace(JournalEntry.body, traces)
+        unfinished, _contains_trace(JournalEntry.body, traces)
     )
-    return list(session.scalars(query.limit(20)))
+    found = list(session.scalars(query.limit(20)))
+    with_sealed = select(JournalEntry.task_id, JournalEntry.body).where(
+        unfinished, JournalEntry.body.contains(sealing.PREFIX)
+    )
+    for task_id, body in session.execute(with_sealed.limit(SEALED_SCAN)):
+        if len(found) >= 20:
+            break
+        opened = " ".join(sealing.open_all(body, payload_keys)).lower()
+        if task_id not in found and any(trace in opened for trace in traces):
+            found.append(task_id)
+    return found
 
 
 def _files(session: Session, person: Person) -> list[StoredFile]:
@@ -216,10 +232,12 @@ def export(session: Session, person: Person, *, key: str) -> dict[str, Any]:
     }
 
 
-def erase(session: Session, person: Person, *, export_dir: Path) -> dict[str, int]:
+def erase(
+    session: Session, person: Person, *, export_dir: Path, payload_keys: str = ""
+) -> dict[str, int]:
     """Anonymise or delete the person's data in the database and the produced files, in the
     session's transaction (the caller commits). Conflict while a job about them is active."""
-    active = busy(session, person)
+    active = busy(session, person, payload_keys=payload_keys)
     if active:
         raise Conflict(
             f"jobs about this person are still queued or running ({', '.join(active[:5])}); "

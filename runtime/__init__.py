@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     from runtime.policy import NO_RETRY, RetryPolicy
     from runtime.priorities import PriorityClass
     from runtime.queues import QUEUES
+    from runtime.sealing import Sealed
 
 #: Each public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -197,6 +198,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RetryPolicy": ("runtime.policy", "RetryPolicy"),
     "PriorityClass": ("runtime.priorities", "PriorityClass"),
     "QUEUES": ("runtime.queues", "QUEUES"),
+    "Sealed": ("runtime.sealing", "Sealed"),
     "RECOVERED_KEY": ("runtime.lost_jobs", "RECOVERED_KEY"),
     "reconcile": ("runtime.lost_jobs", "reconcile"),
     "reconcile_workflows": ("runtime.lost_jobs", "reconcile_workflows"),
@@ -245,6 +247,7 @@ __all__ = [
     "Payload",
     "PriorityClass",
     "QUEUES",
+    "Sealed",
     "QueueStats",
     "RECOVERED_KEY",
     "RECYCLE_EXIT_CODE",

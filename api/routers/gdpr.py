@@ -52,7 +52,11 @@ def export_person(ref: PersonRef, session: SessionDep, settings: SettingsDep) ->
 def erase_person(ref: PersonRef, session: SessionDep, settings: SettingsDep) -> Accepted:
     """Erase the person everywhere, as a job (follow it at status_url)."""
     key = settings.audit_subject_key.get_secret_value()
-    active = gdpr.busy(session, _person(ref, session, key))
+    active = gdpr.busy(
+        session,
+        _person(ref, session, key),
+        payload_keys=settings.payload_keys.get_secret_value(),
+    )
     if active:
         raise Conflict(
             f"jobs about this person are still queued or running ({', '.join(active[:5])}); "

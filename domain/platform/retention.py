@@ -68,7 +68,7 @@ def personal_data_stores(settings: Settings) -> list[Store]:
         Store(
             "job journal",
             "database table job_journal",
-            "every accepted job's message, payload in clear (phones, addresses)",
+            "every accepted job's message; phones, addresses and texts sealed (PAYLOAD_KEYS)",
             settings.job_retention_s,
             "JOB_RETENTION_S",
             "cleanup_old_jobs",
@@ -76,7 +76,7 @@ def personal_data_stores(settings: Settings) -> list[Store]:
         Store(
             "workflow journal",
             "database table workflow_journal",
-            "workflow steps' messages, payloads in clear",
+            "workflow steps' messages; personal fields sealed",
             None,
             None,
             None,
@@ -94,7 +94,7 @@ def personal_data_stores(settings: Settings) -> list[Store]:
         Store(
             "queued messages",
             "Redis queues (dramatiq:*)",
-            "job payloads in clear until a worker takes them",
+            "job payloads until a worker takes them; personal fields sealed",
             None,
             None,
             "the worker's acknowledgement",
@@ -103,7 +103,7 @@ def personal_data_stores(settings: Settings) -> list[Store]:
         Store(
             "dead letters",
             "Redis dramatiq:*.XQ",
-            "failed jobs' payloads in clear",
+            "failed jobs' payloads; personal fields sealed",
             settings.dead_letter_ttl_ms // 1000,
             "DEAD_LETTER_TTL_MS",
             "broker_maintenance",

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr = SecretStr("")
     # Keys the hashes of phone numbers and e-mail addresses in the processing audit trail.
     audit_subject_key: SecretStr = SecretStr("")
+    # Fernet keys (comma-separated; the first seals, all open) of the payload fields that carry
+    # personal data through Redis (domain/platform/sealing.py); empty: a development key.
+    payload_keys: SecretStr = SecretStr("")
     dashboard_user: str = "admin"
 
     # Job records and results.

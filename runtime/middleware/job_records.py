@@ -38,6 +38,7 @@ from runtime.job_records import (
     now_ms,
 )
 from runtime.outage import until_redis_answers
+from runtime.sealing import opened_for_record
 
 #: Attribute set on a MessageProxy whose delivery is a duplicate: later hooks leave it alone.
 DUPLICATE = "_gaveurs_duplicate_delivery"
@@ -121,7 +122,8 @@ class JobTracking(Middleware):
     ) -> None:
         # Only the first enqueue creates the record; retries and delayed-queue moves find it there.
         actor = broker.get_actor(message.actor_name)
-        args = redact_payload(message.kwargs, extra=actor.options.get("redact", ()))
+        masked = tuple(actor.options.get("redact", ()))
+        args = redact_payload(opened_for_record(message.kwargs, masked), extra=masked)
         now = now_ms()
         creation: dict[str, Any] = dict(
             epoch=epoch_of(message.options),

@@ -210,3 +210,77 @@ def test_critical_sms_starts_within_a_second_behind_1000_bulk_emails(
     from runtime import broker
 
     broker().flush("notifications")
+
+
+def test_no_phone_address_or_name_is_stored_in_clear_in_redis(
+    workers: None,
+    api_client: Any,
+    auth: dict[str, str],
+    smtp: SmtpServer,
+    redis_server: RedisServer,
+) -> None:
+    """Every notification kind, then a scan of every key in Redis and of an uncompressed RDB
+    dump for the people's numbers, addresses and names (issue 20, part 5)."""
+    from actors.notifications import SendSms, send_sms
+    from domain.models import Site
+    from domain.notify.messages import site_recipients
+    from domain.platform import db
+    from domain.platform.settings import get_settings
+
+    marker = uuid.uuid4().hex[:8]
+    name = f"Zoé Témoin-{marker}"
+    phones = [number(), number()]
+    emails = [f"{marker}-{i}@example.org" for i in range(4)]
+    with db.session_factory(db.make_engine(get_settings().database_url))() as session:
+        site = session.query(Site).first()
+        assert site is not None
+        people = site_recipients(session, site)
+    # The bytes a message carries to Redis: sealed fields only
+    raw = send_sms.message(SendSms(phone=phones[0], message=f"Bonjour {name}")).encode()
+    assert phones[0].encode() not in raw and name.encode() not in raw
+    html = f"<p>{name}</p>"
+    alert = {
+        "site_code": site.code,
+        "severity": "critical",
+        "title": f"Alerte {marker}",
+        "anomalies": [{"kind": "mortality", "ref": "L1", "score": 0.9, "description": "pic"}],
+    }
+    requests = [
+        ("sms", {"phone": phones[0], "message": f"Lot de {name}"}),
+        ("sms", {"phone": phones[1], "message": name, "priority": "critical"}),
+        ("email", {"to_email": emails[0], "subject": name, "body_html": html}),
+        ("bulk-email", {"recipients": emails[1:], "subject": name, "body_html": html}),
+        ("anomaly-alert", alert),
+    ]
+    tasks = [post(api_client, auth, path, json=body) for path, body in requests]
+    for task in tasks:
+        wait_state(api_client, task["task_id"], "SUCCESS", timeout=60)
+    wait_for(lambda: len(smtp.to(emails[3])) == 1, what="the bulk e-mails")
+    secrets = {*phones, *emails, name}
+    secrets |= {value for p in people for value in (p.email, p.phone, p.name) if value}
+    # Then no key, field or list item holds one in clear (records, results, queues, dead
+    # letters, batches, outbox keys)...
+    client = redis_server.client
+    found = []
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        if kind == b"string":
+            values = [client.get(key) or b""]
+        elif kind == b"hash":
+            values = [v for pair in client.hgetall(key).items() for v in pair]
+        elif kind == b"list":
+            values = client.lrange(key, 0, -1)
+        elif kind in (b"set", b"zset"):
+            values = list(client.smembers(key)) if kind == b"set" else client.zrange(key, 0, -1)
+        else:
+            values = []
+        blob = b"\n".join([key, *values])
+        found += [(key, s) for s in secrets if s.encode() in blob]
+    assert not found, found[:5]
+    # ...nor the snapshot Redis writes to disk (uncompressed, so a string could not hide)
+    client.config_set("rdbcompression", "no")
+    client.save()
+    dump = (
+        Path(client.config_get("dir")["dir"]) / client.config_get("dbfilename")["dbfilename"]
+    ).read_bytes()
+    assert not [s for s in secrets if s.encode() in dump]

@@ -1,0 +1,85 @@
+"""Sealed payload fields (domain/platform/sealing.py, runtime.Sealed): encrypted in the message,
+opened by the worker, readable across a key rotation, and still found by the erasure's check for
+unfinished jobs about a person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from actors.notifications import BulkEmail, SendSms, send_sms
+from domain import gdpr
+from domain.models import JournalEntry
+from domain.platform import sealing
+from domain.platform.redact import redact_payload
+
+OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+
+
+def test_a_sealed_value_opens_after_a_key_rotation_and_not_with_a_foreign_key() -> None:
+    sealed = sealing.seal("+33612345678", OLD)
+    assert sealed.startswith(sealing.PREFIX) and "33612345678" not in sealed
+    # The new key first (it seals from now on), the old one kept: old messages still open
+    assert sealing.unseal(sealed, f"{NEW},{OLD}") == "+33612345678"
+    assert sealing.unseal(sealing.seal("x", f"{NEW},{OLD}"), NEW) == "x"
+    with pytest.raises(sealing.SealError, match="PAYLOAD_KEYS"):
+        sealing.unseal(sealed, NEW)
+    # A value sent before its field was sealed stays readable; sealing twice is once
+    assert sealing.unseal("+33612345678", NEW) == "+33612345678"
+    assert sealing.seal(sealed, OLD) == sealed
+
+
+def test_malformed_keys_are_refused_with_a_message() -> None:
+    with pytest.raises(ValueError, match="PAYLOAD_KEYS: not a list of Fernet keys"):
+        sealing.check_keys("not-a-key")
+
+
+def test_a_job_message_carries_sealed_fields_the_worker_opens() -> None:
+    payload = SendSms(phone="+33612345678", message="Bonjour Jean Dupont")
+    kwargs = send_sms.message(payload).kwargs
+    assert sealing.is_sealed(kwargs["phone"]) and sealing.is_sealed(kwargs["message"])
+    assert kwargs["priority"] == "normal"  # what is not personal stays readable
+    # The worker validates the message's arguments: plain values again, constraints checked
+    assert SendSms.model_validate(kwargs) == payload
+    bulk = BulkEmail(recipients=["a@example.org"], subject="s", body_html="<p>b</p>")
+    assert BulkEmail.model_validate(bulk.model_dump(mode="json")) == bulk
+    # Constraints apply to the opened value: a bad address is still refused
+    bad = bulk.model_dump(mode="json") | {"recipients": [sealing.seal("not-an-address", "")]}
+    with pytest.raises(ValidationError, match="pattern"):
+        BulkEmail.model_validate(bad)
+
+
+def test_a_record_masks_the_opened_value() -> None:
+    from runtime.sealing import opened_for_record
+
+    kwargs = send_sms.message(SendSms(phone="+33612345678", message="x")).kwargs
+    args = redact_payload(opened_for_record(kwargs, ("phone",)), extra=("phone",))
+    assert args["phone"] == "+336******78"
+    assert sealing.is_sealed(args["message"])  # not masked, so left sealed
+
+
+def test_the_erasure_sees_a_person_in_a_sealed_unfinished_message(
+    unit_fresh_demo: Callable[..., Engine],
+) -> None:
+    engine = unit_fresh_demo()
+    message = send_sms.message(SendSms(phone="+33612345678", message="Bonjour"))
+    with Session(engine) as session, session.begin():
+        session.add(
+            JournalEntry(
+                task_id=message.message_id,
+                actor="send_sms",
+                queue="notifications",
+                body=message.encode().decode(),
+                accepted_at=datetime.now(UTC),
+            )
+        )
+    person = gdpr.Person(phones={"+33612345678"})
+    with Session(engine) as session:
+        assert gdpr.busy(session, person) == [message.message_id]
+        assert gdpr.busy(session, gdpr.Person(phones={"+33699999999"})) == []
