@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from redis.exceptions import NoScriptError
 
 from runtime.build import current
+from runtime.connections import async_redis_client
 from runtime.context import outbox
 from runtime.deferred import Outbox
 from runtime.jobs import Job, Submitted, callback_option
@@ -52,6 +53,9 @@ class LoopScripts:
         connection = self._idle.pop() if self._idle else self._open()
         try:
             try:
+                # Connected here, not by send_command: a Sentinel-managed connection asks the
+                # Sentinels for the master in its own connect().
+                await connection.connect()
                 await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 answer = await connection.read_response()
             except NoScriptError:
@@ -144,12 +148,8 @@ def async_outbox() -> AsyncOutbox:
     found = _by_loop.get(loop)
     if found is None or found.sync is not sync:
         settings = current().settings
-        client = redis.asyncio.Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=settings.redis_connect_timeout_s,
-            socket_timeout=settings.redis_socket_timeout_s,
-            health_check_interval=30,
-        )
+        # The same builder as every client: Sentinel's master, READONLY as a connection loss.
+        client = async_redis_client(settings)
         found = _by_loop[loop] = AsyncOutbox(
             sync, client=client, timeout_s=settings.api_enqueue_timeout_s
         )

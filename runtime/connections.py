@@ -93,7 +93,7 @@ def _timeouts(settings: Settings) -> dict[str, Any]:
 DEMOTED = "READONLY: this Redis is now a replica (failover); the connection is dropped"
 
 
-class FailoverConnection(Connection):
+class _ReadOnlyIsLoss:
     """A plain REDIS_URL connection that treats `READONLY` as a connection loss, as redis-py's
     Sentinel-managed connections do: a managed Redis behind one endpoint (a PaaS) fails over by
     moving its address, and a connection still held to the demoted node answers READONLY to every
@@ -102,31 +102,37 @@ class FailoverConnection(Connection):
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().read_response(*args, **kwargs)
+            return super().read_response(*args, **kwargs)  # type: ignore[misc]
         except ReadOnlyError:
-            self.disconnect()
+            self.disconnect()  # type: ignore[attr-defined]
             raise redis.ConnectionError(DEMOTED) from None
 
 
-class FailoverSSLConnection(SSLConnection):
-    """`FailoverConnection` over TLS (`rediss://`)."""
-
-    read_response = FailoverConnection.read_response
+class FailoverConnection(_ReadOnlyIsLoss, Connection):
+    pass
 
 
-class AsyncFailoverConnection(redis.asyncio.connection.Connection):
-    """`FailoverConnection` for the asyncio clients."""
+class FailoverSSLConnection(_ReadOnlyIsLoss, SSLConnection):
+    pass
+
+
+class _AsyncReadOnlyIsLoss:
+    """`_ReadOnlyIsLoss` for the asyncio clients."""
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().read_response(*args, **kwargs)
+            return await super().read_response(*args, **kwargs)  # type: ignore[misc]
         except ReadOnlyError:
-            await self.disconnect()
+            await self.disconnect()  # type: ignore[attr-defined]
             raise redis.ConnectionError(DEMOTED) from None
 
 
-class AsyncFailoverSSLConnection(redis.asyncio.connection.SSLConnection):
-    read_response = AsyncFailoverConnection.read_response
+class AsyncFailoverConnection(_AsyncReadOnlyIsLoss, redis.asyncio.connection.Connection):
+    pass
+
+
+class AsyncFailoverSSLConnection(_AsyncReadOnlyIsLoss, redis.asyncio.connection.SSLConnection):
+    pass
 
 
 def _failover_class(url: str, *, asyncio: bool) -> dict[str, Any]:

@@ -21,6 +21,21 @@ API_TOKEN = secrets.token_urlsafe(24)
 ADMIN_TOKEN = secrets.token_urlsafe(24)
 
 
+def soak_run() -> bool:
+    """`make soak`: the fault-injection suite at scale (RELIABILITY_SCALE) or GAVEURS_SOAK=1."""
+    return os.environ.get("RELIABILITY_SCALE", "1") != "1" or os.environ.get("GAVEURS_SOAK") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `soak` (long runs) are left out of `make test` and run by `make soak`."""
+    if soak_run():
+        return
+    kept = [item for item in items if item.get_closest_marker("soak") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_server() -> Iterator[RedisServer]:
     """The test Redis, and the environment every test, worker and server process reads."""

@@ -23,6 +23,7 @@ from tests.support.workers import WorkerProcess
 
 
 @pytest.mark.slow
+@pytest.mark.soak  # a minute of waiting for production timeouts
 def test_sigkilled_worker_recovers_within_two_minutes_with_production_defaults(
     scheduler_state: redis.Redis,
     demo_database: str,

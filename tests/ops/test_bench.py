@@ -15,7 +15,8 @@ import pytest
 
 from tests.support.workers import ROOT
 
-pytestmark = pytest.mark.slow
+# Every benchmark at once takes minutes: `make soak` runs it (and `make bench` the real sizes).
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 TINY = {
     "throughput": ["--jobs", "300", "--rounds", "1", "--threads", "4"],

@@ -45,6 +45,7 @@ def test_delay_proxy_adds_its_round_trip_and_keeps_the_bytes(redis_server: Redis
 
 
 @pytest.mark.skipif(netns.reason() is not None, reason=f"worker hosts: {netns.reason()}")
+@pytest.mark.soak  # the partition test in tests/reliability covers a cut link in `make test`
 def test_a_host_reaches_redis_through_its_link_until_it_is_partitioned() -> None:
     with netns.hosts(1) as (host,):
         server = RedisServer(bind=("127.0.0.1", host.gateway))

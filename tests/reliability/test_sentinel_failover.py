@@ -88,6 +88,7 @@ ROUNDS = 5 if SCALE > 1 else 1
 FAULTS = ("kill", "demote") if SCALE > 1 else ("kill",)
 
 
+@pytest.mark.soak  # `make soak`: each fault 5 times in a row
 @pytest.mark.parametrize("round_", range(ROUNDS))
 @pytest.mark.parametrize("fault", FAULTS)
 def test_sentinel_failover_under_load_loses_nothing_and_stalls_no_worker(

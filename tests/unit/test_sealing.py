@@ -56,10 +56,9 @@ def test_a_job_message_carries_sealed_fields_the_worker_opens() -> None:
 
 
 def test_a_record_masks_the_opened_value() -> None:
-    from runtime.sealing import opened_for_record
-
     kwargs = send_sms.message(SendSms(phone="+33612345678", message="x")).kwargs
-    args = redact_payload(opened_for_record(kwargs, ("phone",)), extra=("phone",))
+    # What the record middleware does, with the tests' keys (none set: the development key)
+    args = redact_payload(sealing.opened(kwargs, ("phone",), ""), extra=("phone",))
     assert args["phone"] == "+336******78"
     assert sealing.is_sealed(args["message"])  # not masked, so left sealed
 
