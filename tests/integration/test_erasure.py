@@ -36,6 +36,10 @@ def erasure_worker(redis_server: RedisServer, demo_database: str, tmp_root: Path
     # worker would run them first, and the erasure's own jobs would wait behind them.
     for queue in ("default", "notifications"):
         broker().flush(queue)
+    # Unique jobs flushed with their queue (index_changes after an earlier test's writes) would
+    # keep their keys, and a new request would get back a run that never starts.
+    for key in redis_server.client.scan_iter("gaveurs:unique:*"):
+        redis_server.client.delete(key)
     outbox = tmp_root / "erasure-outbox"
     worker = WorkerProcess(
         redis_server.client,
