@@ -70,6 +70,10 @@ class WorkerHeartbeat(Middleware):
             # busy, living worker for dead and re-queue its messages. Beating from this thread
             # ties "alive" to the process, so only a dead process loses its messages.
             self._broker_heartbeats = (f"{namespace}:__heartbeats__", broker_id)
+            # Three beats per timeout: a beat that runs late under load is not a death.
+            timeout_ms = getattr(broker, "heartbeat_timeout", None)
+            if timeout_ms:
+                self.interval_s = min(self.interval_s, int(timeout_ms) / 3000)
         threading.Thread(target=self._beat, name="worker-heartbeat", daemon=True).start()
 
     def after_process_message(

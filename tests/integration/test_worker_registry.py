@@ -3,6 +3,7 @@ processes: what each did (processed, failed, RSS), and which went away in the la
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -68,3 +69,31 @@ def test_a_killed_worker_is_listed_as_silent(redis_server: RedisServer, demo_dat
     )
     assert found[0]["gone"] == "silent"
     assert "stopped_at" not in found[0]
+
+
+def test_a_worker_beats_well_within_its_heartbeat_timeout(
+    redis_server: RedisServer, demo_database: str
+) -> None:
+    client = redis_server.client
+    # Given a worker whose broker takes a process silent for 1.5 s for dead
+    before = {w["pid"] for w in live_workers(client)}
+    worker = WorkerProcess(
+        client, queues=("default",), threads=1, env={"WORKER_HEARTBEAT_TIMEOUT_MS": "1500"}
+    )
+    try:
+        (pid,) = {w["pid"] for w in live_workers(client)} - before
+        # When its beats are watched for a few seconds
+        beats: list[int] = []
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            entry = _entry(client, pid)
+            if entry and (not beats or entry["last_seen"] != beats[-1]):
+                beats.append(int(entry["last_seen"]))  # type: ignore[call-overload]
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    # Then it beats several times, never leaving a gap a third of the timeout wide: a busy worker
+    # whose consumers do not fetch is not taken for dead and its jobs re-queued under it
+    gaps = [later - earlier for earlier, later in zip(beats, beats[1:], strict=False)]
+    assert len(gaps) >= 4, beats
+    assert max(gaps) <= 700, gaps

@@ -219,6 +219,20 @@ class Stack:
     def executions(self) -> Counter[str]:
         return Counter(key for (key,) in self._ledger("SELECT key FROM rel_executions"))
 
+    def duplicate_evidence(self, keys: dict[str, str]) -> dict[str, Any]:
+        """For each key run more than once (key -> task_id): its runs (pid, time) and its record's
+        attempt timeline, to tell a message sent twice from a delivery taken for lost."""
+        runs = self._ledger("SELECT key, pid, at FROM rel_executions ORDER BY at")
+        evidence: dict[str, Any] = {}
+        for key, count in self.executions().items():
+            if key in keys and count > 1:
+                record = self.record(keys[key])
+                evidence[key] = {
+                    "runs": [(pid, round(at, 3)) for k, pid, at in runs if k == key],
+                    "timeline": record.timeline if record else None,
+                }
+        return evidence
+
     def effects(self) -> set[str]:
         return {key for (key,) in self._ledger("SELECT key FROM rel_effects")}
 

@@ -162,7 +162,8 @@ def test_a_clock_forwards_what_a_stopped_web_process_deferred(
         log.close()
     report = stack.report("redis-down-forwarded-by-clock", keys, recovery_s=recovery)
     show(report)
-    assert report.lost == 0 and report.duplicates == 0
+    evidence = stack.duplicate_evidence(dict(zip(keys, tasks, strict=True)))
+    assert report.lost == 0 and report.duplicates == 0, evidence
 
 
 def test_redis_and_database_both_down_is_a_fast_clean_503(
