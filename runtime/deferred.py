@@ -8,6 +8,10 @@ and sent when Redis is back, once, in acceptance order (domain/platform/deferred
   the API's drain thread, the clock, broker maintenance). Before sending an entry it checks the
   job record: a record means the job reached Redis already (a forwarder that died before marking
   its batch, an enqueue whose answer was lost in the outage), so it is marked, not sent again.
+- An entry for a job this process does not declare (a clock or worker of another release, or
+  without that job's module) is left pending with those after it, for a process that declares
+  it: sent from here it would travel without its record, and the journal's reconciliation would
+  then take it for lost and send it again.
 - Uniqueness and Idempotency-Keys hold in the database while deferred; when the entry is sent,
   its Idempotency-Key is claimed in Redis too, and a uniqueness key that Redis finds taken (the
   same work submitted directly since Redis came back) makes the entry superseded by that job.
@@ -57,6 +61,8 @@ class Forwarded:
     superseded: int = 0
     busy: bool = False
     drained: bool = False
+    #: The job of the first entry left for a process that declares it (None: none was).
+    undeclared: str | None = None
     superseded_ids: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,6 +71,7 @@ class Forwarded:
             "deferred_already_sent": self.already_sent,
             "deferred_superseded": self.superseded,
             "deferred_drained": self.drained,
+            "deferred_left_undeclared": self.undeclared,
         }
 
 
@@ -88,6 +95,8 @@ def forward(
                 break
             _forward_batch(broker, records, engine, entries, outcome)
             client.pexpire(LOCK_KEY, LOCK_MS)
+            if outcome.undeclared:
+                break
     finally:
         # A registered script runs as EVALSHA, which the documented ACL allows (EVAL it does not).
         client.register_script(_RELEASE)(keys=[LOCK_KEY], args=[token])
@@ -100,6 +109,18 @@ def forward(
 def _forward_batch(
     broker: Any, records: JobRecords, engine: Engine, entries: list[Any], outcome: Forwarded
 ) -> None:
+    undeclared = next((e for e in entries if e.actor not in broker.actors), None)
+    if undeclared is not None:
+        # In acceptance order: this entry and the ones after it wait for another process.
+        outcome.undeclared = undeclared.actor
+        logger.warning(
+            "deferred job %s is a %s, which this process does not declare (another release?): "
+            "left with the %d after it for a process that does",
+            undeclared.task_id,
+            undeclared.actor,
+            len(entries) - entries.index(undeclared) - 1,
+        )
+        entries = entries[: entries.index(undeclared)]
     pipe = broker.client.pipeline(transaction=False)
     for entry in entries:
         pipe.exists(records.key(entry.task_id))

@@ -5,6 +5,8 @@ cursor kept in Redis, for a bounded number of entries: an entry whose job record
 Redis while the journal says it never finished was lost (Redis restarted without persistence,
 or lost its last second of writes). Its message is sent again with the same task id. When Redis
 lost everything the cursor is gone too, so the walk starts over from the oldest entry.
+A lost job this process does not declare (a worker of another release) is left for one that
+does: sent from here it would travel without its record, and be taken for lost again.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Reconciliation:
     lost: int = 0
     resent: int = 0
     superseded: int = 0
+    #: Lost jobs left for a process that declares their job.
+    undeclared: int = 0
     lost_task_ids: list[str] = field(default_factory=list)
     pass_complete: bool = False
     workflows_restored: list[str] = field(default_factory=list)
@@ -53,6 +57,7 @@ class Reconciliation:
             "journal_lost": self.lost,
             "journal_resent": self.resent,
             "journal_superseded": self.superseded,
+            "journal_left_undeclared": self.undeclared,
             "journal_lost_task_ids": self.lost_task_ids[:20],
             "journal_pass_complete": self.pass_complete,
             "journal_workflows_restored": self.workflows_restored[:20],
@@ -112,6 +117,12 @@ def reconcile(
         cursor = journal.Cursor(entries[-1].accepted_at, entries[-1].task_id)
     _save_cursor(broker, cursor)
     outcome.workflows_restored = reconcile_workflows(broker, records, engine, now=now)
+    if outcome.undeclared:
+        logger.warning(
+            "%d lost jobs are of jobs this process does not declare (another release?): left "
+            "for a process that does",
+            outcome.undeclared,
+        )
     if outcome.resent:
         broker.client.incrby(RECOVERED_KEY, outcome.resent)
         logger.warning(
@@ -123,6 +134,9 @@ def reconcile(
 
 
 def _resend(broker: RedisBroker, entry: Any, outcome: Reconciliation) -> None:
+    if entry.actor not in broker.actors:
+        outcome.undeclared += 1
+        return
     outcome.lost += 1
     outcome.lost_task_ids.append(entry.task_id)
     try:

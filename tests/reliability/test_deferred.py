@@ -144,7 +144,7 @@ def test_a_clock_forwards_what_a_stopped_web_process_deferred(
     stack.start_worker(threads=2)
     log = open(stack.tmp / "clock.log", "ab")  # noqa: SIM115 - closed below
     clock = subprocess.Popen(
-        [sys.executable, "-m", "scheduler", "--poll", "0.5"],
+        [sys.executable, "-m", "tests.reliability.clock", "--poll", "0.5"],
         cwd=ROOT,
         env={**stack.env, "dramatiq_prom_port": str(free_port())},
         stdout=log,
@@ -160,6 +160,7 @@ def test_a_clock_forwards_what_a_stopped_web_process_deferred(
         clock.terminate()
         clock.wait(timeout=20)
         log.close()
+    assert "accepted while Redis was down" in (stack.tmp / "clock.log").read_text()
     report = stack.report("redis-down-forwarded-by-clock", keys, recovery_s=recovery)
     show(report)
     evidence = stack.duplicate_evidence(dict(zip(keys, tasks, strict=True)))

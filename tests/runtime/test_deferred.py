@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 
+from domain.platform import deferred
 from runtime import Outbox, State, broker, deferred_record, engine, forward, records
 from runtime.deferred import LOCK_KEY
 from tests.support import jobs
@@ -23,6 +24,15 @@ def outbox(demo_database: str) -> Iterator[Outbox]:
     )
     forward(broker(), records(), engine())  # leave nothing pending for other tests
     broker().flush("default")
+
+
+def deferral_of(message: dramatiq.Message[object]) -> deferred.Deferral:
+    return deferred.Deferral(
+        task_id=message.message_id,
+        actor=message.actor_name,
+        queue="default",
+        body=message.encode().decode(),
+    )
 
 
 def _queued() -> int:
@@ -94,3 +104,28 @@ def test_one_forwarder_at_a_time(outbox: Outbox) -> None:
         assert _queued() == 0
     finally:
         broker().client.delete(LOCK_KEY)
+
+
+def test_a_job_this_process_does_not_declare_waits_for_one_that_does(outbox: Outbox) -> None:
+    # Given a deferred job of another release (a job this process does not declare), then one
+    # of ours accepted after it
+    newer = dramatiq.Message(
+        queue_name="default", actor_name="job_of_a_newer_release", args=(), kwargs={}, options={}
+    )
+    deferral = deferral_of(newer)
+    deferred.defer(engine(), deferral, max_jobs=1000)
+    ours = outbox.defer(jobs.slow, jobs.Slow(key=uuid.uuid4().hex, seconds=1), idempotency_ttl_s=60)
+    try:
+        # When this process forwards
+        outcome = forward(broker(), records(), engine())
+        # Then neither is sent (sent without its record, the newer job would later be taken
+        # for lost and sent again; ours keeps its place behind it), and the outcome says why
+        assert (outcome.sent, outcome.drained) == (0, False)
+        assert outcome.undeclared == "job_of_a_newer_release"
+        assert _queued() == 0
+        record = deferred_record(engine(), ours.task_id)
+        assert record is not None and record.state == State.PENDING
+    finally:
+        # (the process that declares it sent it)
+        deferred.mark_forwarded(engine(), [deferral.task_id])
+    assert forward(broker(), records(), engine()).sent == 1
