@@ -29,7 +29,16 @@ def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exp
     stack.start_api()
     # Given the only `default` worker on a machine whose clock runs 60 s ahead (libfaketime)
     stack.start_worker(threads=2, LD_PRELOAD=libraries[0], FAKETIME="+60s")
-    # When a real clock sends broker maintenance (late after 50 s) every virtual minute
+    # Then the exporter publishes the skew, for the GaveursClockSkew alert. (Scraped while the
+    # worker's first beat is fresh: libfaketime also moves the monotonic clock, and a timed
+    # wait, the one between beats among them, then lasts 60 s longer than asked.)
+    text = stack.scrape_exporter()
+    skew = float(
+        next(
+            line for line in text.splitlines() if line.startswith("gaveurs_clock_skew_seconds")
+        ).split()[-1]
+    )
+    # And when a real clock sends broker maintenance (late after 50 s) every virtual minute
     clock = clock_process(
         stack.tmp / "clock.log",
         *("--start", "2026-01-05T05:10:00", "--speed", "10", "--poll", "0.5"),
@@ -51,13 +60,6 @@ def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exp
         what=f"{len(sent)} scheduled runs to succeed",
     )
     assert state.skips() == {}
-    # and the exporter publishes the skew, for the GaveursClockSkew alert
-    text = stack.scrape_exporter()
-    skew = float(
-        next(
-            line for line in text.splitlines() if line.startswith("gaveurs_clock_skew_seconds")
-        ).split()[-1]
-    )
     report = stack.report("worker-clock-60s-ahead", [], notes={"runs": len(sent), "skew_s": skew})
     show(report)
     assert 55 < skew < 65
