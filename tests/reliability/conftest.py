@@ -6,9 +6,18 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.stack import Report, Stack
+from tests.reliability.stack import SCALE, Report, Stack
 
 pytestmark = pytest.mark.slow
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """At RELIABILITY_SCALE n (`make soak`), a scenario may take n times its usual time."""
+    if SCALE == 1:
+        return
+    for item in items:
+        if "tests/reliability/" in item.nodeid and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(300 * SCALE))
 
 
 @pytest.fixture()
