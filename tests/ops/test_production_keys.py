@@ -22,7 +22,7 @@ REAL_PAYLOAD_KEY = PRODUCTION_KEYS["PAYLOAD_KEYS"]
 
 def _settings(environment: str, audit_key: str, payload_keys: str) -> Settings:
     return Settings(
-        environment=environment,  # type: ignore[arg-type]
+        environment=environment,
         audit_subject_key=SecretStr(audit_key),
         payload_keys=SecretStr(payload_keys),
     )
