@@ -88,7 +88,7 @@ ADDRESS_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 def _is_address(value: str) -> str:
     if not re.match(ADDRESS_PATTERN, value):
-        raise ValueError(f"not an e-mail address (it must match {ADDRESS_PATTERN})")
+        raise ValueError(f"not an e-mail address (it must match the pattern {ADDRESS_PATTERN})")
     return value
 
 
