@@ -8,8 +8,7 @@ import re
 import uuid
 from typing import Any
 
-import redis
-
+from actors.exports import LotsBatch, batch_export_lots_csv
 from tests.api.console.test_auth import log_in
 
 
@@ -30,7 +29,7 @@ def _csrf(api_client: Any) -> dict[str, str]:
 
 
 def test_an_admin_client_logs_in_acts_under_its_name_and_is_logged_out_when_revoked(
-    api_client: Any, admin_auth: dict[str, str], clean_redis: redis.Redis
+    api_client: Any, admin_auth: dict[str, str]
 ) -> None:
     # Given a named client with the admin scope
     name, token = _client(api_client, admin_auth, "admin")
@@ -41,13 +40,18 @@ def test_an_admin_client_logs_in_acts_under_its_name_and_is_logged_out_when_revo
     page = api_client.get("/console/jobs")
     assert page.status_code == 200 and name in page.text
 
-    # Then what it does from the console is recorded under its name
+    # Then what it does from the console is recorded under its name (a job without
+    # uniqueness, sent again: a new task)
+    first = batch_export_lots_csv.submit(LotsBatch(lot_ids=[3001])).task_id
     sent = api_client.post(
-        "/console/actions/schedules/health-check-periodic/run", headers=_csrf(api_client)
+        f"/console/actions/tasks/{first}/enqueue-again", headers=_csrf(api_client)
     )
     assert sent.status_code == 200, sent.text
+    assert sent.json()["task_id"] != first
     status = api_client.get(f"/api/tasks/status/{sent.json()['task_id']}").json()
     assert status["client"] == name, status
+    for task_id in (first, sent.json()["task_id"]):  # no export worker should meet them later
+        assert api_client.delete(f"/api/tasks/cancel/{task_id}", headers=admin_auth).is_success
 
     # When the admin revokes the client
     headers = _csrf(api_client)
