@@ -39,6 +39,7 @@ def test_an_admin_client_logs_in_acts_under_its_name_and_is_logged_out_when_revo
     assert answer.status_code == 303 and answer.headers["location"] == "/console"
     page = api_client.get("/console/jobs")
     assert page.status_code == 200 and name in page.text
+    assert api_client.get("/dashboard/", follow_redirects=False).status_code == 200
 
     # Then what it does from the console is recorded under its name (a job without
     # uniqueness, sent again: a new task)
