@@ -143,27 +143,37 @@ def backup_database(payload: Empty) -> dict[str, Any]:
     unique="cleanup-jobs",
 )
 def cleanup_old_jobs(payload: Empty) -> dict[str, Any]:
-    """Job record indexes past retention, expired export files, old outbox rows, journal
-    entries older than the job records (nothing could be resent from them)."""
+    """Job record indexes past retention, expired export files, old outbox rows and written
+    notifications, old consumer feedback, journal entries and journaled workflows older than
+    the job records (nothing could be resent from them). README "Retention" lists each."""
     settings = current_settings()
     index_entries = records().trim()
     progress(30, f"{index_entries} expired job index entries trimmed")
+    outbox_before = _now() - timedelta(days=settings.outbox_retention_days)
+    records_before = _now() - timedelta(seconds=settings.job_retention_s)
     with chunked_session() as session:
         files = cleanup.delete_expired_files(session, settings.export_dir, now=_now())
-        progress(60, f"{files['files_deleted']} expired files deleted")
-        outbox = cleanup.delete_old_outbox(
-            session, before=_now() - timedelta(days=settings.outbox_retention_days)
+        progress(50, f"{files['files_deleted']} expired files deleted")
+        outbox = cleanup.delete_old_outbox(session, before=outbox_before)
+        outbox_files = cleanup.delete_old_outbox_files(settings.outbox_dir, before=outbox_before)
+        progress(65, f"{outbox} old outbox rows, {outbox_files} written messages deleted")
+        feedback = cleanup.delete_old_feedback(
+            session, before=_now() - timedelta(days=settings.feedback_retention_days)
         )
-        progress(80, f"{outbox} old outbox rows deleted")
-        journaled = journal.delete_old(
-            session, before=_now() - timedelta(seconds=settings.job_retention_s)
-        )
+        progress(80, f"{feedback} old consumer feedback deleted")
+        journaled = journal.delete_old(session, before=records_before)
+        workflows = journal.delete_old_workflows(session, before=records_before)
+    if feedback:
+        request_index_update()  # the deleted comments leave the search index at its next run
     return {
         "status": "success",
         "job_index_entries_trimmed": index_entries,
         **files,
         "outbox_rows_deleted": outbox,
+        "outbox_files_deleted": outbox_files,
+        "feedback_deleted": feedback,
         "journal_entries_deleted": journaled,
+        "journaled_workflows_deleted": workflows,
     }
 
 

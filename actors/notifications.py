@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from domain import notify
 from domain.bounds import RowId, SiteCode
@@ -82,7 +83,23 @@ NOTIFY_PURPOSE = "notification"
 EMAIL_BATCH_MAX = 100
 #: Checked when enqueued, so a bad address never reaches a worker (or a dead letter) unmasked.
 #: Sealed: encrypted in the message (Redis, its files, dead letters), opened by the worker.
-Address = Annotated[Sealed, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=255)]
+ADDRESS_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def _is_address(value: str) -> str:
+    if not re.match(ADDRESS_PATTERN, value):
+        raise ValueError(f"not an e-mail address (it must match the pattern {ADDRESS_PATTERN})")
+    return value
+
+
+# The pattern is checked by a validator, not Field(pattern=...): pydantic rebuilds a pattern-
+# constrained string's schema without Sealed's serializer, and the address travelled in clear
+# (in Redis and the journals; tests/integration/test_notifications.py's scan found it).
+Address = Annotated[
+    Sealed,
+    AfterValidator(_is_address),
+    Field(max_length=255, json_schema_extra={"pattern": ADDRESS_PATTERN}),
+]
 
 
 class SendEmail(Payload):

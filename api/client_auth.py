@@ -77,18 +77,27 @@ class ClientDirectory:
 
     def lookup(self, token: str) -> clients.Client | None:
         """Read the database (a cache miss): the active client of this token, or None."""
+        return self.lookup_hash(clients.hash_token(token))
+
+    def lookup_hash(self, digest: str) -> clients.Client | None:
+        """`lookup` by the token's hash."""
         self._start()
         with self._lock:
             generation = self._generation
         with Session(self.engine()) as session:
-            found = clients.find(session, token)
+            found = clients.find_hash(session, digest)
         if found is not None and self.subscribed.is_set():
             with self._lock:
                 if generation == self._generation:
-                    self._cache[clients.hash_token(token)] = found
+                    self._cache[digest] = found
                     while len(self._cache) > self.entries:
                         self._cache.popitem(last=False)
         return found
+
+    def active(self, digest: str) -> clients.Client | None:
+        """The client of a token hash if still active (cache, else the database)."""
+        found = self.cached(digest) or self.lookup_hash(digest)
+        return None if found is None or found.expired() else found
 
     def used(self, client: clients.Client) -> None:
         if client.id is not None:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.console.session import COOKIE, Sessions
+from api.deps import still_admin
 from domain.platform.settings import Settings
 from runtime import broker
 
@@ -98,5 +99,5 @@ def dashboard_app(settings: Settings) -> ASGIApp:
         wsgi,
         user=settings.dashboard_user,
         password=settings.admin_token.get_secret_value(),
-        sessions=Sessions(broker().client),
+        sessions=Sessions(broker().client, still_admin=still_admin),
     )

@@ -72,6 +72,12 @@ def directory() -> ClientDirectory:
     return found
 
 
+def still_admin(digest: str) -> bool:
+    """A console session's named client is still active and holds `admin` (api/console)."""
+    found = directory().active(digest)
+    return found is not None and found.allows(clients.ADMIN)
+
+
 def _bootstrap(settings: Settings, given: bytes) -> clients.Client | None:
     api, admin = settings.api_token.get_secret_value(), settings.admin_token.get_secret_value()
     # Constant-time comparison against every configured token, without short-circuiting.
@@ -89,21 +95,28 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
+async def named_client(token: str) -> clients.Client | None:
+    """The active named client of a token (a cache hit does no I/O), its use noted; or None."""
+    if not token.startswith(clients.TOKEN_PREFIX):
+        return None
+    named = directory()
+    client = named.cached(clients.hash_token(token))
+    if client is None:
+        client = await run_in_threadpool(named.lookup, token)
+    if client is None or client.expired():
+        return None
+    named.used(client)
+    return client
+
+
 async def authenticate(settings: Settings, credentials: Credentials) -> clients.Client:
     """The caller: a bootstrap token of the settings or a named client's token (401 if none)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)")
     token = credentials.credentials
     client = _bootstrap(settings, token.encode())
-    if client is None and token.startswith(clients.TOKEN_PREFIX):
-        named = directory()
-        client = named.cached(clients.hash_token(token))
-        if client is None:
-            client = await run_in_threadpool(named.lookup, token)
-        if client is not None and client.expired():
-            client = None
-        if client is not None:
-            named.used(client)
+    if client is None:
+        client = await named_client(token)
     if client is None:
         raise _unauthorized("invalid, revoked or expired bearer token")
     # Jobs this request sends carry the client's name (job records, journal, audit trail).

@@ -1,4 +1,5 @@
-"""Cleanup of what outlives its use: expired export files, old outbox rows, old sensor data.
+"""Cleanup of what outlives its use: expired export files, old outbox rows and written
+notifications, old consumer feedback, old sensor data.
 
 Deletions run in bounded chunks so a large purge never holds a long write lock (SQLite) or a
 huge transaction (PostgreSQL); the caller's session commits each chunk.
@@ -13,7 +14,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from domain.models import NotificationOutbox, OutboxStatus, SqalSample, StoredFile
+from domain.models import (
+    ConsumerFeedback,
+    NotificationOutbox,
+    OutboxStatus,
+    SqalSample,
+    StoredFile,
+)
 from domain.platform.files import inside
 
 CHUNK = 5_000
@@ -53,6 +60,31 @@ def delete_old_outbox(session: Session, *, before: datetime) -> int:
             NotificationOutbox.created_at < before, NotificationOutbox.status.in_(done)
         ),
         NotificationOutbox,
+    )
+
+
+def delete_old_outbox_files(outbox_dir: Path, *, before: datetime) -> int:
+    """Messages the file backend wrote under OUTBOX_DIR before `before` (by modification time)."""
+    if not outbox_dir.is_dir():
+        return 0
+    cutoff = before.timestamp()
+    deleted = 0
+    for path in outbox_dir.rglob("*"):
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
+
+
+def delete_old_feedback(session: Session, *, before: datetime) -> int:
+    """Consumer feedback received before `before`: its e-mail address and comment go with it.
+
+    The search index drops the documents at its next run (the delete triggers log the change);
+    audit rows naming `feedback:ID` stay, they hold ids, not the text."""
+    return _delete_in_chunks(
+        session,
+        select(ConsumerFeedback.id).where(ConsumerFeedback.created_at < before),
+        ConsumerFeedback,
     )
 
 

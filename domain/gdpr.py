@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.errors import Conflict, NotFound
@@ -158,10 +158,20 @@ def busy(session: Session, person: Person, *, payload_keys: str = "") -> list[st
     for task_id, body in session.execute(with_sealed.limit(SEALED_SCAN)):
         if len(found) >= 20:
             break
-        opened = " ".join(sealing.open_all(body, payload_keys)).lower()
-        if task_id not in found and any(trace in opened for trace in traces):
+        if task_id not in found and _sealed_trace(body, traces, payload_keys):
             found.append(task_id)
     return found
+
+
+def _sealed_trace(text: str, traces: Iterable[str], payload_keys: str) -> bool:
+    """Whether a sealed value in `text` (a message, a workflow's graph) opens on a trace."""
+    opened = " ".join(sealing.open_all(text, payload_keys)).lower()
+    return any(trace in opened for trace in traces)
+
+
+def _carries(text: str, traces: Iterable[str], payload_keys: str) -> bool:
+    lowered = text.lower()
+    return any(trace in lowered for trace in traces) or _sealed_trace(text, traces, payload_keys)
 
 
 def _files(session: Session, person: Person) -> list[StoredFile]:
@@ -271,19 +281,36 @@ def erase(
         ):
             session.delete(row)
             counts["outbox"] += 1
-        for entry in session.scalars(
-            select(JournalEntry).where(_contains_trace(JournalEntry.body, traces))
-        ):
-            entry.body = ""  # finished (busy() refused otherwise): nothing will resend it
-            counts["journal"] += 1
-        for flow in session.scalars(
-            select(WorkflowJournalEntry).where(
-                WorkflowJournalEntry.finished_at.is_not(None),
-                _contains_trace(WorkflowJournalEntry.graph, traces),
+        # Finished (busy() refused otherwise): nothing will resend them. Their data is in clear
+        # (older messages) or in sealed fields, opened here to be found.
+        journaled = select(JournalEntry.task_id, JournalEntry.body).where(
+            or_(
+                _contains_trace(JournalEntry.body, traces),
+                JournalEntry.body.contains(sealing.PREFIX),
             )
-        ):
-            session.delete(flow)
-            counts["workflows"] += 1
+        )
+        carriers = [
+            task_id
+            for task_id, body in session.execute(journaled.execution_options(yield_per=1000))
+            if _carries(body, traces, payload_keys)
+        ]
+        for start in range(0, len(carriers), 1000):
+            chunk = carriers[start : start + 1000]
+            session.execute(
+                update(JournalEntry).where(JournalEntry.task_id.in_(chunk)).values(body="")
+            )
+        counts["journal"] += len(carriers)
+        flows = select(WorkflowJournalEntry).where(
+            WorkflowJournalEntry.finished_at.is_not(None),
+            or_(
+                _contains_trace(WorkflowJournalEntry.graph, traces),
+                WorkflowJournalEntry.graph.contains(sealing.PREFIX),
+            ),
+        )
+        for flow in session.scalars(flows).all():
+            if _carries(flow.graph, traces, payload_keys):
+                session.delete(flow)
+                counts["workflows"] += 1
     for stored in _files(session, person):
         (export_dir / stored.path).unlink(missing_ok=True)
         session.delete(stored)  # a certificate's link keeps its hashes (file_id SET NULL)

@@ -475,7 +475,7 @@ class JournalEntry(Base):
 
 
 class WorkflowJournalEntry(Base):
-    """A workflow as submitted: its graph and every step's message, kept until it has finished.
+    """A workflow as submitted: its graph and every step's message, kept JOB_RETENTION_S.
 
     Redis holds a workflow's state; if it loses it (restarted without persistence) the
     reconciler rebuilds the workflow from this entry and the job journal's finished steps, and

@@ -36,7 +36,7 @@ from dramatiq.results.backends import RedisBackend as ResultsBackend
 from dramatiq_abort.backends import RedisBackend as AbortBackend
 from sqlalchemy import Engine
 
-from domain.platform import sealing
+from domain.platform import keys, sealing
 from domain.platform.db import make_engine
 from domain.platform.settings import Settings
 from runtime.connections import check_sentinels, redis_client
@@ -227,6 +227,7 @@ def setup(settings: Settings) -> Runtime:
             return _current
         check_sentinels(settings)
         sealing.check_keys(settings.payload_keys.get_secret_value())
+        keys.check_production_keys(settings)
         configure_prometheus(settings.worker_metrics_host)
         logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_MASKED)
         # Results warns on every job whose result it does not store; the job record keeps it.

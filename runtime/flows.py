@@ -46,6 +46,7 @@ from runtime.clients import current_client
 from runtime.job_records import JobRecords, State, now_ms
 from runtime.jobs import REGISTRY, Job
 from runtime.scripts import lua, with_transition
+from runtime.sealing import opened_for_record
 
 logger = logging.getLogger("gaveurs.workflows")
 #: Steps per workflow: a 10,000-wide chord and its callback fit, with room for a chain around it.
@@ -325,7 +326,9 @@ class Workflows:
         argv: list[Any] = [spec.policy, spec.name]
         for position, step in enumerate(planned):
             message, job = step.message, step.job
-            redacted = redact_payload(message.kwargs, extra=job.actor.options.get("redact", ()))
+            masked = tuple(job.actor.options.get("redact", ()))
+            # As a job record's: sealed fields it masks are opened for the mask, others stay sealed.
+            redacted = redact_payload(opened_for_record(message.kwargs, masked), extra=masked)
             fields = [
                 "task_id", message.message_id,
                 "task_name", job.name,
@@ -336,6 +339,8 @@ class Workflows:
                 "workflow", workflow_id,
                 "step", step.spec.name,
             ]  # fmt: skip
+            if client := message.options.get(CLIENT_OPTION):
+                fields += ["client", client]  # who submitted it, as every job record says
             redis_id = message.options["redis_message_id"]
             body = {
                 "q": f"{self.namespace}:{job.queue}",

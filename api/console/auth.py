@@ -7,6 +7,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console.render import render
@@ -19,7 +20,9 @@ from api.console.session import (
     admin_token_matches,
     csrf_matches,
 )
-from api.deps import ControlDep, SettingsDep
+from api.deps import ControlDep, SettingsDep, directory, still_admin
+from domain.platform import clients
+from runtime import act_as
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -32,7 +35,7 @@ class LoginRequired(Exception):
 
 
 async def sessions(control: ControlDep) -> Sessions:
-    return Sessions(control.client)
+    return Sessions(control.client, still_admin=still_admin)
 
 
 SessionsDep = Annotated[Sessions, Depends(sessions)]
@@ -61,11 +64,13 @@ def api_session(request: Request, store: SessionsDep) -> ConsoleSession:
     return found
 
 
-def action_session(request: Request, store: SessionsDep) -> ConsoleSession:
+async def action_session(request: Request, store: SessionsDep) -> ConsoleSession:
     """State-changing calls: a session and its CSRF token in the X-CSRF-Token header."""
-    found = api_session(request, store)
+    found = await run_in_threadpool(api_session, request, store)
     if not csrf_matches(found, request.headers.get(CSRF_HEADER)):
         raise HTTPException(403, detail="missing or wrong CSRF token (X-CSRF-Token header)")
+    # Jobs the action sends carry who did it (async: the name must reach the handler's context).
+    act_as(found.client)
     return found
 
 
@@ -129,13 +134,25 @@ def login(
             request, next_path=next, status=403, error="The form expired; please try again."
         )
     admin = settings.admin_token.get_secret_value()
-    if not admin:
+    named = token.startswith(clients.TOKEN_PREFIX)
+    if not admin and not named:
         return _login_page(
             request, next_path=next, status=503, error="The server has no ADMIN_TOKEN configured."
         )
-    if not admin_token_matches(token, admin):
-        return _login_page(request, next_path=next, status=401, error="Wrong admin token.")
-    cookie, _ = store.open()
+    if admin_token_matches(token, admin):
+        cookie, _ = store.open()
+    else:
+        # A named client's token: it must be active and hold `admin` (the console can cancel,
+        # re-drive and delete; the dashboard behind the same session too).
+        digest = clients.hash_token(token)
+        client = directory().active(digest) if named else None
+        if client is None:
+            return _login_page(request, next_path=next, status=401, error="Wrong admin token.")
+        if not client.allows(clients.ADMIN):
+            error = f"Client {client.name!r} lacks the scope 'admin' the console needs."
+            return _login_page(request, next_path=next, status=403, error=error)
+        directory().used(client)
+        cookie, _ = store.open(client=client.name, token_hash=digest)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _cookie(response, request, COOKIE, cookie, max_age=store.ttl_ms // 1000)
     response.delete_cookie(LOGIN_COOKIE, path="/")

@@ -45,6 +45,7 @@ def _page(
         title=title,
         section=name,
         csrf=session.csrf,
+        who=session.client,
         fragment=f"fragments/{name}.html",
         fragment_url=fragment_url,
         poll_ms=poll_ms,

@@ -154,7 +154,11 @@ def list_clients(session: Session) -> list[ClientRow]:
 
 def find(session: Session, token: str) -> Client | None:
     """The active client whose token this is, or None (unknown, revoked or expired)."""
-    digest = hash_token(token)
+    return find_hash(session, hash_token(token))
+
+
+def find_hash(session: Session, digest: str) -> Client | None:
+    """`find` by the token's hash (what a console session keeps instead of the token)."""
     client = session.scalar(select(ApiClient).where(ApiClient.token_hash == digest))
     # The index found the row by hash; compare in constant time anyway, as for any secret.
     if client is None or not hmac.compare_digest(client.token_hash, digest):

@@ -181,6 +181,25 @@ def mark_workflows_finished(engine: Engine, workflow_ids: Sequence[str], *, at: 
         )
 
 
+def delete_old_workflows(session: Session, *, before: datetime) -> int:
+    """Workflows submitted before `before`, finished or not: past the job records' retention
+    Redis holds nothing of them that a rebuild could complete, and their steps' messages go."""
+    deleted = 0
+    while True:
+        ids = session.scalars(
+            select(WorkflowJournalEntry.workflow_id)
+            .where(WorkflowJournalEntry.submitted_at < before)
+            .limit(CHUNK)
+        ).all()
+        if not ids:
+            return deleted
+        session.execute(
+            delete(WorkflowJournalEntry).where(WorkflowJournalEntry.workflow_id.in_(ids))
+        )
+        session.commit()
+        deleted += len(ids)
+
+
 def outcomes(session: Session, task_ids: Sequence[str]) -> dict[str, str]:
     """The journaled end (SUCCESS, FAILURE, REVOKED...) of those jobs that have finished."""
     found: dict[str, str] = {}

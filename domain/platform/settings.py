@@ -108,7 +108,10 @@ class Settings(BaseSettings):
     scheduler_poll_s: float = Field(default=5.0, gt=0, le=30)
     backup_keep: int = Field(default=7, ge=1)
     sensor_retention_days: int = Field(default=730, ge=1)
+    # Sent/failed outbox rows and the file backend's written messages (OUTBOX_DIR).
     outbox_retention_days: int = Field(default=90, ge=1)
+    # Consumer feedback (e-mail address, comment) is deleted this long after it was received.
+    feedback_retention_days: int = Field(default=3 * 365, ge=1)
     ingest_max_samples: int = Field(default=500, ge=1, le=10_000)
     # A batch whose share of grade C/D/rejected samples reaches this raises a quality alert.
     ingest_alert_bad_share: float = Field(default=0.3, gt=0, le=1)

@@ -13,6 +13,7 @@ from actors.notifications import send_sms, send_urgent_sms, sms_job_for
 from domain.errors import InvalidInput
 from domain.platform.redact import redact_payload
 from runtime import REGISTRY
+from tests.support.production import PRODUCTION_KEYS
 
 ALERT: dict[str, Any] = {
     "site_code": "LL",
@@ -66,7 +67,7 @@ def test_recipients_are_masked_in_job_records() -> None:
 
 
 def test_a_production_worker_refuses_to_start_with_the_file_backend() -> None:
-    env = {**os.environ, "APP_ENV": "production", "NOTIFY_BACKEND": "file"}
+    env = {**os.environ, "APP_ENV": "production", "NOTIFY_BACKEND": "file", **PRODUCTION_KEYS}
     env.pop("ENVIRONMENT", None)
     # Importing the jobs reads nothing; setting the runtime up (what a worker does) refuses.
     imported = subprocess.run(

@@ -9,12 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.models import JournalEntry
 from domain.platform import db
 from runtime import flush_journal
+from tests.api.console.test_auth import log_in
 from tests.support.api import ApiProcess
 
 HEALTH_CHECK = "/api/tasks/maintenance/health-check"
@@ -149,6 +151,17 @@ def test_a_revoked_token_is_refused_at_once_by_every_web_process(
         # Then the second refuses the token on the very next call, without a restart
         assert second.post(HEALTH_CHECK, headers=mine).status_code == 401
         assert first.post(HEALTH_CHECK, headers=mine).status_code == 401
+
+        # And an admin client's console session on the second ends when the first revokes it
+        operator = _name("operator")
+        token = first.post(
+            "/api/clients", json={"name": operator, "scopes": ["admin"]}, headers=admin_auth
+        ).json()["token"]
+        with httpx.Client(base_url=second.url) as browser:
+            assert log_in(browser, token).status_code == 303
+            assert browser.get("/console/jobs").status_code == 200
+            assert first.client.delete(f"/api/clients/{operator}", headers=admin_auth).is_success
+            assert browser.get("/console/jobs", follow_redirects=False).status_code == 303
     finally:
         first.stop()
         second.stop()

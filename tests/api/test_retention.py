@@ -32,6 +32,7 @@ def test_the_report_follows_the_settings() -> None:
         result_ttl_ms=60_000,
         export_retention_days=3,
         backup_keep=4,
+        feedback_retention_days=400,
     )
     # (the route's function: another app here would set the session's runtime up again)
     stores = {s["name"]: s for s in retention(settings)["stores"]}
@@ -44,6 +45,9 @@ def test_the_report_follows_the_settings() -> None:
         "job results": 60,
         "reports and exports": 3 * DAY_S,
         "database backups": 4 * DAY_S,
+        "consumer feedback": 400 * DAY_S,
+        "workflow journal": 3600,
+        "notification files": 30 * DAY_S,
     }
     assert {name: stores[name]["kept_s"] for name in expected} == expected
     assert stores["reports and exports"]["kept_days"] == 3

@@ -17,6 +17,7 @@ import pytest
 
 from ops.local_redis import free_port
 from tests.support.polling import wait_for
+from tests.support.production import PRODUCTION_KEYS
 from tests.support.workers import ROOT
 
 pytestmark = pytest.mark.slow
@@ -153,6 +154,7 @@ def test_servers_that_cannot_start_stop_the_supervisor_with_their_reason(
             "APP_ENV": "production",
             "ENVIRONMENT": "production",
             "NOTIFY_BACKEND": "file",
+            **PRODUCTION_KEYS,
         },
         capture_output=True,
         text=True,

@@ -81,7 +81,11 @@ def test_cleanup_and_kpis_jobs_run(
     kpis = api_client.post(
         "/api/tasks/maintenance/weekly-kpis?week_start=2026-01-05", headers=auth
     ).json()
-    assert _finished(cleanup["task_id"]).state is State.SUCCESS
+    cleaned = _finished(cleanup["task_id"])
+    assert cleaned.state is State.SUCCESS
+    # every store with a retention is swept (tests/unit/test_retention_cleanup.py for each)
+    for swept in ("outbox_files_deleted", "feedback_deleted", "journaled_workflows_deleted"):
+        assert isinstance(cleaned.result[swept], int), cleaned.result
     done = _finished(kpis["task_id"])
     assert done.state is State.SUCCESS and done.result["week_start"] == "2026-01-05"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from actors.notifications import SendEmail, send_email
 from ops.local_redis import RedisServer
@@ -222,14 +223,15 @@ def test_no_phone_address_or_name_is_stored_in_clear_in_redis(
     """Every notification kind, then a scan of every key in Redis and of an uncompressed RDB
     dump for the people's numbers, addresses and names (issue 20, part 5)."""
     from actors.notifications import SendSms, send_sms
-    from domain.models import Site
+    from domain.models import JournalEntry, Site, WorkflowJournalEntry
     from domain.notify.messages import site_recipients
     from domain.platform import db
     from domain.platform.settings import get_settings
+    from runtime import flush_journal
 
     marker = uuid.uuid4().hex[:8]
     name = f"Zoé Témoin-{marker}"
-    phones = [number(), number()]
+    phones = [number(), number(), number()]
     emails = [f"{marker}-{i}@example.org" for i in range(4)]
     with db.session_factory(db.make_engine(get_settings().database_url))() as session:
         site = session.query(Site).first()
@@ -253,11 +255,33 @@ def test_no_phone_address_or_name_is_stored_in_clear_in_redis(
         ("anomaly-alert", alert),
     ]
     tasks = [post(api_client, auth, path, json=body) for path, body in requests]
-    for task in tasks:
-        wait_state(api_client, task["task_id"], "SUCCESS", timeout=60)
+    # and a workflow whose steps carry a person's number, address and name (its graph is kept
+    # in the database's workflow_journal, its steps' messages in Redis)
+    workflow_email = f"{marker}-workflow@example.org"
+    flow = {
+        "name": "notify-person",
+        "steps": [
+            {"name": "sms", "job": "send_sms", "payload": {"phone": phones[2], "message": name}},
+            {
+                "name": "mail",
+                "job": "send_email",
+                "payload": {"to_email": workflow_email, "subject": name, "body_html": html},
+                "depends_on": ["sms"],
+            },
+        ],
+    }
+    submitted = api_client.post("/api/workflows", json=flow, headers=auth)
+    assert submitted.status_code == 202, submitted.text
+    steps = submitted.json()["steps"]
+    for task_id in [*(task["task_id"] for task in tasks), *steps.values()]:
+        wait_state(api_client, task_id, "SUCCESS", timeout=60)
     wait_for(lambda: len(smtp.to(emails[3])) == 1, what="the bulk e-mails")
+    assert len(smtp.to(workflow_email)) == 1
+    # Workflow steps' records say who submitted them, as every job record does
+    for task_id in steps.values():
+        assert api_client.get(f"/api/tasks/status/{task_id}").json()["client"] == "api-token"
     # (Only this test's own values: other tests plant the demo's people in Redis on purpose.)
-    secrets = {*phones, *emails, name}
+    secrets = {*phones, *emails, workflow_email, name}
     # Then no key, field or list item holds one in clear (records, results, queues, dead
     # letters, batches, outbox keys)...
     client = redis_server.client
@@ -284,3 +308,11 @@ def test_no_phone_address_or_name_is_stored_in_clear_in_redis(
         Path(client.config_get("dir")["dir"]) / client.config_get("dbfilename")["dbfilename"]
     ).read_bytes()
     assert not [s for s in secrets if s.encode() in dump]
+    # The database journals hold the same messages: the workflow's graph and each job's body
+    assert flush_journal()
+    with db.session_factory(db.make_engine(get_settings().database_url))() as session:
+        graphs = session.scalars(select(WorkflowJournalEntry.graph)).all()
+        bodies = session.scalars(select(JournalEntry.body)).all()
+    assert any(task_id in graph for graph in graphs for task_id in steps.values())
+    stored = "\n".join([*graphs, *bodies])
+    assert not [s for s in secrets if s in stored]
