@@ -35,9 +35,12 @@ APP = "api.main:from_environment"  # an app factory: uvicorn --factory
 BACKLOG = 2048
 RESTART_DELAY_S = 1.0
 STOP_TIMEOUT_S = 30.0
-#: A server that exits with an error this soon after it started failed to start (a bad setting,
-#: an app that cannot import); after this many in a row the supervisor stops instead of looping.
+#: The exit code of a server that ended before it ever served (a bad setting, an app that
+#: cannot import, a failed start-up), however long its start took (a loaded host can import for
+#: more than 10 s). One that exits with an error within QUICK_FAILURE_S of its start counts too.
+FAILED_AT_START = 3
 QUICK_FAILURE_S = 10.0
+#: After this many failures at start in a row the supervisor stops instead of looping.
 MAX_QUICK_FAILURES = 3
 
 log = logging.getLogger("gaveurs.web")
@@ -52,26 +55,25 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(sock: socket.socket) -> None:
-    """One server process on its own listening socket (the app is imported here, after fork)."""
-    sock.listen(BACKLOG)
-    config = uvicorn.Config(APP, factory=True, access_log=False, log_level="info")
-    uvicorn.Server(config).run(sockets=[sock])
-
-
 def _child(host: str, port: int) -> int:
-    """The exit code of a forked server (its errors printed: os._exit skips the usual report)."""
+    """The exit code of a forked server (its errors printed: os._exit skips the usual report).
+    The app is imported here, after fork, each server on its own listening socket."""
+    config = uvicorn.Config(APP, factory=True, access_log=False, log_level="info")
+    server = uvicorn.Server(config)
     try:
-        serve(listening_socket(host, port))
-        return 0
+        sock = listening_socket(host, port)
+        sock.listen(BACKLOG)
+        server.run(sockets=[sock])
+        code = 0
     except SystemExit as stop:  # uvicorn exits 1 when the app cannot be loaded
-        return stop.code if isinstance(stop.code, int) else 1
+        code = stop.code if isinstance(stop.code, int) else 1
     except BaseException:
         traceback.print_exc()
-        return 1
+        code = 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    return code if server.started else FAILED_AT_START
 
 
 class Supervisor:
@@ -131,7 +133,9 @@ class Supervisor:
             if started is None or self.stopping:
                 continue
             code = os.waitstatus_to_exitcode(status)
-            failed_at_start = code != 0 and time.monotonic() - started < QUICK_FAILURE_S
+            failed_at_start = code == FAILED_AT_START or (
+                code != 0 and time.monotonic() - started < QUICK_FAILURE_S
+            )
             self.quick_failures = self.quick_failures + 1 if failed_at_start else 0
             if self.quick_failures >= MAX_QUICK_FAILURES:
                 log.error("web processes keep failing at start (see above); giving up")
