@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import ORJSONResponse
 
 from actors.maintenance import (
     Empty,
@@ -15,12 +16,13 @@ from actors.maintenance import (
     optimize_search_index,
     rebuild_search_index,
 )
-from api.deps import WriterDep
+from api.deps import SettingsDep, WriterDep
 from api.enqueue import submit
 from api.params import OptionalSiteCode
 from api.schemas import ACCEPTED, Accepted
 from domain import search as index
 from domain.search.query import MAX_LIMIT, MAX_OFFSET
+from domain.search.reader import searcher_for
 from domain.search.text import MAX_QUERY_CHARS
 from runtime import engine
 
@@ -31,8 +33,9 @@ tasks = APIRouter(
 Kind = Literal["lot", "feedback", "anomaly", "certificate", "file"]
 
 
-@router.get("/api/search")
+@router.get("/api/search", response_class=ORJSONResponse)
 def search(
+    settings: SettingsDep,
     q: Annotated[
         str,
         Query(
@@ -46,13 +49,17 @@ def search(
     date_fin: date | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> ORJSONResponse:
     """Ranked results with a highlighted snippet (`**word**`), total, facets by kind and site.
 
     Past 1,000 matches the 1,000 newest are ranked and faceted, and `total.relation` is
-    "gte". Reads the database only: answers while Redis is down."""
-    return index.search(
-        engine(),
+    "gte". Reads the database only: answers while Redis is down. Runs in the thread pool, on
+    the process's few read-only connections; repeated within SEARCH_CACHE_S, answered from
+    memory unless the index changed meanwhile."""
+    searcher = searcher_for(
+        engine(), connections=settings.search_connections, cache_s=settings.search_cache_s
+    )
+    found = searcher.search(
         q,
         kind=kind,
         site_code=site_code,
@@ -61,6 +68,8 @@ def search(
         limit=limit,
         offset=offset,
     )
+    # Already plain JSON types: orjson writes it without FastAPI's encoder walking it.
+    return ORJSONResponse(found)
 
 
 @router.get("/api/search/status")

@@ -22,12 +22,52 @@ documents = schema.documents
 ACTIVE = "(SELECT active_generation FROM search_state WHERE id = 1)"
 
 
+#: A date filter spanning more months than this is not a tag intersection (not selective).
+MAX_MONTH_TAGS = 24
+
+
 @dataclass(frozen=True)
 class Filters:
     kind: str | None = None
     site_code: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+
+    def dates_only(self) -> Filters:
+        return Filters(date_from=self.date_from, date_to=self.date_to)
+
+    def tags(self) -> list[list[str]]:
+        """The index tags a match must carry: each inner list is alternatives (OR), the outer
+        list all required (AND). Spelled as `tags_of` spells a document's."""
+        wanted = []
+        if self.kind is not None:
+            wanted.append([f"k{self.kind}"])
+        if self.site_code is not None:
+            wanted.append([f"s{self.site_code.lower()}"])
+        if self.date_from is not None and self.date_to is not None:
+            months = []
+            year, month = self.date_from.year, self.date_from.month
+            while (year, month) <= (self.date_to.year, self.date_to.month):
+                months.append(f"m{year}{month:02d}")
+                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+                if len(months) > MAX_MONTH_TAGS:
+                    break
+            if len(months) <= MAX_MONTH_TAGS:
+                wanted.append(months)
+        return wanted
+
+
+NO_FILTERS = Filters()
+
+
+def tags_of(doc: Document) -> list[str]:
+    """A document's filter tags: kind, site, month (migration 0010 spells them the same)."""
+    tags = [f"k{doc.kind}"]
+    if doc.site_code:
+        tags.append(f"s{doc.site_code.lower()}")
+    if doc.doc_date is not None:
+        tags.append(f"m{doc.doc_date.year}{doc.doc_date.month:02d}")
+    return tags
 
 
 def remove(connection: Connection, generation: int, kind: str, ids: Sequence[int]) -> list[int]:
@@ -64,7 +104,7 @@ def _remove(
     return list(connection.execute(statement, params).scalars())
 
 
-def _date_filters(filters: Filters, params: dict[str, Any]) -> str:
+def _filters(filters: Filters, params: dict[str, Any]) -> str:
     where = ""
     if filters.date_from is not None:
         where += " AND d.doc_date >= :date_from"
@@ -72,11 +112,6 @@ def _date_filters(filters: Filters, params: dict[str, Any]) -> str:
     if filters.date_to is not None:
         where += " AND d.doc_date <= :date_to"
         params["date_to"] = filters.date_to
-    return where
-
-
-def _filters(filters: Filters, params: dict[str, Any]) -> str:
-    where = _date_filters(filters, params)
     if filters.kind is not None:
         where += " AND d.kind = :kind"
         params["kind"] = filters.kind
@@ -125,9 +160,14 @@ class SearchEngine:
     def optimize(self, engine: Engine) -> dict[str, Any]:
         raise NotImplementedError
 
-    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
-        """(FROM ... WHERE clause over documents `d`, parameters) for `query`."""
+    def matching(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
+        """(FROM ... WHERE clause over documents `d`, parameters) for `query` within the tags
+        of `filters` (the index's own intersection; the exact filters are added by callers)."""
         raise NotImplementedError
+
+    def _source(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
+        source, params = self.matching(query, filters)
+        return f"{source} AND d.generation = {ACTIVE}{_filters(filters, params)}", params
 
     def ranked(self) -> tuple[str, str]:
         """(columns the window selects besides `d.id`, score over the window's row `c`, lower
@@ -144,13 +184,12 @@ class SearchEngine:
         offset: int,
         window: int,
     ) -> list[Any]:
-        source, params = self.matching(query)
-        where = _filters(filters, params)
+        source, params = self._source(query, filters)
         columns, score = self.ranked()
         sql = (
             "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, p.score FROM ("
             f"SELECT c.id, {score} AS score FROM ("
-            f"SELECT d.id, {columns} {source} AND d.generation = {ACTIVE}{where} "
+            f"SELECT d.id, {columns} {source} "
             f"ORDER BY {self.newest} LIMIT :window) c "
             "ORDER BY score, c.id LIMIT :limit OFFSET :offset) p "
             "JOIN search_documents d ON d.id = p.id ORDER BY p.score, p.id"
@@ -160,23 +199,18 @@ class SearchEngine:
 
     def count(self, connection: Connection, query: Query, filters: Filters, *, cap: int) -> int:
         """Matches of `query` within `filters`, counted up to `cap`."""
-        source, params = self.matching(query)
-        where = _filters(filters, params)
-        sql = (
-            f"SELECT count(*) FROM (SELECT 1 AS hit {source} AND d.generation = {ACTIVE}{where} "
-            "LIMIT :cap) c"
-        )
+        source, params = self._source(query, filters)
+        sql = f"SELECT count(*) FROM (SELECT 1 AS hit {source} LIMIT :cap) c"
         return int(connection.execute(text(sql), {**params, "cap": cap}).scalar_one())
 
     def facets(
         self, connection: Connection, query: Query, filters: Filters, *, window: int
     ) -> list[Any]:
         """(kind, site_code, n) over the `window` newest matches within the date filters."""
-        source, params = self.matching(query)
-        where = _date_filters(filters, params)
+        source, params = self._source(query, filters.dates_only())
         sql = (
             "SELECT c.kind, c.site_code, count(*) AS n FROM ("
-            f"SELECT d.kind, d.site_code {source} AND d.generation = {ACTIVE}{where} "
+            f"SELECT d.kind, d.site_code {source} "
             f"ORDER BY {self.newest} LIMIT :window) c GROUP BY c.kind, c.site_code"
         )
         return list(connection.execute(text(sql), {**params, "window": window}))
@@ -217,9 +251,9 @@ class Fts5(SearchEngine):
             ],  # fmt: skip
         )
         connection.exec_driver_sql(
-            "INSERT INTO search_fts (rowid, terms) VALUES (?, ?)",
+            "INSERT INTO search_fts (rowid, terms, tags) VALUES (?, ?, ?)",
             [
-                (doc_id, terms(f"{doc.title} {doc.body}"))
+                (doc_id, terms(f"{doc.title} {doc.body}"), " ".join(tags_of(doc)))
                 for doc_id, doc in zip(ids, docs, strict=True)
             ],
         )
@@ -234,7 +268,9 @@ class Fts5(SearchEngine):
             )
 
     @staticmethod
-    def match(query: Query) -> str:
+    def match(query: Query, filters: Filters = NO_FILTERS) -> str:
+        """The MATCH expression: the query on the terms column, each filter on the tags one."""
+
         def clause(c: Clause) -> str:
             options = [
                 ('"' + " ".join(words) + '"') + (" *" if c.prefix else "") for words in c.stems()
@@ -243,22 +279,27 @@ class Fts5(SearchEngine):
 
         wanted = " AND ".join(clause(c) for c in query.clauses if not c.negated)
         unwanted = "".join(f" NOT {clause(c)}" for c in query.clauses if c.negated)
-        return wanted + unwanted
+        tagged = "".join(
+            " AND tags : (" + " OR ".join(f'"{tag}"' for tag in options) + ")"
+            for options in filters.tags()
+        )
+        return f"terms : ({wanted}{unwanted}){tagged}"
 
     # CROSS JOIN keeps the FTS table the outer loop (SQLite never reorders it): matches are read
     # from the index newest first and each looks its document up, never the other way round.
     newest = "search_fts.rowid DESC"
 
-    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
+    def matching(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
         return (
             "FROM search_fts CROSS JOIN search_documents d ON d.id = search_fts.rowid "
             "WHERE search_fts MATCH :match",
-            {"match": self.match(query)},
+            {"match": self.match(query, filters)},
         )
 
     def ranked(self) -> tuple[str, str]:
         # bm25() is only defined in the FTS query itself: computed there, for the window's rows.
-        return "bm25(search_fts) AS rank", "c.rank"
+        # The tags column weighs nothing: a filter narrows the matches, it does not rank them.
+        return "bm25(search_fts, 1.0, 0.0) AS rank", "c.rank"
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:
@@ -284,13 +325,15 @@ class PostgresFts(SearchEngine):
         for row, doc in zip(rows, docs, strict=True):
             row["folded_title"] = fold(doc.title)
             row["folded_body"] = fold(doc.body)
+            row["tags"] = [f"#{tag}" for tag in tags_of(doc)]
         connection.execute(
             text(
                 "INSERT INTO search_documents (generation, kind, ref_id, site_code, doc_date, "
                 "title, body, indexed_at_unix_s, tsv) VALUES (:generation, :kind, :ref_id, "
                 ":site_code, :doc_date, :title, :body, :indexed_at_unix_s, "
                 "setweight(to_tsvector('french', :folded_title), 'A') || "
-                "setweight(to_tsvector('french', :folded_body), 'B'))"
+                "setweight(to_tsvector('french', :folded_body), 'B') || "
+                "array_to_tsvector(CAST(:tags AS text[])))"
             ),
             rows,
         )
@@ -311,10 +354,21 @@ class PostgresFts(SearchEngine):
         parts = [("!" if c.negated else "") + clause(c) for c in query.clauses]
         return " & ".join(parts)
 
-    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
+    def matching(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
+        wanted = filters.tags()
+        if not wanted:
+            return (
+                "FROM search_documents d, to_tsquery('french', :q) AS q WHERE d.tsv @@ q",
+                {"q": self.tsquery(query)},
+            )
+        # Tags are lexemes as stored (no dictionary): cast, not parsed by to_tsquery.
+        tags = " & ".join(
+            "(" + " | ".join(f"'#{tag}'" for tag in options) + ")" for options in wanted
+        )
         return (
-            "FROM search_documents d, to_tsquery('french', :q) AS q WHERE d.tsv @@ q",
-            {"q": self.tsquery(query)},
+            "FROM search_documents d, (SELECT to_tsquery('french', :q) && CAST(:tags AS tsquery) "
+            "AS q) t WHERE d.tsv @@ t.q",
+            {"q": self.tsquery(query), "tags": tags},
         )
 
     def ranked(self) -> tuple[str, str]:
@@ -334,9 +388,11 @@ class PostgresFts(SearchEngine):
         return {"engine": self.name, "pending_pages_merged": int(merged or 0)}
 
 
+#: The engines hold no state: one of each serves every caller.
+_ENGINES: dict[str, SearchEngine] = {"sqlite": Fts5(), "postgresql": PostgresFts()}
+
+
 def for_dialect(name: str) -> SearchEngine:
-    if name == "sqlite":
-        return Fts5()
-    if name == "postgresql":
-        return PostgresFts()
+    if name in _ENGINES:
+        return _ENGINES[name]
     raise ValueError(f"no search engine for the {name} dialect (SQLite or PostgreSQL)")
