@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import ORJSONResponse
+import orjson
+from fastapi import APIRouter, Query, Response
 
 from actors.maintenance import (
     Empty,
@@ -33,7 +33,7 @@ tasks = APIRouter(
 Kind = Literal["lot", "feedback", "anomaly", "certificate", "file"]
 
 
-@router.get("/api/search", response_class=ORJSONResponse)
+@router.get("/api/search")
 def search(
     settings: SettingsDep,
     q: Annotated[
@@ -49,7 +49,7 @@ def search(
     date_fin: date | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> ORJSONResponse:
+) -> Response:
     """Ranked results with a highlighted snippet (`**word**`), total, facets by kind and site.
 
     Past 1,000 matches the 1,000 newest are ranked and faceted, and `total.relation` is
@@ -69,7 +69,7 @@ def search(
         offset=offset,
     )
     # Already plain JSON types: orjson writes it without FastAPI's encoder walking it.
-    return ORJSONResponse(found)
+    return Response(orjson.dumps(found), media_type="application/json")
 
 
 @router.get("/api/search/status")
