@@ -160,14 +160,20 @@ class SearchEngine:
     def optimize(self, engine: Engine) -> dict[str, Any]:
         raise NotImplementedError
 
-    def matching(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
+    def matching(self, query: Query, filters: Filters, where: str) -> tuple[str, dict[str, Any]]:
         """(FROM ... WHERE clause over documents `d`, parameters) for `query` within the tags
-        of `filters` (the index's own intersection; the exact filters are added by callers)."""
+        of `filters` (the index's own intersection) and the conditions `where` on `d`."""
         raise NotImplementedError
 
+    def sampled(self, connection: Connection, query: Query, filters: Filters) -> bool:
+        """True when `matching` looked at a capped sample of the candidates, not all of them."""
+        return False
+
     def _source(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
-        source, params = self.matching(query, filters)
-        return f"{source} AND d.generation = {ACTIVE}{_filters(filters, params)}", params
+        params: dict[str, Any] = {}
+        where = f" AND d.generation = {ACTIVE}{_filters(filters, params)}"
+        source, own = self.matching(query, filters, where)
+        return source, {**params, **own}
 
     def ranked(self) -> tuple[str, str]:
         """(columns the window selects besides `d.id`, score over the window's row `c`, lower
@@ -289,10 +295,10 @@ class Fts5(SearchEngine):
     # from the index newest first and each looks its document up, never the other way round.
     newest = "search_fts.rowid DESC"
 
-    def matching(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
+    def matching(self, query: Query, filters: Filters, where: str) -> tuple[str, dict[str, Any]]:
         return (
             "FROM search_fts CROSS JOIN search_documents d ON d.id = search_fts.rowid "
-            "WHERE search_fts MATCH :match",
+            f"WHERE search_fts MATCH :match{where}",
             {"match": self.match(query, filters)},
         )
 
@@ -341,35 +347,72 @@ class PostgresFts(SearchEngine):
     def forget(self, connection: Connection, ids: Sequence[int]) -> None:
         """Nothing: the index is a column of the deleted rows."""
 
+    #: A phrase is checked on at most this many documents, the newest holding all its words:
+    #: GIN stores no positions, so each check reads the document's whole tsvector.
+    PHRASE_CANDIDATES = 4_000
+
     @staticmethod
-    def tsquery(query: Query) -> str:
+    def tsquery(query: Query, *, phrases: bool = True) -> str:
+        """The query as tsquery text; with `phrases=False`, only what GIN answers without
+        reading a row: the required words, a phrase's words required anywhere."""
+
         # Words reach here as \w+ runs of folded text, so quoting them is enough.
         def clause(c: Clause) -> str:
             options = []
             for words in c.alternatives:
                 quoted = [f"'{w}'" + (":*" if c.prefix else "") for w in words]
-                options.append("(" + " <-> ".join(quoted) + ")")
+                options.append("(" + (" <-> " if phrases else " & ").join(quoted) + ")")
             return "(" + " | ".join(options) + ")"
 
-        parts = [("!" if c.negated else "") + clause(c) for c in query.clauses]
+        parts = [
+            ("!" if c.negated else "") + clause(c)
+            for c in query.clauses
+            if phrases or not c.negated
+        ]
         return " & ".join(parts)
 
-    def matching(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
+    @staticmethod
+    def _has_phrase(query: Query) -> bool:
+        return any(len(words) > 1 for c in query.clauses for words in c.alternatives)
+
+    @staticmethod
+    def _tsquery_sql(name: str, filters: Filters, params: dict[str, Any]) -> str:
         wanted = filters.tags()
         if not wanted:
-            return (
-                "FROM search_documents d, to_tsquery('french', :q) AS q WHERE d.tsv @@ q",
-                {"q": self.tsquery(query)},
-            )
+            return f"to_tsquery('french', :{name})"
         # Tags are lexemes as stored (no dictionary): cast, not parsed by to_tsquery.
-        tags = " & ".join(
+        params["tags"] = " & ".join(
             "(" + " | ".join(f"'#{tag}'" for tag in options) + ")" for options in wanted
         )
+        return f"(to_tsquery('french', :{name}) && CAST(:tags AS tsquery))"
+
+    def matching(self, query: Query, filters: Filters, where: str) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"q": self.tsquery(query)}
+        if not self._has_phrase(query):
+            wanted = self._tsquery_sql("q", filters, params)
+            return f"FROM search_documents d WHERE d.tsv @@ {wanted}{where}", params
+        # A phrase: the newest candidates holding its words (the index alone), then the
+        # positions checked on those only.
+        params["words"] = self.tsquery(query, phrases=False)
+        words = self._tsquery_sql("words", filters, params)
         return (
-            "FROM search_documents d, (SELECT to_tsquery('french', :q) && CAST(:tags AS tsquery) "
-            "AS q) t WHERE d.tsv @@ t.q",
-            {"q": self.tsquery(query), "tags": tags},
+            f"FROM (SELECT d.* FROM search_documents d WHERE d.tsv @@ {words}{where} "
+            f"ORDER BY d.id DESC LIMIT {self.PHRASE_CANDIDATES}) d "
+            "WHERE d.tsv @@ to_tsquery('french', :q)",
+            params,
         )
+
+    def sampled(self, connection: Connection, query: Query, filters: Filters) -> bool:
+        if not self._has_phrase(query):
+            return False
+        params: dict[str, Any] = {"words": self.tsquery(query, phrases=False)}
+        where = f" AND d.generation = {ACTIVE}{_filters(filters, params)}"
+        words = self._tsquery_sql("words", filters, params)
+        sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE d.tsv @@ {words}"
+            f"{where} LIMIT {self.PHRASE_CANDIDATES + 1}) c"
+        )
+        return int(connection.execute(text(sql), params).scalar_one()) > self.PHRASE_CANDIDATES
 
     def ranked(self) -> tuple[str, str]:
         # Ranked above the window's sort, so only the window's rows pay ts_rank_cd.

@@ -100,6 +100,8 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
         total = backend.count(connection, query, filters, cap=window + 1)
         # One match over the window tells a complete sample from a full one.
         grouped = backend.facets(connection, query, filters, window=window + 1)
+        # An engine that checked a capped sample of candidates found at least this many.
+        sampled = backend.sampled(connection, query, filters)
     except (OperationalError, ProgrammingError) as error:
         # The parser writes every engine query itself; an engine that still refuses one is
         # told to the user as a query problem, with the engine's words.
@@ -117,7 +119,7 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
             by_site[site] = by_site.get(site, 0) + row.n
     return {
         "query": request.q,
-        "total": _bounded(total, window),
+        "total": _bounded(total, window, sampled=sampled),
         "offset": request.offset,
         "limit": request.limit,
         "results": [
@@ -133,12 +135,13 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
             for row in rows
         ],
         "facets": {"kind": by_kind, "site_code": by_site},
-        "facets_relation": "gte" if sum(row.n for row in grouped) > window else "eq",
+        "facets_relation": "gte" if sampled or sum(row.n for row in grouped) > window else "eq",
     }
 
 
-def _bounded(count: int, window: int) -> dict[str, Any]:
-    """A count made up to `window` + 1: exact below, "at least `window`" above."""
+def _bounded(count: int, window: int, *, sampled: bool = False) -> dict[str, Any]:
+    """A count made up to `window` + 1: exact below, "at least `window`" above; "at least" too
+    when the engine counted on a sample of the candidates."""
     if count > window:
         return {"value": window, "relation": "gte"}
-    return {"value": count, "relation": "eq"}
+    return {"value": count, "relation": "gte" if sampled else "eq"}

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text, update
 from domain import demo, search
 from domain.models import Lot
 from domain.platform import db
+from domain.search.engines import PostgresFts
 from domain.search.reader import Searcher
 from tests.integration.test_search import add_feedback, fresh_database
 from tests.integration.test_search import engine as engine  # noqa: F401 - the fixture
@@ -180,3 +181,33 @@ def untagged(engine: Engine) -> bool:
             return list(columns) == ["terms"]
         sql = "SELECT count(*) FROM search_documents WHERE tsv @@ CAST(:m AS tsquery)"
         return bool(connection.execute(text(sql), {"m": "'#kfeedback'"}).scalar_one() == 0)
+
+
+def test_postgres_checks_a_phrase_on_a_capped_set_of_candidates(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a comment holding a phrase, then 6 newer ones holding its words in another order
+    url = fresh_database("postgresql", tmp_path, lambda: request.getfixturevalue("postgres"))
+    db.migrate(url)
+    built = db.make_engine(url)
+    try:
+        demo.load_if_empty(built, seed=7, scale=0.1, today=date(2026, 1, 8))
+        phrase = add_feedback(built, "Une hermine de plume, rare.")
+        for _ in range(6):
+            add_feedback(built, "La plume et l'hermine.")
+        search.index_changes(built)
+        # When the phrase is checked on the 5 newest documents holding its words
+        monkeypatch.setattr(PostgresFts, "PHRASE_CANDIDATES", 5)
+        capped = search.search(built, '"hermine de plume"')
+        # Then the older match is out of reach, and the total says "at least"
+        assert capped["results"] == [] and capped["total"] == {"value": 0, "relation": "gte"}
+        assert capped["facets_relation"] == "gte"
+        # When the candidates hold every document with the words, the phrase alone matches
+        monkeypatch.setattr(PostgresFts, "PHRASE_CANDIDATES", 7)
+        found = search.search(built, '"hermine de plume"')
+        assert [h["id"] for h in found["results"]] == [phrase]
+        assert found["total"] == {"value": 1, "relation": "eq"}
+        # and excluding the phrase keeps the others
+        assert search.search(built, 'plume -"hermine de plume"')["total"]["value"] == 6
+    finally:
+        built.dispose()
