@@ -97,9 +97,15 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
         rows = backend.page(
             connection, query, filters, limit=request.limit, offset=request.offset, window=window
         )
-        total = backend.count(connection, query, filters, cap=window + 1)
         # One match over the window tells a complete sample from a full one.
         grouped = backend.facets(connection, query, filters, window=window + 1)
+        sample = sum(row.n for row in grouped)
+        if (filters.kind is None and filters.site_code is None) or sample <= window:
+            # The facets' sample holds every match the total counts (all of them, or the
+            # window and one more): no second walk through the index.
+            total = sum(row.n for row in grouped if _within(row, filters))
+        else:
+            total = backend.count(connection, query, filters, cap=window + 1)
         # An engine that checked a capped sample of candidates found at least this many.
         sampled = backend.sampled(connection, query, filters)
     except (OperationalError, ProgrammingError) as error:
@@ -135,8 +141,12 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
             for row in rows
         ],
         "facets": {"kind": by_kind, "site_code": by_site},
-        "facets_relation": "gte" if sampled or sum(row.n for row in grouped) > window else "eq",
+        "facets_relation": "gte" if sampled or sample > window else "eq",
     }
+
+
+def _within(row: Any, filters: engines.Filters) -> bool:
+    return filters.kind in (None, row.kind) and filters.site_code in (None, row.site_code)
 
 
 def _bounded(count: int, window: int, *, sampled: bool = False) -> dict[str, Any]:
