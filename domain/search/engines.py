@@ -38,7 +38,8 @@ class Filters:
 
     def tags(self) -> list[list[str]]:
         """The index tags a match must carry: each inner list is alternatives (OR), the outer
-        list all required (AND). Spelled as `tags_of` spells a document's."""
+        list all required (AND). Spelled as `tags_of` spells a document's. The months of a
+        date range are tags only when the range spans both ends within MAX_MONTH_TAGS."""
         wanted = []
         if self.kind is not None:
             wanted.append([f"k{self.kind}"])
@@ -169,10 +170,14 @@ class SearchEngine:
         """True when `matching` looked at a capped sample of the candidates, not all of them."""
         return False
 
-    def _source(self, query: Query, filters: Filters) -> tuple[str, dict[str, Any]]:
+    def _source(
+        self, query: Query, filters: Filters, tagged: Filters | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The matches of `query` within `filters`, those of `tagged` (default: all of them)
+        intersected in the index, the others checked on each match."""
         params: dict[str, Any] = {}
         where = f" AND d.generation = {ACTIVE}{_filters(filters, params)}"
-        source, own = self.matching(query, filters, where)
+        source, own = self.matching(query, filters if tagged is None else tagged, where)
         return source, {**params, **own}
 
     def ranked(self) -> tuple[str, str]:
@@ -189,8 +194,12 @@ class SearchEngine:
         limit: int,
         offset: int,
         window: int,
+        tagged: Filters | None = None,
     ) -> list[Any]:
-        source, params = self._source(query, filters)
+        """The page, ranked among the `window` newest matches. `tagged`: the filters to
+        intersect in the index (FTS5's BM25 counts every tag's documents once per query, so
+        a filter most matches pass is cheaper checked on each of them)."""
+        source, params = self._source(query, filters, tagged)
         columns, score = self.ranked()
         sql = (
             "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, p.score FROM ("

@@ -24,6 +24,10 @@ MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 #: Matches a query ranks, counts and facets at most: beyond it the work would grow with them.
 WINDOW = 1_000
+#: A kind or site filter passed by less than this share of a query's matches is intersected
+#: in the index by the ranked query; a date range of at most this many months likewise.
+RARE_FILTER_SHARE = 0.25
+RANKED_MONTH_TAGS = 3
 
 
 def search(
@@ -94,12 +98,18 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
     query, filters = request.query, request.filters
     backend = engines.for_dialect(connection.dialect.name)
     try:
-        rows = backend.page(
-            connection, query, filters, limit=request.limit, offset=request.offset, window=window
-        )
         # One match over the window tells a complete sample from a full one.
         grouped = backend.facets(connection, query, filters, window=window + 1)
         sample = sum(row.n for row in grouped)
+        rows = backend.page(
+            connection,
+            query,
+            filters,
+            limit=request.limit,
+            offset=request.offset,
+            window=window,
+            tagged=_page_tags(filters, grouped, sample),
+        )
         if (filters.kind is None and filters.site_code is None) or sample <= window:
             # The facets' sample holds every match the total counts (all of them, or the
             # window and one more): no second walk through the index.
@@ -143,6 +153,22 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
         "facets": {"kind": by_kind, "site_code": by_site},
         "facets_relation": "gte" if sampled or sample > window else "eq",
     }
+
+
+def _page_tags(filters: engines.Filters, grouped: list[Any], sample: int) -> engines.Filters:
+    """The filters the ranked query intersects in the index: a kind or site that few of the
+    matches pass (the facets' sample says how many), and a date range of a few months. The
+    others are checked on each match: the window fills within a few times its size."""
+    passing = sum(row.n for row in grouped if _within(row, filters))
+    rare = passing < sample * RARE_FILTER_SHARE
+    months = filters.dates_only().tags()  # [] or [the months of the range]
+    narrow = bool(months) and len(months[0]) <= RANKED_MONTH_TAGS
+    return engines.Filters(
+        filters.kind if rare else None,
+        filters.site_code if rare else None,
+        filters.date_from if narrow else None,
+        filters.date_to if narrow else None,
+    )
 
 
 def _within(row: Any, filters: engines.Filters) -> bool:
