@@ -21,7 +21,7 @@ from api.enqueue import submit
 from api.params import OptionalSiteCode
 from api.schemas import ACCEPTED, Accepted
 from domain import search as index
-from domain.search.query import MAX_LIMIT, MAX_OFFSET
+from domain.search.query import MAX_LIMIT, MAX_OFFSET, Request
 from domain.search.reader import searcher_for
 from domain.search.text import MAX_QUERY_CHARS
 from runtime import engine
@@ -60,13 +60,7 @@ def search(
         engine(), connections=settings.search_connections, cache_s=settings.search_cache_s
     )
     found = searcher.search(
-        q,
-        kind=kind,
-        site_code=site_code,
-        date_from=date_debut,
-        date_to=date_fin,
-        limit=limit,
-        offset=offset,
+        Request.of(q, kind, site_code, date_debut, date_fin, limit=limit, offset=offset)
     )
     # Already plain JSON types: orjson writes it without FastAPI's encoder walking it.
     return Response(orjson.dumps(found), media_type="application/json")

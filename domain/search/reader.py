@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -39,21 +38,10 @@ class Searcher:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def search(
-        self,
-        q: str,
-        *,
-        kind: str | None = None,
-        site_code: str | None = None,
-        date_from: date | None = None,
-        date_to: date | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        window: int = WINDOW,
-    ) -> dict[str, Any]:
-        """As `domain.search.search`; the same request under the same watermark within
-        `cache_s` seconds gets the same answer without reading the index again."""
-        request = Request.of(q, kind, site_code, date_from, date_to, limit=limit, offset=offset)
+    def search(self, request: Request, *, window: int = WINDOW) -> dict[str, Any]:
+        """As `domain.search.search` for a checked `request` (`Request.of`); the same request
+        under the same watermark within `cache_s` seconds gets the same answer without
+        reading the index again."""
         key = (*request.key, window)
         with self.engine.connect() as connection:
             if self.cache_s <= 0:

@@ -17,6 +17,7 @@ from domain import demo, search
 from domain.models import Lot
 from domain.platform import db
 from domain.search.engines import PostgresFts
+from domain.search.query import Request
 from domain.search.reader import Searcher
 from tests.integration.test_search import add_feedback, fresh_database
 from tests.integration.test_search import engine as engine  # noqa: F401 - the fixture
@@ -110,23 +111,23 @@ def test_cached_results_answer_until_the_index_changes(engine: Engine) -> None:
     search.index_changes(engine)
     searcher = Searcher(engine, connections=2, cache_s=60)
     try:
-        first = searcher.search("foie")
+        first = searcher.search(Request.of("foie"))
         # When the same search comes again, it is answered from memory
-        assert searcher.search("foie") is first and searcher.hits == 1
+        assert searcher.search(Request.of("foie")) is first and searcher.hits == 1
         # (another page or filter is another entry)
-        assert searcher.search("foie", kind="lot") is not first
+        assert searcher.search(Request.of("foie", kind="lot")) is not first
         # When a comment is written, the cache answers until the change is indexed,
         ref = add_feedback(engine, "foie exceptionnel de fraîcheur")
-        assert searcher.search("foie") is first
+        assert searcher.search(Request.of("foie")) is first
         search.index_changes(engine)
         # then the next search reads the index again and sees it at once
-        after = searcher.search("foie", limit=100)
+        after = searcher.search(Request.of("foie", limit=100))
         assert ("feedback", ref) in [(h["kind"], h["id"]) for h in after["results"]]
-        assert searcher.search("fraicheur")["total"]["value"] == 1
+        assert searcher.search(Request.of("fraicheur"))["total"]["value"] == 1
         # and a rebuild moves the watermark too
-        before = searcher.search("fraicheur")
+        before = searcher.search(Request.of("fraicheur"))
         search.rebuild(engine)
-        assert searcher.search("fraicheur") is not before
+        assert searcher.search(Request.of("fraicheur")) is not before
     finally:
         searcher.close()
 
@@ -135,7 +136,7 @@ def test_searcher_connections_are_read_only_and_bad_queries_still_422(engine: En
     searcher = Searcher(engine, connections=1, cache_s=0)
     try:
         with pytest.raises(search.QuerySyntaxError, match="quote"):
-            searcher.search('"foie')
+            searcher.search(Request.of('"foie'))
         with searcher.engine.connect() as connection, pytest.raises(Exception, match="read"):
             connection.execute(text("DELETE FROM search_state"))
     finally:
