@@ -27,7 +27,7 @@ import httpx
 
 from domain.search.query import WINDOW
 from ops.bench import report
-from ops.bench.env import api_server, isolated
+from ops.bench.env import api_server, isolated, process_cpu_s
 
 #: The mix the clients send, by class: words, phrases, and words with filters.
 QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
@@ -44,6 +44,7 @@ QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
     ("phrase", {"q": '"foie gras" soyeux'}),
     ("filtered", {"q": "fondant", "kind": "feedback", "site_code": "MT"}),
 )
+WARM_UP_PER_CLIENT = 10
 WORDS = (
     "foie gras fondant soyeux ferme granuleux délicieux décevant fonte cuisson terrine "
     "emballage goût noisette truffé pâté couleur texture fêtes invités brioche figue "
@@ -65,6 +66,14 @@ def _comments(count: int, *, lots: int, seed: int) -> list[dict[str, Any]]:
         }
         for _ in range(count)
     ]
+
+
+def _load(base: str, **options: Any) -> list[tuple[str, float]]:
+    return asyncio.run(_queries(base, **options))
+
+
+def _per_request_ms(cpu_s: float, requests: int) -> float:
+    return round(cpu_s * 1000 / requests, 2)
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -97,7 +106,7 @@ async def _queries(
             assert response.status_code == 200, response.text
 
     try:
-        left = clients * 10  # warm-up
+        left = clients * WARM_UP_PER_CLIENT
         await asyncio.gather(*(one(c, i) for i, c in enumerate(pool)))
         latencies.clear()
         left = requests
@@ -161,6 +170,7 @@ def run(
     from domain.platform import db
 
     engine = db.make_engine(os.environ["DATABASE_URL"])
+    cpu_ms: dict[str, float] = {}
     try:
         began = time.perf_counter()
         summary = demo.load_if_empty(engine, seed=42, scale=scale, today=date(2026, 1, 8))
@@ -197,17 +207,23 @@ def run(
             incremental.append(done["duration_ms"] / 1000)
         optimized = search.optimize(engine)
         in_process = _in_process(engine)
+        sent = requests + clients * WARM_UP_PER_CLIENT  # what the CPU figures divide
         # The search's own cost: every request reads the index (no result cache).
         with api_server(log_dir=tmp, env={"SEARCH_CACHE_S": "0"}) as api:
-            per_round = [
-                asyncio.run(_queries(api.url, clients=clients, requests=requests))
-                for _ in range(rounds)
-            ]
-            empty = _queries(api.url, clients=clients, requests=requests, path="/healthz")
-            floor = report.latency_ms([ms for _, ms in asyncio.run(empty)])
+            per_round = []
+            for _ in range(rounds):
+                began_cpu = process_cpu_s(api.pid)
+                per_round.append(_load(api.url, clients=clients, requests=requests))
+                cpu_ms["search"] = _per_request_ms(process_cpu_s(api.pid) - began_cpu, sent)
+            began_cpu = process_cpu_s(api.pid)
+            empty = _load(api.url, clients=clients, requests=requests, path="/healthz")
+            cpu_ms["healthz"] = _per_request_ms(process_cpu_s(api.pid) - began_cpu, sent)
+            floor = report.latency_ms([ms for _, ms in empty])
         # As deployed: the mix repeats, so it answers from the cache after its first pass.
         with api_server(log_dir=tmp) as api:
-            cached = asyncio.run(_queries(api.url, clients=clients, requests=requests))
+            began_cpu = process_cpu_s(api.pid)
+            cached = _load(api.url, clients=clients, requests=requests)
+            cpu_ms["search_cached"] = _per_request_ms(process_cpu_s(api.pid) - began_cpu, sent)
     finally:
         engine.dispose()
         server.stop()
@@ -266,6 +282,9 @@ def run(
             # The p99 left to the search itself once the HTTP stack's floor is taken out.
             "search_p99_over_floor_ms": round(statistics.median(p99) - floor["p99"], 2),
             "cached_mix_ms": report.latency_ms([ms for _, ms in cached]),
+            # The API process's CPU per request: what a request costs the
+            # server whatever the load; 16 clients on a core of its own wait for each other.
+            "server_cpu_ms_per_request": cpu_ms,
             "window": WINDOW,
         },
         "targets": {
