@@ -166,10 +166,6 @@ class SearchEngine:
         of `filters` (the index's own intersection) and the conditions `where` on `d`."""
         raise NotImplementedError
 
-    def sampled(self, connection: Connection, query: Query, filters: Filters) -> bool:
-        """True when `matching` looked at a capped sample of the candidates, not all of them."""
-        return False
-
     def _source(
         self, query: Query, filters: Filters, tagged: Filters | None = None
     ) -> tuple[str, dict[str, Any]]:
@@ -220,15 +216,16 @@ class SearchEngine:
 
     def facets(
         self, connection: Connection, query: Query, filters: Filters, *, window: int
-    ) -> list[Any]:
-        """(kind, site_code, n) over the `window` newest matches within the date filters."""
+    ) -> tuple[list[Any], bool]:
+        """(kind, site_code, n) over the `window` newest matches within the date filters, and
+        whether the engine matched a capped sample of candidates rather than all of them."""
         source, params = self._source(query, filters.dates_only())
         sql = (
             "SELECT c.kind, c.site_code, count(*) AS n FROM ("
             f"SELECT d.kind, d.site_code {source} "
             f"ORDER BY {self.newest} LIMIT :window) c GROUP BY c.kind, c.site_code"
         )
-        return list(connection.execute(text(sql), {**params, "window": window}))
+        return list(connection.execute(text(sql), {**params, "window": window})), False
 
 
 class Fts5(SearchEngine):
@@ -358,7 +355,7 @@ class PostgresFts(SearchEngine):
 
     #: A phrase is checked on at most this many documents, the newest holding all its words:
     #: GIN stores no positions, so each check reads the document's whole tsvector.
-    PHRASE_CANDIDATES = 4_000
+    PHRASE_CANDIDATES = 2_000
 
     @staticmethod
     def tsquery(query: Query, *, phrases: bool = True) -> str:
@@ -405,23 +402,35 @@ class PostgresFts(SearchEngine):
         params["words"] = self.tsquery(query, phrases=False)
         words = self._tsquery_sql("words", filters, params)
         return (
-            f"FROM (SELECT d.* FROM search_documents d WHERE d.tsv @@ {words}{where} "
+            f"FROM (SELECT d.id, d.tsv FROM search_documents d WHERE d.tsv @@ {words}{where} "
             f"ORDER BY d.id DESC LIMIT {self.PHRASE_CANDIDATES}) d "
             "WHERE d.tsv @@ to_tsquery('french', :q)",
             params,
         )
 
-    def sampled(self, connection: Connection, query: Query, filters: Filters) -> bool:
+    def facets(
+        self, connection: Connection, query: Query, filters: Filters, *, window: int
+    ) -> tuple[list[Any], bool]:
         if not self._has_phrase(query):
-            return False
-        params: dict[str, Any] = {"words": self.tsquery(query, phrases=False)}
-        where = f" AND d.generation = {ACTIVE}{_filters(filters, params)}"
-        words = self._tsquery_sql("words", filters, params)
+            return super().facets(connection, query, filters, window=window)
+        # A phrase: counted on its matches among the candidates, which are seen once to tell
+        # whether they were capped (older matches then out of reach).
+        dates = filters.dates_only()
+        params: dict[str, Any] = {
+            "q": self.tsquery(query),
+            "words": self.tsquery(query, phrases=False),
+        }
+        where = f" AND d.generation = {ACTIVE}{_filters(dates, params)}"
+        words = self._tsquery_sql("words", dates, params)
         sql = (
-            f"SELECT count(*) FROM (SELECT 1 FROM search_documents d WHERE d.tsv @@ {words}"
-            f"{where} LIMIT {self.PHRASE_CANDIDATES + 1}) c"
+            "SELECT c.kind, c.site_code, count(*) FILTER (WHERE c.hit) AS n, count(*) AS seen "
+            "FROM (SELECT d.kind, d.site_code, d.tsv @@ to_tsquery('french', :q) AS hit "
+            f"FROM search_documents d WHERE d.tsv @@ {words}{where} "
+            f"ORDER BY d.id DESC LIMIT {self.PHRASE_CANDIDATES}) c GROUP BY c.kind, c.site_code"
         )
-        return int(connection.execute(text(sql), params).scalar_one()) > self.PHRASE_CANDIDATES
+        rows = list(connection.execute(text(sql), params))
+        capped = sum(row.seen for row in rows) >= self.PHRASE_CANDIDATES
+        return [row for row in rows if row.n], capped
 
     def ranked(self) -> tuple[str, str]:
         # Ranked above the window's sort, so only the window's rows pay ts_rank_cd.

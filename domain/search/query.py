@@ -99,7 +99,8 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
     backend = engines.for_dialect(connection.dialect.name)
     try:
         # One match over the window tells a complete sample from a full one.
-        grouped = backend.facets(connection, query, filters, window=window + 1)
+        # An engine that checked a capped sample of candidates (`sampled`) found at least this.
+        grouped, sampled = backend.facets(connection, query, filters, window=window + 1)
         sample = sum(row.n for row in grouped)
         rows = backend.page(
             connection,
@@ -116,8 +117,6 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
             total = sum(row.n for row in grouped if _within(row, filters))
         else:
             total = backend.count(connection, query, filters, cap=window + 1)
-        # An engine that checked a capped sample of candidates found at least this many.
-        sampled = backend.sampled(connection, query, filters)
     except (OperationalError, ProgrammingError) as error:
         # The parser writes every engine query itself; an engine that still refuses one is
         # told to the user as a query problem, with the engine's words.

@@ -204,7 +204,7 @@ def test_postgres_checks_a_phrase_on_a_capped_set_of_candidates(
         assert capped["results"] == [] and capped["total"] == {"value": 0, "relation": "gte"}
         assert capped["facets_relation"] == "gte"
         # When the candidates hold every document with the words, the phrase alone matches
-        monkeypatch.setattr(PostgresFts, "PHRASE_CANDIDATES", 7)
+        monkeypatch.setattr(PostgresFts, "PHRASE_CANDIDATES", 8)
         found = search.search(built, '"hermine de plume"')
         assert [h["id"] for h in found["results"]] == [phrase]
         assert found["total"] == {"value": 1, "relation": "eq"}
