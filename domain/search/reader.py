@@ -22,8 +22,9 @@ from domain.platform.db import make_read_engine
 from domain.search.index import watermark
 from domain.search.query import WINDOW, Request, answer
 
-#: Results kept per process: a few hundred kB, the popular queries of an afternoon.
-CACHE_ENTRIES = 1_000
+#: Results kept per process: 2-10 kB each (a page of titles and snippets, the facets), at
+#: most ~40 kB (100 results): a few MB for the popular queries of an afternoon.
+CACHE_ENTRIES = 256
 
 
 class Searcher:
