@@ -43,7 +43,9 @@ class Filters:
         wanted = []
         if self.kind is not None:
             wanted.append([f"k{self.kind}"])
-        if self.site_code is not None:
+        # Only a code that is one word is a tag (as the tokenizer made it); any other is
+        # left to the exact filter, and never reaches the engine's query syntax.
+        if self.site_code is not None and self.site_code.isalnum():
             wanted.append([f"s{self.site_code.lower()}"])
         if self.date_from is not None and self.date_to is not None:
             months = []

@@ -212,3 +212,11 @@ def test_postgres_checks_a_phrase_on_a_capped_set_of_candidates(
         assert search.search(built, 'plume -"hermine de plume"')["total"]["value"] == 6
     finally:
         built.dispose()
+
+
+def test_a_site_code_never_reaches_the_engines_query_syntax(engine: Engine) -> None:
+    search.index_changes(engine)
+    assert search.search(engine, "mulard", site_code="LL")["total"]["value"] > 0
+    for odd in ('LL" OR "foie', "LL' | 'foie", "L L"):
+        found = search.search(engine, "mulard", site_code=odd)
+        assert found["results"] == [] and found["total"] == {"value": 0, "relation": "eq"}
