@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
 
 from actors.maintenance import (
     Empty,
@@ -15,12 +16,13 @@ from actors.maintenance import (
     optimize_search_index,
     rebuild_search_index,
 )
-from api.deps import WriterDep
+from api.deps import SettingsDep, WriterDep
 from api.enqueue import submit
 from api.params import OptionalSiteCode
 from api.schemas import ACCEPTED, Accepted
 from domain import search as index
-from domain.search.query import MAX_LIMIT, MAX_OFFSET
+from domain.search.query import MAX_LIMIT, MAX_OFFSET, Request
+from domain.search.reader import searcher_for
 from domain.search.text import MAX_QUERY_CHARS
 from runtime import engine
 
@@ -33,6 +35,7 @@ Kind = Literal["lot", "feedback", "anomaly", "certificate", "file"]
 
 @router.get("/api/search")
 def search(
+    settings: SettingsDep,
     q: Annotated[
         str,
         Query(
@@ -46,21 +49,21 @@ def search(
     date_fin: date | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Ranked results with a highlighted snippet (`**word**`), total, facets by kind and site.
 
     Past 1,000 matches the 1,000 newest are ranked and faceted, and `total.relation` is
-    "gte". Reads the database only: answers while Redis is down."""
-    return index.search(
-        engine(),
-        q,
-        kind=kind,
-        site_code=site_code,
-        date_from=date_debut,
-        date_to=date_fin,
-        limit=limit,
-        offset=offset,
+    "gte". Reads the database only: answers while Redis is down. Runs in the thread pool, on
+    the process's few read-only connections; repeated within SEARCH_CACHE_S, answered from
+    memory unless the index changed meanwhile."""
+    searcher = searcher_for(
+        engine(), connections=settings.search_connections, cache_s=settings.search_cache_s
     )
+    found = searcher.search(
+        Request.of(q, kind, site_code, date_debut, date_fin, limit=limit, offset=offset)
+    )
+    # Already plain JSON types: orjson writes it without FastAPI's encoder walking it.
+    return Response(orjson.dumps(found), media_type="application/json")
 
 
 @router.get("/api/search/status")

@@ -82,6 +82,35 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
+def _on_sqlite_read_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # The writers set WAL (it stays set in the file): a reader only refuses to write.
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def make_read_engine(engine: Engine, *, connections: int) -> Engine:
+    """A read-only engine on `engine`'s database holding at most `connections` connections,
+    opened once and kept: its callers queue for one instead of opening more (bounded work),
+    and no request pays a connect or its pragmas. A database only reachable through `engine`
+    itself (SQLite in memory) is read through `engine`."""
+    url = engine.url
+    pool = {"pool_size": connections, "max_overflow": 0, "pool_timeout": 30}
+    if url.get_backend_name() == "sqlite":
+        if _sqlite_file(url) is None:
+            return engine
+        reader = create_engine(url, **pool)
+        event.listen(reader, "connect", _on_sqlite_read_connect)
+        return reader
+    connect_args: dict[str, Any] = {"options": "-c default_transaction_read_only=on"}
+    if url.get_driver_name() == "psycopg" and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to `engine`; objects stay readable after commit (no lazy reload)."""
     return sessionmaker(bind=engine, expire_on_commit=False)

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     enqueue_rate_per_s: int = Field(default=2000, ge=0)
     # How long an Idempotency-Key keeps returning the job it first created.
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
+    # GET /api/search: read-only connections per web process (searches beyond wait for one),
+    # and how long a result is reused while the index has not changed (0: no cache).
+    search_connections: int = Field(default=4, ge=1, le=64)
+    search_cache_s: float = Field(default=30.0, ge=0, le=3600)
 
     # --- scheduler and maintenance ---
     scheduler_poll_s: float = Field(default=5.0, gt=0, le=30)

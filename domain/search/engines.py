@@ -22,12 +22,55 @@ documents = schema.documents
 ACTIVE = "(SELECT active_generation FROM search_state WHERE id = 1)"
 
 
+#: A date filter spanning more months than this is not a tag intersection (not selective).
+MAX_MONTH_TAGS = 24
+
+
 @dataclass(frozen=True)
 class Filters:
     kind: str | None = None
     site_code: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+
+    def dates_only(self) -> Filters:
+        return Filters(date_from=self.date_from, date_to=self.date_to)
+
+    def tags(self) -> list[list[str]]:
+        """The index tags a match must carry: each inner list is alternatives (OR), the outer
+        list all required (AND). Spelled as `tags_of` spells a document's. The months of a
+        date range are tags only when the range spans both ends within MAX_MONTH_TAGS."""
+        wanted = []
+        if self.kind is not None:
+            wanted.append([f"k{self.kind}"])
+        # Only a code that is one word is a tag (as the tokenizer made it); any other is
+        # left to the exact filter, and never reaches the engine's query syntax.
+        if self.site_code is not None and self.site_code.isalnum():
+            wanted.append([f"s{self.site_code.lower()}"])
+        if self.date_from is not None and self.date_to is not None:
+            months = []
+            year, month = self.date_from.year, self.date_from.month
+            while (year, month) <= (self.date_to.year, self.date_to.month):
+                months.append(f"m{year}{month:02d}")
+                year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+                if len(months) > MAX_MONTH_TAGS:
+                    break
+            if len(months) <= MAX_MONTH_TAGS:
+                wanted.append(months)
+        return wanted
+
+
+NO_FILTERS = Filters()
+
+
+def tags_of(doc: Document) -> list[str]:
+    """A document's filter tags: kind, site, month (migration 0010 spells them the same)."""
+    tags = [f"k{doc.kind}"]
+    if doc.site_code:
+        tags.append(f"s{doc.site_code.lower()}")
+    if doc.doc_date is not None:
+        tags.append(f"m{doc.doc_date.year}{doc.doc_date.month:02d}")
+    return tags
 
 
 def remove(connection: Connection, generation: int, kind: str, ids: Sequence[int]) -> list[int]:
@@ -64,7 +107,7 @@ def _remove(
     return list(connection.execute(statement, params).scalars())
 
 
-def _date_filters(filters: Filters, params: dict[str, Any]) -> str:
+def _filters(filters: Filters, params: dict[str, Any]) -> str:
     where = ""
     if filters.date_from is not None:
         where += " AND d.doc_date >= :date_from"
@@ -72,11 +115,6 @@ def _date_filters(filters: Filters, params: dict[str, Any]) -> str:
     if filters.date_to is not None:
         where += " AND d.doc_date <= :date_to"
         params["date_to"] = filters.date_to
-    return where
-
-
-def _filters(filters: Filters, params: dict[str, Any]) -> str:
-    where = _date_filters(filters, params)
     if filters.kind is not None:
         where += " AND d.kind = :kind"
         params["kind"] = filters.kind
@@ -125,9 +163,20 @@ class SearchEngine:
     def optimize(self, engine: Engine) -> dict[str, Any]:
         raise NotImplementedError
 
-    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
-        """(FROM ... WHERE clause over documents `d`, parameters) for `query`."""
+    def matching(self, query: Query, filters: Filters, where: str) -> tuple[str, dict[str, Any]]:
+        """(FROM ... WHERE clause over documents `d`, parameters) for `query` within the tags
+        of `filters` (the index's own intersection) and the conditions `where` on `d`."""
         raise NotImplementedError
+
+    def _source(
+        self, query: Query, filters: Filters, tagged: Filters | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The matches of `query` within `filters`, those of `tagged` (default: all of them)
+        intersected in the index, the others checked on each match."""
+        params: dict[str, Any] = {}
+        where = f" AND d.generation = {ACTIVE}{_filters(filters, params)}"
+        source, own = self.matching(query, filters if tagged is None else tagged, where)
+        return source, {**params, **own}
 
     def ranked(self) -> tuple[str, str]:
         """(columns the window selects besides `d.id`, score over the window's row `c`, lower
@@ -143,14 +192,17 @@ class SearchEngine:
         limit: int,
         offset: int,
         window: int,
+        tagged: Filters | None = None,
     ) -> list[Any]:
-        source, params = self.matching(query)
-        where = _filters(filters, params)
+        """The page, ranked among the `window` newest matches. `tagged`: the filters to
+        intersect in the index (FTS5's BM25 counts every tag's documents once per query, so
+        a filter most matches pass is cheaper checked on each of them)."""
+        source, params = self._source(query, filters, tagged)
         columns, score = self.ranked()
         sql = (
             "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, p.score FROM ("
             f"SELECT c.id, {score} AS score FROM ("
-            f"SELECT d.id, {columns} {source} AND d.generation = {ACTIVE}{where} "
+            f"SELECT d.id, {columns} {source} "
             f"ORDER BY {self.newest} LIMIT :window) c "
             "ORDER BY score, c.id LIMIT :limit OFFSET :offset) p "
             "JOIN search_documents d ON d.id = p.id ORDER BY p.score, p.id"
@@ -160,26 +212,22 @@ class SearchEngine:
 
     def count(self, connection: Connection, query: Query, filters: Filters, *, cap: int) -> int:
         """Matches of `query` within `filters`, counted up to `cap`."""
-        source, params = self.matching(query)
-        where = _filters(filters, params)
-        sql = (
-            f"SELECT count(*) FROM (SELECT 1 AS hit {source} AND d.generation = {ACTIVE}{where} "
-            "LIMIT :cap) c"
-        )
+        source, params = self._source(query, filters)
+        sql = f"SELECT count(*) FROM (SELECT 1 AS hit {source} LIMIT :cap) c"
         return int(connection.execute(text(sql), {**params, "cap": cap}).scalar_one())
 
     def facets(
         self, connection: Connection, query: Query, filters: Filters, *, window: int
-    ) -> list[Any]:
-        """(kind, site_code, n) over the `window` newest matches within the date filters."""
-        source, params = self.matching(query)
-        where = _date_filters(filters, params)
+    ) -> tuple[list[Any], bool]:
+        """(kind, site_code, n) over the `window` newest matches within the date filters, and
+        whether the engine matched a capped sample of candidates rather than all of them."""
+        source, params = self._source(query, filters.dates_only())
         sql = (
             "SELECT c.kind, c.site_code, count(*) AS n FROM ("
-            f"SELECT d.kind, d.site_code {source} AND d.generation = {ACTIVE}{where} "
+            f"SELECT d.kind, d.site_code {source} "
             f"ORDER BY {self.newest} LIMIT :window) c GROUP BY c.kind, c.site_code"
         )
-        return list(connection.execute(text(sql), {**params, "window": window}))
+        return list(connection.execute(text(sql), {**params, "window": window})), False
 
 
 class Fts5(SearchEngine):
@@ -217,9 +265,9 @@ class Fts5(SearchEngine):
             ],  # fmt: skip
         )
         connection.exec_driver_sql(
-            "INSERT INTO search_fts (rowid, terms) VALUES (?, ?)",
+            "INSERT INTO search_fts (rowid, terms, tags) VALUES (?, ?, ?)",
             [
-                (doc_id, terms(f"{doc.title} {doc.body}"))
+                (doc_id, terms(f"{doc.title} {doc.body}"), " ".join(tags_of(doc)))
                 for doc_id, doc in zip(ids, docs, strict=True)
             ],
         )
@@ -234,7 +282,9 @@ class Fts5(SearchEngine):
             )
 
     @staticmethod
-    def match(query: Query) -> str:
+    def match(query: Query, filters: Filters = NO_FILTERS) -> str:
+        """The MATCH expression: the query on the terms column, each filter on the tags one."""
+
         def clause(c: Clause) -> str:
             options = [
                 ('"' + " ".join(words) + '"') + (" *" if c.prefix else "") for words in c.stems()
@@ -243,22 +293,27 @@ class Fts5(SearchEngine):
 
         wanted = " AND ".join(clause(c) for c in query.clauses if not c.negated)
         unwanted = "".join(f" NOT {clause(c)}" for c in query.clauses if c.negated)
-        return wanted + unwanted
+        tagged = "".join(
+            " AND tags : (" + " OR ".join(f'"{tag}"' for tag in options) + ")"
+            for options in filters.tags()
+        )
+        return f"terms : ({wanted}{unwanted}){tagged}"
 
     # CROSS JOIN keeps the FTS table the outer loop (SQLite never reorders it): matches are read
     # from the index newest first and each looks its document up, never the other way round.
     newest = "search_fts.rowid DESC"
 
-    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
+    def matching(self, query: Query, filters: Filters, where: str) -> tuple[str, dict[str, Any]]:
         return (
             "FROM search_fts CROSS JOIN search_documents d ON d.id = search_fts.rowid "
-            "WHERE search_fts MATCH :match",
-            {"match": self.match(query)},
+            f"WHERE search_fts MATCH :match{where}",
+            {"match": self.match(query, filters)},
         )
 
     def ranked(self) -> tuple[str, str]:
         # bm25() is only defined in the FTS query itself: computed there, for the window's rows.
-        return "bm25(search_fts) AS rank", "c.rank"
+        # The tags column weighs nothing: a filter narrows the matches, it does not rank them.
+        return "bm25(search_fts, 1.0, 0.0) AS rank", "c.rank"
 
     def optimize(self, engine: Engine) -> dict[str, Any]:
         with engine.begin() as connection:
@@ -284,13 +339,15 @@ class PostgresFts(SearchEngine):
         for row, doc in zip(rows, docs, strict=True):
             row["folded_title"] = fold(doc.title)
             row["folded_body"] = fold(doc.body)
+            row["tags"] = [f"#{tag}" for tag in tags_of(doc)]
         connection.execute(
             text(
                 "INSERT INTO search_documents (generation, kind, ref_id, site_code, doc_date, "
                 "title, body, indexed_at_unix_s, tsv) VALUES (:generation, :kind, :ref_id, "
                 ":site_code, :doc_date, :title, :body, :indexed_at_unix_s, "
                 "setweight(to_tsvector('french', :folded_title), 'A') || "
-                "setweight(to_tsvector('french', :folded_body), 'B'))"
+                "setweight(to_tsvector('french', :folded_body), 'B') || "
+                "array_to_tsvector(CAST(:tags AS text[])))"
             ),
             rows,
         )
@@ -298,24 +355,84 @@ class PostgresFts(SearchEngine):
     def forget(self, connection: Connection, ids: Sequence[int]) -> None:
         """Nothing: the index is a column of the deleted rows."""
 
+    #: A phrase is checked on at most this many documents, the newest holding all its words:
+    #: GIN stores no positions, so each check reads the document's whole tsvector.
+    PHRASE_CANDIDATES = 2_000
+
     @staticmethod
-    def tsquery(query: Query) -> str:
+    def tsquery(query: Query, *, phrases: bool = True) -> str:
+        """The query as tsquery text; with `phrases=False`, only what GIN answers without
+        reading a row: the required words, a phrase's words required anywhere."""
+
         # Words reach here as \w+ runs of folded text, so quoting them is enough.
         def clause(c: Clause) -> str:
             options = []
             for words in c.alternatives:
                 quoted = [f"'{w}'" + (":*" if c.prefix else "") for w in words]
-                options.append("(" + " <-> ".join(quoted) + ")")
+                options.append("(" + (" <-> " if phrases else " & ").join(quoted) + ")")
             return "(" + " | ".join(options) + ")"
 
-        parts = [("!" if c.negated else "") + clause(c) for c in query.clauses]
+        parts = [
+            ("!" if c.negated else "") + clause(c)
+            for c in query.clauses
+            if phrases or not c.negated
+        ]
         return " & ".join(parts)
 
-    def matching(self, query: Query) -> tuple[str, dict[str, Any]]:
-        return (
-            "FROM search_documents d, to_tsquery('french', :q) AS q WHERE d.tsv @@ q",
-            {"q": self.tsquery(query)},
+    @staticmethod
+    def _has_phrase(query: Query) -> bool:
+        return any(len(words) > 1 for c in query.clauses for words in c.alternatives)
+
+    @staticmethod
+    def _tsquery_sql(name: str, filters: Filters, params: dict[str, Any]) -> str:
+        wanted = filters.tags()
+        if not wanted:
+            return f"to_tsquery('french', :{name})"
+        # Tags are lexemes as stored (no dictionary): cast, not parsed by to_tsquery.
+        params["tags"] = " & ".join(
+            "(" + " | ".join(f"'#{tag}'" for tag in options) + ")" for options in wanted
         )
+        return f"(to_tsquery('french', :{name}) && CAST(:tags AS tsquery))"
+
+    def matching(self, query: Query, filters: Filters, where: str) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"q": self.tsquery(query)}
+        if not self._has_phrase(query):
+            wanted = self._tsquery_sql("q", filters, params)
+            return f"FROM search_documents d WHERE d.tsv @@ {wanted}{where}", params
+        # A phrase: the newest candidates holding its words (the index alone), then the
+        # positions checked on those only.
+        params["words"] = self.tsquery(query, phrases=False)
+        words = self._tsquery_sql("words", filters, params)
+        return (
+            f"FROM (SELECT d.id, d.tsv FROM search_documents d WHERE d.tsv @@ {words}{where} "
+            f"ORDER BY d.id DESC LIMIT {self.PHRASE_CANDIDATES}) d "
+            "WHERE d.tsv @@ to_tsquery('french', :q)",
+            params,
+        )
+
+    def facets(
+        self, connection: Connection, query: Query, filters: Filters, *, window: int
+    ) -> tuple[list[Any], bool]:
+        if not self._has_phrase(query):
+            return super().facets(connection, query, filters, window=window)
+        # A phrase: counted on its matches among the candidates, which are seen once to tell
+        # whether they were capped (older matches then out of reach).
+        dates = filters.dates_only()
+        params: dict[str, Any] = {
+            "q": self.tsquery(query),
+            "words": self.tsquery(query, phrases=False),
+        }
+        where = f" AND d.generation = {ACTIVE}{_filters(dates, params)}"
+        words = self._tsquery_sql("words", dates, params)
+        sql = (
+            "SELECT c.kind, c.site_code, count(*) FILTER (WHERE c.hit) AS n, count(*) AS seen "
+            "FROM (SELECT d.kind, d.site_code, d.tsv @@ to_tsquery('french', :q) AS hit "
+            f"FROM search_documents d WHERE d.tsv @@ {words}{where} "
+            f"ORDER BY d.id DESC LIMIT {self.PHRASE_CANDIDATES}) c GROUP BY c.kind, c.site_code"
+        )
+        rows = list(connection.execute(text(sql), params))
+        capped = sum(row.seen for row in rows) >= self.PHRASE_CANDIDATES
+        return [row for row in rows if row.n], capped
 
     def ranked(self) -> tuple[str, str]:
         # Ranked above the window's sort, so only the window's rows pay ts_rank_cd.
@@ -334,9 +451,11 @@ class PostgresFts(SearchEngine):
         return {"engine": self.name, "pending_pages_merged": int(merged or 0)}
 
 
+#: The engines hold no state: one of each serves every caller.
+_ENGINES: dict[str, SearchEngine] = {"sqlite": Fts5(), "postgresql": PostgresFts()}
+
+
 def for_dialect(name: str) -> SearchEngine:
-    if name == "sqlite":
-        return Fts5()
-    if name == "postgresql":
-        return PostgresFts()
+    if name in _ENGINES:
+        return _ENGINES[name]
     raise ValueError(f"no search engine for the {name} dialect (SQLite or PostgreSQL)")

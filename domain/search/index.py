@@ -93,6 +93,7 @@ def index_batch(engine: Engine, *, batch: int = BATCH) -> dict[str, int]:
             present = _reindex(connection, live, kind, sorted(ids))
             indexed += present
             deleted += len(ids) - present
+        _bump_watermark(connection)
         # By id, not "<= max id": on PostgreSQL a lower id may commit after a higher one.
         connection.execute(
             schema.changes.delete().where(
@@ -164,6 +165,7 @@ def rebuild(
                 active_generation=building, building_generation=None, rebuilt_at_unix_s=time.time()
             )
         )
+        _bump_watermark(connection)
     dropped = drop_stale(engine)
     return {
         "generation": building,
@@ -171,6 +173,24 @@ def rebuild(
         "old_documents_dropped": dropped,
         "duration_ms": _ms_since(started),
     }
+
+
+def _bump_watermark(connection: Connection) -> None:
+    """Mark the active index changed, in the transaction that changes it."""
+    connection.execute(
+        schema.state.update()
+        .where(schema.state.c.id == 1)
+        .values(watermark=schema.state.c.watermark + 1)
+    )
+
+
+def watermark(connection: Connection) -> int:
+    """How many commits have changed the active index: equal watermarks, equal answers."""
+    return int(
+        connection.execute(
+            select(schema.state.c.watermark).where(schema.state.c.id == 1)
+        ).scalar_one()
+    )
 
 
 def _drop_generation(connection: Connection, generation: int, *, limit: int | None = None) -> int:

@@ -63,6 +63,8 @@ state = Table(
     Column("building_generation", Integer),
     Column("rebuilt_at_unix_s", Float),
     Column("optimized_at_unix_s", Float),
+    # Bumped by every commit that changes what a search can see (cached results key on it).
+    Column("watermark", Integer, nullable=False, server_default="0"),
 )
 
 #: Source table -> (document kind, columns whose change alters the document).

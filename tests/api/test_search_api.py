@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
+
 from domain import search
+from domain.models import ConsumerFeedback
 from runtime import engine
 
 
@@ -75,3 +79,27 @@ def test_indexing_routes_need_a_token_and_answer_202(api_client: Any, auth: dict
         answer = api_client.post(f"/api/tasks/search/{route}", headers=auth)
         assert answer.status_code == 202, answer.text
         assert answer.json()["status_url"].startswith("/api/tasks/status/")
+
+
+def test_a_cached_answer_gives_way_to_the_next_indexing_run(api_client: Any) -> None:
+    # Given a search answered (and cached: SEARCH_CACHE_S defaults to 30 s)
+    _indexed(api_client)
+    params = {"q": "ortolan", "limit": 5}
+    assert api_client.get("/api/search", params=params).json()["total"]["value"] == 0
+    # When a comment saying the word is written and indexed
+    with engine().begin() as connection:
+        connection.execute(
+            insert(ConsumerFeedback).values(
+                lot_id=3001,
+                created_at=datetime(2026, 1, 5, tzinfo=UTC),
+                rating=4,
+                texture=4,
+                taste=4,
+                comment="Un ortolan, paraît-il.",
+            )
+        )
+    search.index_changes(engine())
+    # Then the very next search finds it
+    found = api_client.get("/api/search", params=params).json()
+    assert found["total"] == {"value": 1, "relation": "eq"}
+    assert found["results"][0]["snippet"].startswith("Un **ortolan**")
