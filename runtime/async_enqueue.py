@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from typing import Any
+from typing import Any, Unpack
 
 import dramatiq
 import hiredis
@@ -31,7 +31,7 @@ from redis.exceptions import NoScriptError
 from runtime.build import current
 from runtime.connections import async_redis_client
 from runtime.context import outbox
-from runtime.deferred import Outbox
+from runtime.deferred import Outbox, SubmitOptions
 from runtime.jobs import Job, Submitted, callback_option
 from runtime.outage import REDIS_ERRORS
 
@@ -94,27 +94,14 @@ class AsyncOutbox:
         self._script = client.register_script(sync.records.enqueue_script)
 
     async def submit(
-        self,
-        job: Job[Any],
-        payload: BaseModel,
-        *,
-        delay_ms: int | None = None,
-        idempotency_key: str | None = None,
-        idempotency_ttl_s: int,
-        callback_url: str | None = None,
-        priority_class: str | None = None,
+        self, job: Job[Any], payload: BaseModel, **options: Unpack[SubmitOptions]
     ) -> Submitted:
-        options: dict[str, Any] = dict(
-            delay_ms=delay_ms,
-            idempotency_key=idempotency_key,
-            idempotency_ttl_s=idempotency_ttl_s,
-            callback_url=callback_url,
-            priority_class=priority_class,
-        )
+        delay_ms, callback_url = options.get("delay_ms"), options.get("callback_url")
         message = job.message(
-            payload, priority_class=priority_class, **callback_option(callback_url)
+            payload, priority_class=options.get("priority_class"), **callback_option(callback_url)
         )
-        if self.sync.deferring or idempotency_key is not None or "unique_key" in message.options:
+        unique = "unique_key" in message.options
+        if self.sync.deferring or options.get("idempotency_key") is not None or unique:
             run = functools.partial(self.sync.submit, job, payload, **options)
             return await asyncio.to_thread(run)
         try:
