@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import ControlDep, WriterDep
 from api.params import Limit, OptionalName, TaskIdPath
-from api.schemas import Cancelled, TaskList, TaskPublic
+from api.schemas import Cancelled, ModelResponse, TaskList, TaskPublic
 from runtime import (
     ACTIVE_STATES,
     QUEUES,
     REDIS_ERRORS,
+    Control,
     State,
     deferred_record,
     engine,
@@ -86,8 +87,13 @@ def list_tasks(
     return TaskList(total=len(records), tasks=[TaskPublic.of(r) for r in records])
 
 
-@router.get("/status/{task_id}")
-def task_status(task_id: TaskIdPath, control: ControlDep) -> TaskPublic:
+@router.get("/status/{task_id}", response_model=TaskPublic)
+def task_status(task_id: TaskIdPath, control: ControlDep) -> ModelResponse:
+    """Polled by clients until the job ends: answered without FastAPI's re-validation."""
+    return ModelResponse(_status(task_id, control))
+
+
+def _status(task_id: str, control: Control) -> TaskPublic:
     try:
         record = control.records.get(task_id)
     except REDIS_ERRORS:
