@@ -6,15 +6,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from api.fast_enqueue import fast_routes
+from api.fast_enqueue import FastEnqueue, fast_routes
 from api.routers import notifications
 
 EMAIL = "/api/tasks/notifications/email"
 BODY = {"to_email": "chef@example.org", "subject": "Lot 3472", "body_html": "<p>prêt</p>"}
 
 
-def test_only_routes_whose_inputs_are_a_body_model_and_the_writer_token_qualify() -> None:
-    chosen = fast_routes(notifications.router.routes)
+def test_only_routes_whose_inputs_are_a_body_model_and_the_writer_token_qualify(
+    api_client: Any,
+) -> None:
+    # The app answers them through the fast path, innermost of its middleware
+    innermost = api_client.app.user_middleware[-1]
+    assert innermost.cls is FastEnqueue
+    chosen = innermost.kwargs["routes"]
+    assert chosen.keys() == fast_routes(notifications.router.routes).keys()
     assert sorted(chosen) == [
         "/api/tasks/notifications/anomaly-alert",
         "/api/tasks/notifications/bulk-email",
