@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import ControlDep, WriterDep
 from api.params import Limit, OptionalName, TaskIdPath
@@ -13,8 +14,8 @@ from runtime import (
     ACTIVE_STATES,
     QUEUES,
     REDIS_ERRORS,
-    Control,
     State,
+    async_outbox,
     deferred_record,
     engine,
     live_workers,
@@ -88,31 +89,35 @@ def list_tasks(
 
 
 @router.get("/status/{task_id}", response_model=TaskPublic)
-def task_status(task_id: TaskIdPath, control: ControlDep) -> ModelResponse:
-    """Polled by clients until the job ends: answered without FastAPI's re-validation."""
-    return ModelResponse(_status(task_id, control))
-
-
-def _status(task_id: str, control: Control) -> TaskPublic:
+async def task_status(task_id: TaskIdPath) -> ModelResponse:
+    """Polled by clients until the job ends: the record is read on the event loop (bounded by
+    API_ENQUEUE_TIMEOUT_S) and answered without FastAPI's re-validation; only a job Redis does
+    not have, or Redis failing, sends the database read to the thread pool."""
     try:
-        record = control.records.get(task_id)
-    except REDIS_ERRORS:
+        record = await async_outbox().record(task_id)
+    except REDIS_ERRORS as error:
         # A job accepted while Redis is down is in the journal: answer from there, else 503.
-        deferred = deferred_record(engine(), task_id)
-        if deferred is None:
-            raise
-        return TaskPublic.of(deferred).model_copy(update={"queued": "deferred"})
+        return ModelResponse(await run_in_threadpool(_while_redis_fails, task_id, error))
     if record is None:
-        # Only unknown ids pay this read: a deferred job waiting for (or superseded at) its send.
-        deferred = deferred_record(engine(), task_id)
-        if deferred is None:
-            raise HTTPException(
-                404, detail=f"unknown task_id {task_id!r} (never existed or expired)"
-            )
-        return TaskPublic.of(deferred).model_copy(
-            update={"queued": "deferred" if deferred.state == State.PENDING else "broker"}
-        )
-    return TaskPublic.of(record)
+        return ModelResponse(await run_in_threadpool(_not_in_redis, task_id))
+    return ModelResponse(TaskPublic.of(record))
+
+
+def _while_redis_fails(task_id: str, error: Exception) -> TaskPublic:
+    deferred = deferred_record(engine(), task_id)
+    if deferred is None:
+        raise error
+    return TaskPublic.of(deferred).model_copy(update={"queued": "deferred"})
+
+
+def _not_in_redis(task_id: str) -> TaskPublic:
+    # Only unknown ids pay this read: a deferred job waiting for (or superseded at) its send.
+    deferred = deferred_record(engine(), task_id)
+    if deferred is None:
+        raise HTTPException(404, detail=f"unknown task_id {task_id!r} (never existed or expired)")
+    return TaskPublic.of(deferred).model_copy(
+        update={"queued": "deferred" if deferred.state == State.PENDING else "broker"}
+    )
 
 
 router.add_api_route("/{task_id}", task_status, methods=["GET"], response_model=TaskPublic)
