@@ -2,11 +2,11 @@
 of ours, that answers a POST to one of `fast_routes` by calling its endpoint itself.
 
 Per enqueue, FastAPI's route matching (every router's routes tried in turn), dependency solving
-and its request/exception wrappers cost about as much CPU as the enqueue (README "API enqueue
-speed"). Here the route is a dict lookup on the path, and then the same steps run, in order: the
-same `require_writer` (bearer token, revocation, scope), the same payload model validating the
-same JSON body, the same `async def` endpoint (api/enqueue.py, submit_async), its answer sent as
-it is, its errors answered by the app's own exception handlers.
+and its request/exception wrappers cost about as much CPU as the enqueue (README, Benchmarks,
+"API enqueue, second pass"). Here the route is a dict lookup on the path, and then the same
+steps run, in order: the same `require_writer` (bearer token, revocation, scope), the same
+payload model validating the same JSON body, the same `async def` endpoint (api/enqueue.py,
+submit_async), its answer sent as it is, its errors answered by the app's own exception handlers.
 
 Only the happy path is taken here. A request the route would refuse (no or bad token, a body its
 model rejects) goes on to FastAPI untouched, body replayed, so every 401, 403 and 422 is FastAPI's
