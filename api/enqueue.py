@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from api.callbacks import current_callback
 from api.idempotency import current_key
-from api.metrics import ENQUEUE_SECONDS, ENQUEUED
+from api.metrics import enqueue_seconds, enqueued
 from api.schemas import Accepted, SubmittedPublic
 from domain.platform.settings import get_settings
 from runtime import Job, Submitted, async_outbox, outbox
@@ -86,14 +86,14 @@ def _request_options() -> dict[str, Any]:
 def _accepted(
     job: Job[Any], outcome: Submitted, *, started: float, message: str, echo: dict[str, Any]
 ) -> Accepted:
-    ENQUEUE_SECONDS.labels(job.name).observe(time.perf_counter() - started)
+    enqueue_seconds(job.name).observe(time.perf_counter() - started)
     if outcome.cached:
         kind, note = "cached", CACHED_NOTE
     elif outcome.duplicate:
         kind, note = "duplicate", DUPLICATE_NOTE
     else:
         kind, note = ("deferred" if outcome.deferred else "accepted"), message
-    ENQUEUED.labels(job.name, kind).inc()
+    enqueued(job.name, kind).inc()
     status_url = f"/api/tasks/status/{outcome.task_id}"
     return Accepted(
         SubmittedPublic(

@@ -15,6 +15,7 @@ from api import console, docs, errors
 from api.callbacks import CallbackUrl
 from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
+from api.fast_enqueue import FastEnqueue, fast_routes
 from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
@@ -87,6 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
     console.install(app)
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
+    # Innermost: the hot enqueue routes' happy path without FastAPI's routing (api/fast_enqueue.py).
+    app.add_middleware(FastEnqueue, routes=fast_routes(notifications.router.routes))
     app.add_middleware(IdempotencyKey)
     app.add_middleware(CallbackUrl, settings=settings)
     # Inside BodySizeLimit: it buffers bodies. The console's login is a plain HTML form.

@@ -6,6 +6,7 @@ never raw paths, so their number stays bounded.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from prometheus_client import Counter, Histogram
@@ -29,6 +30,12 @@ REQUEST_SECONDS = Histogram(
 HTTP_ERRORS = Counter(
     "gaveurs_api_http_errors_total", "HTTP answers with status >= 400.", ["route", "status"]
 )
+#: The labelled series, looked up once per label values: `labels()` validates and locks each
+#: call, three times per enqueue. Label values are bounded (route templates, job names).
+enqueue_seconds = functools.cache(ENQUEUE_SECONDS.labels)
+enqueued = functools.cache(ENQUEUED.labels)
+request_seconds = functools.cache(REQUEST_SECONDS.labels)
+
 #: Requests that matched no route (404 scans) share one label.
 UNMATCHED = "unmatched"
 
@@ -56,7 +63,7 @@ class RequestMetrics:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", None) or _mount(scope) or UNMATCHED
-            REQUEST_SECONDS.labels(route, scope["method"]).observe(time.perf_counter() - started)
+            request_seconds(route, scope["method"]).observe(time.perf_counter() - started)
             if status >= 400:
                 HTTP_ERRORS.labels(route, str(status)).inc()
 

@@ -114,17 +114,26 @@ class SubmittedPublic(BaseModel):
     queued: Literal["broker", "deferred"] = "broker"
 
 
-class Accepted(Response):
-    """The 202 of an enqueue, serialized once (orjson) with its Location header."""
+class ModelResponse(Response):
+    """A response model's JSON, serialized once (orjson). FastAPI would validate a returned model
+    against `response_model` again and serialize it in its thread pool (a second hop for a sync
+    route); routes keep `response_model=` for the OpenAPI schema."""
 
     media_type = "application/json"
 
-    def __init__(self, submitted: SubmittedPublic) -> None:
+    def __init__(
+        self, model: BaseModel, *, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(
-            orjson.dumps(submitted.model_dump(mode="json")),
-            status_code=202,
-            headers={"Location": submitted.status_url},
+            orjson.dumps(model.model_dump(mode="json")), status_code=status_code, headers=headers
         )
+
+
+class Accepted(ModelResponse):
+    """The 202 of an enqueue with its Location header."""
+
+    def __init__(self, submitted: SubmittedPublic) -> None:
+        super().__init__(submitted, status_code=202, headers={"Location": submitted.status_url})
 
 
 #: `responses=` of the routers that enqueue: their 202 body in the OpenAPI schema.

@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Unpack
 
 import dramatiq
+import hiredis
 import redis
 import redis.asyncio
 from pydantic import BaseModel
@@ -30,7 +32,8 @@ from redis.exceptions import NoScriptError
 from runtime.build import current
 from runtime.connections import async_redis_client
 from runtime.context import outbox
-from runtime.deferred import Outbox
+from runtime.deferred import Outbox, SubmitOptions
+from runtime.job_records import JobRecord
 from runtime.jobs import Job, Submitted, callback_option
 from runtime.outage import REDIS_ERRORS
 
@@ -50,18 +53,24 @@ class LoopScripts:
         self._idle: list[Any] = []
 
     async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        return await self.call("EVALSHA", script.sha, len(keys), *keys, *args, script=script)
+
+    async def call(self, *command: Any, script: Any = None) -> Any:
+        """One command's answer; with `script`, an EVALSHA that loads it if Redis lacks it."""
         connection = self._idle.pop() if self._idle else self._open()
         try:
             try:
                 # Connected here, not by send_command: a Sentinel-managed connection asks the
                 # Sentinels for the master in its own connect().
                 await connection.connect()
-                await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                await self._send(connection, *command)
                 answer = await connection.read_response()
             except NoScriptError:
-                await connection.send_command("SCRIPT", "LOAD", script.script)
+                if script is None:
+                    raise
+                await self._send(connection, "SCRIPT", "LOAD", script.script)
                 script.sha = (await connection.read_response()).decode()
-                await connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                await self._send(connection, "EVALSHA", script.sha, *command[2:])
                 answer = await connection.read_response()
         except redis.ResponseError:
             self._idle.append(connection)  # the script's own error: the connection is fine
@@ -75,6 +84,12 @@ class LoopScripts:
             await connection.disconnect()
         return answer
 
+    @staticmethod
+    async def _send(connection: Any, *args: Any) -> None:
+        """`send_command` packed by hiredis (C): redis.asyncio packs in Python, growing its buffer
+        argument by argument, several times the cost for a record's many fields."""
+        await connection.send_packed_command(hiredis.pack_command(args))
+
 
 class AsyncOutbox:
     """The enqueue path of a web process's event loop, beside its (sync) Outbox."""
@@ -87,27 +102,14 @@ class AsyncOutbox:
         self._script = client.register_script(sync.records.enqueue_script)
 
     async def submit(
-        self,
-        job: Job[Any],
-        payload: BaseModel,
-        *,
-        delay_ms: int | None = None,
-        idempotency_key: str | None = None,
-        idempotency_ttl_s: int,
-        callback_url: str | None = None,
-        priority_class: str | None = None,
+        self, job: Job[Any], payload: BaseModel, **options: Unpack[SubmitOptions]
     ) -> Submitted:
-        options: dict[str, Any] = dict(
-            delay_ms=delay_ms,
-            idempotency_key=idempotency_key,
-            idempotency_ttl_s=idempotency_ttl_s,
-            callback_url=callback_url,
-            priority_class=priority_class,
-        )
+        delay_ms, callback_url = options.get("delay_ms"), options.get("callback_url")
         message = job.message(
-            payload, priority_class=priority_class, **callback_option(callback_url)
+            payload, priority_class=options.get("priority_class"), **callback_option(callback_url)
         )
-        if self.sync.deferring or idempotency_key is not None or "unique_key" in message.options:
+        unique = "unique_key" in message.options
+        if self.sync.deferring or options.get("idempotency_key") is not None or unique:
             run = functools.partial(self.sync.submit, job, payload, **options)
             return await asyncio.to_thread(run)
         try:
@@ -124,15 +126,29 @@ class AsyncOutbox:
         keys, record = broker.take_pending(queue_name, redis_id)
         assert record is not None, "JobTracking creates the record with the message on our broker"
         keys, args = self.sync.records.enqueue_call(keys, [redis_id, data], record)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await self._scripts.run(self._script, keys, args)
-        except TimeoutError:
-            raise redis.TimeoutError(
-                f"Redis did not answer the enqueue within {self.timeout_s:g} s"
-            ) from None
+        await self._bounded("the enqueue", self._scripts.run(self._script, keys, args))
         broker.emit_after("enqueue", sent, delay_ms)
         return Submitted(sent.message_id)
+
+    async def record(self, task_id: str) -> JobRecord | None:
+        """A job's record, read on the event loop within the same timeout (the status route,
+        which clients poll: no thread-pool hop either)."""
+        read = self._scripts.call("HGETALL", self.sync.records.key(task_id))
+        fields = await self._bounded("a status read", read)
+        if not fields:
+            return None
+        if not isinstance(fields, dict):  # RESP2's flat list; RESP3 answers a map
+            fields = dict(zip(fields[::2], fields[1::2], strict=True))
+        return JobRecord.from_hash(task_id, fields)
+
+    async def _bounded(self, what: str, call: Awaitable[Any]) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await call
+        except TimeoutError:
+            raise redis.TimeoutError(
+                f"Redis did not answer {what} within {self.timeout_s:g} s"
+            ) from None
 
 
 #: One per event loop (a redis.asyncio connection belongs to the loop that opened it).

@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import dramatiq
 import redis
@@ -193,6 +193,17 @@ def deferred_record(engine: Engine, task_id: str) -> JobRecord | None:
     )
 
 
+class SubmitOptions(TypedDict, total=False):
+    """What an enqueue route passes `Outbox.submit` and `AsyncOutbox.submit` besides the job and
+    its payload (`Job.submit`'s keywords)."""
+
+    delay_ms: int | None
+    idempotency_key: str | None
+    idempotency_ttl_s: Required[int]
+    callback_url: str | None
+    priority_class: str | None
+
+
 class Outbox:
     """The enqueue path of a web process: Redis, or the database journal while Redis is away."""
 
@@ -217,23 +228,8 @@ class Outbox:
         self._drainer: threading.Thread | None = None
 
     def submit(
-        self,
-        job: Job[Any],
-        payload: BaseModel,
-        *,
-        delay_ms: int | None = None,
-        idempotency_key: str | None = None,
-        idempotency_ttl_s: int,
-        callback_url: str | None = None,
-        priority_class: str | None = None,
+        self, job: Job[Any], payload: BaseModel, **options: Unpack[SubmitOptions]
     ) -> Submitted:
-        options: dict[str, Any] = dict(
-            delay_ms=delay_ms,
-            idempotency_key=idempotency_key,
-            idempotency_ttl_s=idempotency_ttl_s,
-            callback_url=callback_url,
-            priority_class=priority_class,
-        )
         if not self.deferring:
             try:
                 return job.submit(payload, **options)

@@ -4,6 +4,8 @@ API on a request body, validates the payload. Keys come from the process's setti
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -12,19 +14,28 @@ from domain.platform import sealing
 from domain.platform.settings import Settings, get_settings
 
 
-def _keys() -> str:
+@functools.cache
+def _runtime() -> tuple[Callable[[], Any], type[Exception]]:
+    """runtime.build's `current` and NotSetUp, imported once (its imports lead back here, so not
+    at the top): an import statement in `_keys` cost more than the lookup, six times an enqueue."""
     from runtime.build import current
     from runtime.errors import NotSetUp
 
+    return current, NotSetUp
+
+
+def _keys() -> str:
+    current, not_set_up = _runtime()
     try:
         settings: Settings = current().settings
-    except NotSetUp:
+    except not_set_up:
         settings = get_settings()
     return settings.payload_keys.get_secret_value()
 
 
 def _open(value: Any) -> Any:
-    return sealing.unseal(value, _keys())
+    # The keys only for a sealed value: the fields of a request body are plain.
+    return sealing.unseal(value, _keys()) if sealing.is_sealed(value) else value
 
 
 def _seal(value: str) -> str:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import ControlDep, WriterDep
 from api.params import Limit, OptionalName, TaskIdPath
-from api.schemas import Cancelled, TaskList, TaskPublic
+from api.schemas import Cancelled, ModelResponse, TaskList, TaskPublic
 from runtime import (
     ACTIVE_STATES,
     QUEUES,
     REDIS_ERRORS,
     State,
+    async_outbox,
     deferred_record,
     engine,
     live_workers,
@@ -86,27 +88,36 @@ def list_tasks(
     return TaskList(total=len(records), tasks=[TaskPublic.of(r) for r in records])
 
 
-@router.get("/status/{task_id}")
-def task_status(task_id: TaskIdPath, control: ControlDep) -> TaskPublic:
+@router.get("/status/{task_id}", response_model=TaskPublic)
+async def task_status(task_id: TaskIdPath) -> ModelResponse:
+    """Polled by clients until the job ends: the record is read on the event loop (bounded by
+    API_ENQUEUE_TIMEOUT_S) and answered without FastAPI's re-validation; only a job Redis does
+    not have, or Redis failing, sends the database read to the thread pool."""
     try:
-        record = control.records.get(task_id)
-    except REDIS_ERRORS:
+        record = await async_outbox().record(task_id)
+    except REDIS_ERRORS as error:
         # A job accepted while Redis is down is in the journal: answer from there, else 503.
-        deferred = deferred_record(engine(), task_id)
-        if deferred is None:
-            raise
-        return TaskPublic.of(deferred).model_copy(update={"queued": "deferred"})
+        return ModelResponse(await run_in_threadpool(_while_redis_fails, task_id, error))
     if record is None:
-        # Only unknown ids pay this read: a deferred job waiting for (or superseded at) its send.
-        deferred = deferred_record(engine(), task_id)
-        if deferred is None:
-            raise HTTPException(
-                404, detail=f"unknown task_id {task_id!r} (never existed or expired)"
-            )
-        return TaskPublic.of(deferred).model_copy(
-            update={"queued": "deferred" if deferred.state == State.PENDING else "broker"}
-        )
-    return TaskPublic.of(record)
+        return ModelResponse(await run_in_threadpool(_not_in_redis, task_id))
+    return ModelResponse(TaskPublic.of(record))
+
+
+def _while_redis_fails(task_id: str, error: Exception) -> TaskPublic:
+    deferred = deferred_record(engine(), task_id)
+    if deferred is None:
+        raise error
+    return TaskPublic.of(deferred).model_copy(update={"queued": "deferred"})
+
+
+def _not_in_redis(task_id: str) -> TaskPublic:
+    # Only unknown ids pay this read: a deferred job waiting for (or superseded at) its send.
+    deferred = deferred_record(engine(), task_id)
+    if deferred is None:
+        raise HTTPException(404, detail=f"unknown task_id {task_id!r} (never existed or expired)")
+    return TaskPublic.of(deferred).model_copy(
+        update={"queued": "deferred" if deferred.state == State.PENDING else "broker"}
+    )
 
 
 router.add_api_route("/{task_id}", task_status, methods=["GET"], response_model=TaskPublic)

@@ -24,7 +24,9 @@ isolated Redis and SQLite), driven over HTTP from this process.
   code's waits, are the limit.
 
 The enqueue route is `async def` (api/routers/notifications.py): its enqueue is awaited on the
-event loop with redis.asyncio (runtime/async_enqueue.py), no thread-pool hop.
+event loop with redis.asyncio (runtime/async_enqueue.py), no thread-pool hop, and it is answered
+past FastAPI's routing and dependency solving (api/fast_enqueue.py). `targets` also counts the
+wrk rounds at 16 connections that held both the rate and the p99 (the issue asks 10 of 10).
 
     python -m ops.bench.api [--clients 1 16 64 --requests 4000 --e2e-samples 300
                              --wrk-seconds 10 --wrk-rounds 3]
@@ -316,6 +318,19 @@ def run(
         targets[f"{processes}_p99_ms_at_16_clients"] = report.target(
             at_target.get("latency_ms", {}).get("p99"), at_most=p99
         )
+        # The issue asks both held in every one of the consecutive rounds (10 of 10).
+        runs = zip(
+            at_target.get("requests_per_second_runs", []),
+            at_target.get("p99_ms_runs", []),
+            strict=True,
+        )
+        held = sum(rps >= rate and ms <= p99 for rps, ms in runs)
+        rounds = at_target.get("rounds")
+        targets[f"{processes}_rounds_holding_both_at_16_clients"] = {
+            "value": held if rounds else None,  # None: not measured (no wrk)
+            "target": f"{rounds} of {rounds}" if rounds else "every round",
+            "pass": bool(rounds) and held == rounds,
+        }
     return {
         "benchmark": "api",
         "server": "uvicorn api.main:app --no-access-log (1 process), isolated Redis and SQLite",

@@ -55,9 +55,11 @@ TARGET_RATIO_TO_CELERY_THREADS = 2.5
 RQ_FORKING_JOBS = 1000
 
 
-def celery_command(pool: str, concurrency: int, index: int) -> list[str]:
+def celery_command(
+    pool: str, concurrency: int, index: int, *, app: str = "ops.bench.celery_jobs"
+) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "ops.bench.celery_jobs", "worker",
+        sys.executable, "-m", "celery", "-A", app, "worker",
         "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "WARNING",
         "--hostname", f"peers{index}@%h",
     ]  # fmt: skip

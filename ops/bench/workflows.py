@@ -9,7 +9,7 @@ completion callback, on the same Redis and the same worker.
 2. Wide chord. A W-wide group then one callback, with the workers already running: ours
    (`chord`, the callback receiving nothing and, separately, all W results), Dramatiq's
    `group(...).add_completion_callback(...)` on the same broker, and Celery's `chord` (members
-   and callback as bare `@app.task`s, ops/bench/celery_jobs.py; its Redis result backend on the
+   and callback as bare `@app.task`s, ops/bench/celery_chords.py; its Redis result backend on the
    same Redis; a threads-pool worker of 8 threads, like ours). Celery's callback always gets the
    W results. Time from the submit call to the callback's end, and the submit call alone.
 
@@ -122,7 +122,7 @@ def cost_per_step(client: redis.Redis, *, jobs: int, rounds: int, redis_pid: int
 def wide_chord(client: redis.Redis, *, width: int, rounds: int) -> dict[str, Any]:
     import celery
 
-    from ops.bench import celery_jobs as c
+    from ops.bench import celery_chords as c
     from ops.bench import workflow_jobs as w
     from runtime import chord, group, submit_workflow
 
@@ -156,7 +156,7 @@ def wide_chord(client: redis.Redis, *, width: int, rounds: int) -> dict[str, Any
     totals: dict[str, list[float]] = {side: [] for side in sides}
     submits: dict[str, list[float]] = {side: [] for side in sides}
     client.flushall()
-    celery_worker = celery_command("threads", 8, 0)
+    celery_worker = celery_command("threads", 8, 0, app="ops.bench.celery_chords")
     with (
         worker(client, module=MODULE, queue="default", threads=8, log_dir=log_dir),
         spawned(celery_worker, log_dir=log_dir, name="celery-worker"),

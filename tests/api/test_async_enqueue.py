@@ -66,11 +66,18 @@ def test_a_stalled_redis_gets_503s_after_the_timeout_and_the_loop_keeps_serving(
 ) -> None:
     with api(redis_alone.url, tmp_path, DEFERRED_MAX_JOBS="0") as base:
         # Given an API whose async enqueue works (its connection to Redis is open)
-        assert httpx.post(base + EMAIL, json=BODY, headers=AUTH).status_code == 202
+        first = httpx.post(base + EMAIL, json=BODY, headers=AUTH)
+        assert first.status_code == 202
         # When Redis stops answering and 8 enqueues arrive at once
         redis_alone.pause()
         answers, probe_s, elapsed = asyncio.run(_during_stall(base, posts=8))
+        # (and a client polls its task's status: read on the loop too, a 503 after the timeout)
+        started = time.monotonic()
+        polled = httpx.get(base + first.json()["status_url"], timeout=30)
+        polled_s = time.monotonic() - started
         redis_alone.resume()
+        assert polled.status_code == 503, polled.text
+        assert TIMEOUT_S <= polled_s < 4 * TIMEOUT_S, polled_s
         # Then the process answered a probe meanwhile, and every enqueue got its 503 after
         # about the timeout, all together (not one after the other)
         assert probe_s < TIMEOUT_S, probe_s
