@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -30,17 +30,19 @@ RARE_FILTER_SHARE = 0.25
 RANKED_MONTH_TAGS = 3
 
 
+class RequestOptions(TypedDict, total=False):
+    """What a search may add to its query (Request.of's keywords)."""
+
+    kind: str | None
+    site_code: str | None
+    date_from: date | None
+    date_to: date | None
+    limit: int
+    offset: int
+
+
 def search(
-    engine: Engine,
-    q: str,
-    *,
-    kind: str | None = None,
-    site_code: str | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    limit: int = 20,
-    offset: int = 0,
-    window: int = WINDOW,
+    engine: Engine, q: str, *, window: int = WINDOW, **options: Unpack[RequestOptions]
 ) -> dict[str, Any]:
     """Hits of `q` (see domain.search.text.parse), best first, with facets by kind and site.
 
@@ -50,7 +52,7 @@ def search(
     within the site filter, and the other way round), so a client can show what another
     choice would give.
     """
-    request = Request.of(q, kind, site_code, date_from, date_to, limit=limit, offset=offset)
+    request = Request.of(q, **options)
     # Read-only where the engine can say so (PostgreSQL); SQLite reads take no write lock.
     with engine.connect().execution_options(postgresql_readonly=True) as connection:
         return answer(connection, request, window=window)
