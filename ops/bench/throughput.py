@@ -16,7 +16,8 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from ops.bench.env import group_cpu_s, isolated, process_cpu_s, worker
 from ops.bench.produce import SIDES, produce
 
 TARGET_RATIO = 0.7
+#: The sides whose workers are Dramatiq's (they write Dramatiq's heartbeats).
+DRAMATIQ_SIDES = ("plain", "ours")
 POLL_S = 0.005
 
 
@@ -77,20 +80,18 @@ def consuming(client: redis.Redis) -> set[bytes]:
     return set(client.zrange("dramatiq:__heartbeats__", 0, -1))
 
 
-def one_run(
+@contextmanager
+def dramatiq_workers(
     client: redis.Redis,
-    *,
     side: str,
-    jobs: int,
+    *,
     processes: int,
     threads: int,
-    redis_pid: int,
     log_dir: Path,
-) -> dict[str, Any]:
-    client.flushall()
-    fill = produce(side, jobs)
-    assert client.llen("dramatiq:default") == jobs, "the queue was not filled"
-    producers = frozenset(consuming(client))
+    env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> Iterator[list[int]]:
+    """A Dramatiq side's worker (`dramatiq MODULE`), started; yields its process group."""
     with worker(
         client,
         module=SIDES[side],
@@ -100,18 +101,49 @@ def one_run(
         log_dir=log_dir,
         wait_live=False,
         name=f"worker-{side}",
+        env=env,
+        prefix=prefix,
     ) as process:
+        yield [process.pid]
+
+
+#: Starts a side's workers: `(client, side, *, processes, threads, log_dir)`, yields the process
+#: groups whose CPU time counts (the first is the main one).
+Workers = Callable[..., AbstractContextManager[list[int]]]
+
+
+def one_run(
+    client: redis.Redis,
+    *,
+    side: str,
+    jobs: int,
+    processes: int,
+    threads: int,
+    redis_pid: int,
+    log_dir: Path,
+    workers: Workers = dramatiq_workers,
+    queue_key: str = "dramatiq:default",
+) -> dict[str, Any]:
+    """One drain: flush, fill through the side's own enqueue (`celery_threads` fills as
+    `celery`), start its workers, measure (`drain`), check each job ran exactly once."""
+    client.flushall()
+    fill = produce(side.partition("_")[0], jobs)
+    assert client.llen(queue_key) == jobs, f"the {side} queue was not filled"
+    producers = frozenset(consuming(client))
+    with workers(client, side, processes=processes, threads=threads, log_dir=log_dir) as groups:
         figures = drain(
             client,
             jobs=jobs,
-            worker_pgid=process.pid,
+            worker_pgid=groups[0],
             redis_pid=redis_pid,
             timeout_s=900,
-            processes=processes,
+            more_pgids=groups[1:],
+            # Dramatiq's sides: once every process consumes; the peers write no heartbeats.
+            processes=processes if side in DRAMATIQ_SIDES else 0,
             producers=producers,
         )
     # Exactly once each: no job lost, none run twice.
-    assert counters.completed(client) == jobs, counters.completed(client)
+    assert counters.completed(client) == jobs, (side, counters.completed(client))
     if side == "ours":
         succeeded = client.zcard("gaveurs:jobs:state:SUCCESS")
         assert succeeded == jobs, f"{succeeded} SUCCESS records for {jobs} jobs"
@@ -120,9 +152,11 @@ def one_run(
 
 def summarize(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
     mine = [run for run in runs if run["side"] == side]
+    rates = [run["msgs_per_second"] for run in mine]
     return {
-        "msgs_per_second_median": round(statistics.median(r["msgs_per_second"] for r in mine), 1),
-        "msgs_per_second_runs": [r["msgs_per_second"] for r in mine],
+        "msgs_per_second_median": round(statistics.median(rates), 1),
+        "msgs_per_second_spread": [min(rates), max(rates)],
+        "msgs_per_second_runs": rates,
         "worker_cpu_us_per_msg_median": statistics.median(r["worker_cpu_us_per_msg"] for r in mine),
         "redis_cpu_us_per_msg_median": statistics.median(r["redis_cpu_us_per_msg"] for r in mine),
     }
