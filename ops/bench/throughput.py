@@ -7,22 +7,28 @@ INCR, return a small dict), so the counter the benchmark polls costs each side t
 alternate in ABBA order (plain, ours, ours, plain, ...) on the same Redis, flushed between runs,
 with the same processes and threads; the median of each side is compared.
 
+Then the same rounds again with the workers on a network-namespace host 10 ms (`--rtt-ms`) from
+Redis (ops/netns.py: root only, else the JSON says why): `rtt` in the JSON.
+
     python -m ops.bench.throughput [--jobs 20000 --rounds 2 --processes 1 --threads 8]
+        [--rtt-ms 10 --rtt-jobs 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from ops import netns
 from ops.bench import counters, report
 from ops.bench.env import group_cpu_s, isolated, process_cpu_s, worker
 from ops.bench.produce import SIDES, produce
@@ -162,44 +168,113 @@ def summarize(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
     }
 
 
-def run(
-    *, jobs: int = 20_000, rounds: int = 2, processes: int = 1, threads: int = 8
-) -> dict[str, Any]:
-    load_before = report.load()
-    server, tmp = isolated()
-    try:
-        runs = []
-        for index in range(rounds):
-            order = ("plain", "ours") if index % 2 == 0 else ("ours", "plain")
-            for side in order:
-                runs.append(
-                    one_run(
-                        server.client,
-                        side=side,
-                        jobs=jobs,
-                        processes=processes,
-                        threads=threads,
-                        redis_pid=server.process.pid,
-                        log_dir=tmp,
-                    )
+def abba(
+    client: redis.Redis,
+    *,
+    rounds: int,
+    jobs: int,
+    worker: dict[str, int],
+    redis_pid: int,
+    log_dir: Path,
+    workers: Workers = dramatiq_workers,
+) -> list[dict[str, Any]]:
+    """`rounds` of plain then ours, every other round the other way round (ABBA); `worker`:
+    processes and threads."""
+    runs = []
+    for index in range(rounds):
+        for side in DRAMATIQ_SIDES if index % 2 == 0 else DRAMATIQ_SIDES[::-1]:
+            runs.append(
+                one_run(
+                    client,
+                    side=side,
+                    jobs=jobs,
+                    processes=worker["processes"],
+                    threads=worker["threads"],
+                    redis_pid=redis_pid,
+                    log_dir=log_dir,
+                    workers=workers,
                 )
-    finally:
-        server.stop()
+            )
+    return runs
+
+
+def compared(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each side's summary and the ratio of their medians, with each round's own ratio."""
     plain, ours = summarize(runs, "plain"), summarize(runs, "ours")
-    ratio = round(ours["msgs_per_second_median"] / plain["msgs_per_second_median"], 3)
+    per_round = [
+        round(o / p, 3)
+        for p, o in zip(plain["msgs_per_second_runs"], ours["msgs_per_second_runs"], strict=True)
+    ]
+    return {
+        "plain": plain,
+        "ours": ours,
+        "ratio_ours_to_plain": round(
+            ours["msgs_per_second_median"] / plain["msgs_per_second_median"], 3
+        ),
+        "ratio_per_round": per_round,
+        "ratio_spread": [min(per_round), max(per_round)],
+    }
+
+
+def run(
+    *,
+    jobs: int = 20_000,
+    rounds: int = 2,
+    processes: int = 1,
+    threads: int = 8,
+    rtt_ms: float = 10,
+    rtt_jobs: int = 1_000,
+) -> dict[str, Any]:
+    """The ABBA rounds on this machine; then, with `rtt_ms` > 0, the same rounds (`rtt_jobs`
+    each) with the workers on a network-namespace host `rtt_ms` from Redis (ops/netns.py)."""
+    load_before = report.load()
+    why = netns.reason() if rtt_ms > 0 else "not asked (--rtt-ms 0)"
+    sizes = {"processes": processes, "threads": threads}
+    with ExitStack() as stack:
+        hosts = [] if why else stack.enter_context(netns.hosts(1))
+        server, tmp = isolated(bind=("127.0.0.1", *(host.gateway for host in hosts)))
+        stack.callback(server.stop)
+        runs = abba(
+            server.client,
+            rounds=rounds,
+            redis_pid=server.process.pid,
+            log_dir=tmp,
+            jobs=jobs,
+            worker=sizes,
+        )
+        far: dict[str, Any] = {"rtt_ms": rtt_ms, "jobs": rtt_jobs}
+        if why:
+            far["skipped"] = f"no worker host {rtt_ms:g} ms from Redis: {why}"
+        else:
+            host = hosts[0]
+            url = stack.enter_context(netns.path_to_redis(host, server.port, rtt_ms))
+            far["measured_rtt_ms"] = netns.measured_rtt_ms(host, url)
+            far_runs = abba(
+                server.client,
+                rounds=rounds,
+                redis_pid=server.process.pid,
+                log_dir=tmp,
+                workers=functools.partial(
+                    dramatiq_workers, env={"REDIS_URL": url}, prefix=host.run
+                ),
+                jobs=rtt_jobs,
+                worker=sizes,
+            )
+            far.update(compared(far_runs), runs=far_runs)
+    near = compared(runs)
+    ratio = near["ratio_ours_to_plain"]
     return {
         "benchmark": "throughput",
         "jobs": jobs,
         "rounds": rounds,
-        "worker": {"processes": processes, "threads": threads},
+        "worker": sizes,
         "method": (
             "pre-filled queue, from the first completion once every worker process consumes to "
             "the last, ABBA order, median per side"
         ),
-        "plain": plain,
-        "ours": ours,
-        "ratio_ours_to_plain": ratio,
+        **near,
         "runs": runs,
+        "rtt": far,
         "targets": {"ratio_ours_to_plain": report.target(ratio, at_least=TARGET_RATIO)},
         "load": {"before": load_before, "after": report.load()},
     }
@@ -211,8 +286,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--rtt-ms", type=float, default=10, help="round trip of the far rounds (0: none)"
+    )
+    parser.add_argument("--rtt-jobs", type=int, default=1_000, help="jobs of each far run")
     args = parser.parse_args()
-    result = run(jobs=args.jobs, rounds=args.rounds, processes=args.processes, threads=args.threads)
+    result = run(
+        jobs=args.jobs,
+        rounds=args.rounds,
+        processes=args.processes,
+        threads=args.threads,
+        rtt_ms=args.rtt_ms,
+        rtt_jobs=args.rtt_jobs,
+    )
     print(json.dumps(result, indent=2))
 
 
