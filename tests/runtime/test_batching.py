@@ -4,6 +4,7 @@ meanwhile queue behind it and go together, deterministically."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ from dramatiq.middleware import raise_thread_exception
 
 from ops.local_redis import RedisServer
 from runtime import State, records
+from runtime.batching import MAX_IN_FLIGHT
 
 PAUSE_MS = 400
 
@@ -49,9 +51,13 @@ class Writer(threading.Thread):
 
 @pytest.fixture()
 def paused(redis_server: RedisServer) -> Iterator[Callable[[], None]]:
-    """Pause Redis's writes for PAUSE_MS (the writes made meanwhile wait in Redis)."""
+    """Pause Redis's writes for PAUSE_MS (the writes made meanwhile wait in Redis). One call in
+    flight at a time (a held call would otherwise let the next write lead a second one)."""
+    batcher = records().writes
+    batcher.max_in_flight = 1
     yield lambda: redis_server.client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
     redis_server.client.execute_command("CLIENT", "UNPAUSE")
+    batcher.max_in_flight = MAX_IN_FLIGHT
 
 
 def _while_one_is_held(pause: Callable[[], None], writes: list[Callable[[], Any]]) -> list[Writer]:
@@ -190,3 +196,29 @@ def test_a_leader_interrupted_mid_call_hands_the_lead_on(paused: Callable[[], No
     assert [w.outcome for w in queued] == [(State.STARTED, 0, True)] * 2
     later = _pending()
     assert _started(later, "c") == (State.STARTED, 0, True)
+
+
+def test_far_from_redis_a_second_call_leaves_without_waiting_for_the_first(
+    paused: Callable[[], None], redis_server: RedisServer
+) -> None:
+    # Given two calls allowed in flight, and a first write held in Redis (a slow round trip)
+    batcher = records().writes
+    batcher.max_in_flight, batcher.peak_in_flight = 2, 0
+    tasks = [_pending() for _ in range(4)]
+    calls, writes = batcher.calls, batcher.writes
+    # (longer than the fixture's pause: four thread starts on a loaded machine fit in it)
+    redis_server.client.execute_command("CLIENT", "PAUSE", 3 * PAUSE_MS, "WRITE")
+    writers = [Writer(functools.partial(_started, t, "a")) for t in tasks]
+    for writer in writers:
+        writer.start()
+        time.sleep(0.05)  # each made once the call before it has been out for a while
+    for writer in writers:
+        writer.join(timeout=10)
+        assert not writer.is_alive(), "a writer is stuck"
+    # Then the second write led its own call at once, the later ones queued behind the two in
+    # flight (never a third at once), and each got its own reply
+    assert [w.outcome for w in writers] == [(State.STARTED, 0, True)] * 4
+    assert batcher.writes - writes == 4
+    assert batcher.peak_in_flight == 2
+    # (the two queued go together, or each with one of the two calls that return together)
+    assert batcher.calls - calls in (3, 4)
