@@ -109,7 +109,10 @@ def _finished_statement(
     )
     columns = ["task_id", "actor", "queue", "body", "accepted_at", "finished_at", "outcome"]
     compiled = statement.compile(dialect=dialect, column_keys=columns)
-    convert = JournalEntry.__table__.c.finished_at.type.bind_processor(dialect)
+    # The dialect's own conversion (on SQLite, the text SQLAlchemy stores and compares).
+    convert = JournalEntry.__table__.c.finished_at.type.dialect_impl(dialect).bind_processor(
+        dialect
+    )
     order = compiled.positiontup if dialect.positional else None
     return compiled.string, order, convert or (lambda value: value)
 
