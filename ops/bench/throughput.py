@@ -290,16 +290,7 @@ def main() -> None:
         "--rtt-ms", type=float, default=10, help="round trip of the far rounds (0: none)"
     )
     parser.add_argument("--rtt-jobs", type=int, default=1_000, help="jobs of each far run")
-    args = parser.parse_args()
-    result = run(
-        jobs=args.jobs,
-        rounds=args.rounds,
-        processes=args.processes,
-        threads=args.threads,
-        rtt_ms=args.rtt_ms,
-        rtt_jobs=args.rtt_jobs,
-    )
-    print(json.dumps(result, indent=2))
+    print(json.dumps(run(**vars(parser.parse_args())), indent=2))
 
 
 if __name__ == "__main__":
