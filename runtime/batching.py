@@ -15,9 +15,9 @@ lead on; the writes it was sending fail with a connection error, which their cal
 
 Far from Redis (a round trip of milliseconds), a write that waits for the call in flight waits
 most of a round trip before its own call even leaves. Once the call in flight has been out for
-OVERLAP_S, a new write does not wait: it leads a second call at once, with whatever is queued
-(at most MAX_IN_FLIGHT calls at a time). Near Redis, calls return long before OVERLAP_S, and
-batching is as it was.
+OVERLAP_S, a write does not wait for it: it leads another call, with whatever is queued, when it
+is made or once it has waited OVERLAP_S itself (at most MAX_IN_FLIGHT calls at a time). Near
+Redis, calls return long before OVERLAP_S, and batching is as it was.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from runtime.direct import ThreadScripts
 MAX_BATCH = 32
 #: Calls in flight at once at most, and how long the last one must have been out before a write
 #: leads another instead of waiting for it (a few times a call's time near Redis).
-MAX_IN_FLIGHT = 2
+MAX_IN_FLIGHT = 4
 OVERLAP_S = 0.002
 _QUEUED, _LEAD, _SERVED = 0, 1, 2
 
@@ -89,17 +89,13 @@ class WriteBatcher:
         me = _Write(kind, script, keys, args)
         try:
             with self._lock:
-                overlap = (
-                    self._in_flight < self.max_in_flight
-                    and time.monotonic() - self._last_sent >= OVERLAP_S
-                )
-                if self._in_flight == 0 or overlap:
+                if self._in_flight == 0 or self._overlap():
                     self._in_flight, me.state = self._in_flight + 1, _LEAD
                     self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
                 else:
                     self._queue.append(me)
             if me.state == _QUEUED:
-                me.wake.acquire()  # released once served, or handed the lead
+                self._wait(me)
             if me.state == _LEAD:
                 self._lead(me)
         except BaseException:  # raised into this thread: never leave the queue leaderless
@@ -110,6 +106,24 @@ class WriteBatcher:
                 self._lead(me)
             raise
         return me.outcome()
+
+    def _overlap(self) -> bool:
+        """Whether a write may lead a call now, though calls are in flight (under the lock)."""
+        return (
+            self._in_flight < self.max_in_flight and time.monotonic() - self._last_sent >= OVERLAP_S
+        )
+
+    def _wait(self, me: _Write) -> None:
+        """Wait until `me` is served or handed the lead; past OVERLAP_S in the queue (the calls in
+        flight are slow: Redis is far), take the lead of a call of its own when one may leave."""
+        while not me.wake.acquire(timeout=OVERLAP_S):
+            with self._lock:
+                if me.state == _QUEUED and self._overlap():
+                    self._queue.remove(me)
+                    self._in_flight, me.state = self._in_flight + 1, _LEAD
+                    self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                    return
+            # Otherwise keep waiting (served or handed the lead meanwhile: its release comes).
 
     def _lead(self, me: _Write) -> None:
         """Send `me` and the queued writes, then hand the lead to the next queued one."""
