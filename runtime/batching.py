@@ -38,7 +38,8 @@ MAX_BATCH = 32
 #: leads another instead of waiting for it (a few times a call's time near Redis).
 MAX_IN_FLIGHT = 4
 OVERLAP_S = 0.002
-_QUEUED, _LEAD, _SERVED = 0, 1, 2
+#: A write's states: in the queue, leading a call, in a call another thread leads, done.
+_QUEUED, _LEAD, _SENT, _SERVED = 0, 1, 2, 3
 
 
 class _Write:
@@ -130,6 +131,8 @@ class WriteBatcher:
         with self._lock:
             batch = [me, *self._queue[: self.max_batch - 1]]
             del self._queue[: self.max_batch - 1]
+            for write in batch[1:]:
+                write.state = _SENT  # out of the queue: it may no longer lead a call of its own
             self._last_sent = time.monotonic()
         try:
             self._send(batch)

@@ -17,7 +17,8 @@ import redis
 from dramatiq.middleware import raise_thread_exception
 
 from ops.local_redis import RedisServer
-from runtime import State, records
+from ops.netns import DelayProxy
+from runtime import JobRecords, State, records
 from runtime.batching import MAX_IN_FLIGHT
 
 PAUSE_MS = 400
@@ -222,3 +223,42 @@ def test_far_from_redis_a_second_call_leaves_without_waiting_for_the_first(
     assert batcher.peak_in_flight == 2
     # (the two queued go together, or each with one of the two calls that return together)
     assert batcher.calls - calls in (3, 4)
+
+
+def test_far_from_redis_concurrent_writes_each_apply_once_without_error(
+    redis_server: RedisServer,
+) -> None:
+    # Given job records reached through 20 ms of round trip (ops/netns.py's delay proxy, here on
+    # loopback), and jobs waiting to start
+    with DelayProxy(to=("127.0.0.1", redis_server.port), listen=["127.0.0.1"], rtt_ms=20) as proxy:
+        client = redis.Redis(host="127.0.0.1", port=proxy.port)
+        far = JobRecords(client, retention_s=3600)
+        tasks = [[_pending() for _ in range(6)] for _ in range(8)]
+
+        # When 8 threads start their jobs at once, each one job after the other
+        def start_all(mine: list[str]) -> list[tuple[State, int, bool] | None]:
+            found = []
+            for task_id in mine:
+                outcome = far.apply(task_id, State.STARTED, epoch=0, fields={"delivery": "x"})
+                found.append(
+                    (outcome.state, outcome.lost_runs, outcome.applied) if outcome else None
+                )
+            return found
+
+        writers = [Writer(functools.partial(start_all, mine)) for mine in tasks]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=30)
+            assert not writer.is_alive(), "a writer is stuck"
+        client.close()
+
+    # Then every write applied once and each thread got its own replies, through calls that
+    # overlapped (no write waited for every call before it)
+    assert [w.error for w in writers] == [None] * 8
+    assert all(w.outcome == [(State.STARTED, 0, True)] * 6 for w in writers)
+    for task_id in (t for mine in tasks for t in mine):
+        record = records().get(task_id)
+        assert record is not None and record.attempts == 1
+    assert 1 < far.writes.peak_in_flight <= MAX_IN_FLIGHT
+    assert far.writes.writes == 48 and far.writes.calls < 48
