@@ -14,10 +14,11 @@ A thread interrupted while it leads (a cancel or a time limit raised into it) st
 lead on; the writes it was sending fail with a connection error, which their callers retry.
 
 Far from Redis (a round trip of milliseconds), a write that waits for the call in flight waits
-most of a round trip before its own call even leaves. Once the call in flight has been out for
-OVERLAP_S, a write does not wait for it: it leads another call, with whatever is queued, when it
-is made or once it has waited OVERLAP_S itself (at most MAX_IN_FLIGHT calls at a time). Near
-Redis, calls return long before OVERLAP_S, and batching is as it was.
+most of a round trip before its own call even leaves. When even the fastest recent calls took
+OVERLAP_S or more (Redis is far, not merely busy: on a loaded machine some calls are slow, never
+all), a write does not wait for a call that has been out OVERLAP_S: it leads another, with
+whatever is queued, when it is made or once it has waited OVERLAP_S itself (at most
+MAX_IN_FLIGHT calls at a time). Near Redis batching is as it was.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ MAX_BATCH = 32
 #: leads another instead of waiting for it (a few times a call's time near Redis).
 MAX_IN_FLIGHT = 4
 OVERLAP_S = 0.002
+#: How fast the estimate of the fastest recent call forgets (it grows by this factor a call).
+FLOOR_GROWTH = 1.05
 #: A write's states: in the queue, leading a call, in a call another thread leads, done.
 _QUEUED, _LEAD, _SENT, _SERVED = 0, 1, 2, 3
 
@@ -80,6 +83,9 @@ class WriteBatcher:
         self._queue: list[_Write] = []
         self._in_flight = 0
         self._last_sent = 0.0
+        #: About the fastest of the recent calls (s): the round trip to Redis, without the waits
+        #: of a loaded machine. Unknown (infinite) until a call returns.
+        self.floor_s = float("inf")
         #: Calls sent and writes they carried, since start (the benchmark reports the ratio),
         #: and the most calls that were in flight at once.
         self.calls = 0
@@ -111,7 +117,9 @@ class WriteBatcher:
     def _overlap(self) -> bool:
         """Whether a write may lead a call now, though calls are in flight (under the lock)."""
         return (
-            self._in_flight < self.max_in_flight and time.monotonic() - self._last_sent >= OVERLAP_S
+            self.floor_s >= OVERLAP_S
+            and self._in_flight < self.max_in_flight
+            and time.monotonic() - self._last_sent >= OVERLAP_S
         )
 
     def _wait(self, me: _Write) -> None:
@@ -133,7 +141,7 @@ class WriteBatcher:
             del self._queue[: self.max_batch - 1]
             for write in batch[1:]:
                 write.state = _SENT  # out of the queue: it may no longer lead a call of its own
-            self._last_sent = time.monotonic()
+            self._last_sent = sent = time.monotonic()
         try:
             self._send(batch)
         except BaseException as error:  # raised into this thread: the others may retry
@@ -144,6 +152,8 @@ class WriteBatcher:
             raise
         finally:
             with self._lock:
+                took = time.monotonic() - sent
+                self.floor_s = min(self.floor_s * FLOOR_GROWTH, took)
                 successor = self._queue.pop(0) if self._queue else None
                 if successor is None:
                     self._in_flight -= 1

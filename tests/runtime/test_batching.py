@@ -19,7 +19,7 @@ from dramatiq.middleware import raise_thread_exception
 from ops.local_redis import RedisServer
 from ops.netns import DelayProxy
 from runtime import JobRecords, State, records
-from runtime.batching import MAX_IN_FLIGHT
+from runtime.batching import MAX_IN_FLIGHT, OVERLAP_S
 
 PAUSE_MS = 400
 
@@ -202,27 +202,41 @@ def test_a_leader_interrupted_mid_call_hands_the_lead_on(paused: Callable[[], No
 def test_far_from_redis_a_second_call_leaves_without_waiting_for_the_first(
     paused: Callable[[], None], redis_server: RedisServer
 ) -> None:
-    # Given two calls allowed in flight, and a first write held in Redis (a slow round trip)
-    batcher = records().writes
-    batcher.max_in_flight, batcher.peak_in_flight = 2, 0
-    tasks = [_pending() for _ in range(4)]
-    calls, writes = batcher.calls, batcher.writes
-    # (longer than the fixture's pause: four thread starts on a loaded machine fit in it)
-    redis_server.client.execute_command("CLIENT", "PAUSE", 3 * PAUSE_MS, "WRITE")
-    writers = [Writer(functools.partial(_started, t, "a")) for t in tasks]
-    for writer in writers:
-        writer.start()
-        time.sleep(0.05)  # each made once the call before it has been out for a while
-    for writer in writers:
-        writer.join(timeout=10)
-        assert not writer.is_alive(), "a writer is stuck"
+    # Given records 20 ms from Redis (a delay proxy on loopback), two calls allowed in flight
+    with DelayProxy(to=("127.0.0.1", redis_server.port), listen=["127.0.0.1"], rtt_ms=20) as proxy:
+        client = redis.Redis(host="127.0.0.1", port=proxy.port)
+        far = JobRecords(client, retention_s=3600)
+        far.writes.max_in_flight = 2
+        tasks = [_pending() for _ in range(5)]
+        assert far.apply(tasks.pop(), State.STARTED, epoch=0) is not None  # learns the distance
+        calls, writes = far.writes.calls, far.writes.writes
+        # When a first write is held in Redis and three more are made one after the other
+        # (longer than the fixture's pause: four thread starts on a loaded machine fit in it)
+        redis_server.client.execute_command("CLIENT", "PAUSE", 3 * PAUSE_MS, "WRITE")
+        writers = [Writer(functools.partial(far.apply, t, State.STARTED, epoch=0)) for t in tasks]
+        for writer in writers:
+            writer.start()
+            time.sleep(0.05)  # each made once the call before it has been out for a while
+        for writer in writers:
+            writer.join(timeout=10)
+            assert not writer.is_alive(), "a writer is stuck"
+        client.close()
     # Then the second write led its own call at once, the later ones queued behind the two in
     # flight (never a third at once), and each got its own reply
-    assert [w.outcome for w in writers] == [(State.STARTED, 0, True)] * 4
-    assert batcher.writes - writes == 4
-    assert batcher.peak_in_flight == 2
+    assert [w.error for w in writers] == [None] * 4
+    assert [(w.outcome.state, w.outcome.applied) for w in writers] == [(State.STARTED, True)] * 4
+    assert far.writes.writes - writes == 4
+    assert far.writes.peak_in_flight == 2 and far.writes.floor_s >= 0.02
     # (the two queued go together, or each with one of the two calls that return together)
-    assert batcher.calls - calls in (3, 4)
+    assert far.writes.calls - calls in (3, 4)
+
+
+def test_near_redis_calls_are_not_taken_for_distance() -> None:
+    # Given the test's Redis on loopback: its calls take well under OVERLAP_S
+    batcher = records().writes
+    _pending()
+    # Then a call held there (a busy machine, a pause) is not taken for distance: no overlap
+    assert batcher.floor_s < OVERLAP_S
 
 
 def test_far_from_redis_concurrent_writes_each_apply_once_without_error(
