@@ -125,7 +125,8 @@ class WriteBatcher:
     def _wait(self, me: _Write) -> None:
         """Wait until `me` is served or handed the lead; past OVERLAP_S in the queue (the calls in
         flight are slow: Redis is far), take the lead of a call of its own when one may leave."""
-        while not me.wake.acquire(timeout=OVERLAP_S):
+        # Near Redis it only waits (waking to look would cost the GIL the worker threads share).
+        while not me.wake.acquire(timeout=OVERLAP_S if self.floor_s >= OVERLAP_S else -1):
             with self._lock:
                 if me.state == _QUEUED and self._overlap():
                     self._queue.remove(me)
