@@ -154,6 +154,31 @@ class DelayProxy:
             self.process.wait(timeout=10)
 
 
+@contextmanager
+def path_to_redis(host: Host, redis_port: int, rtt_ms: float) -> Iterator[str]:
+    """The Redis URL a process on `host` uses to see `rtt_ms` of round trip."""
+    if rtt_ms <= 0:
+        yield f"redis://{host.gateway}:{redis_port}/0"
+        return
+    with DelayProxy(to=("127.0.0.1", redis_port), listen=[host.gateway], rtt_ms=rtt_ms) as p:
+        yield f"redis://{host.gateway}:{p.port}/0"
+
+
+def measured_rtt_ms(host: Host, url: str, *, pings: int = 30) -> float:
+    """Median PING time from a client on the host (what a worker there pays per round trip)."""
+    probe = (
+        "import redis, statistics, time\n"
+        f"c = redis.Redis.from_url({url!r}); c.ping(); times = []\n"
+        f"for _ in range({pings}):\n"
+        "    t = time.perf_counter(); c.ping(); times.append((time.perf_counter() - t) * 1000)\n"
+        "print(statistics.median(times))\n"
+    )
+    done = subprocess.run(
+        [*host.run, sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    return round(float(done.stdout), 2)
+
+
 async def _forward(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float
 ) -> None:

@@ -12,11 +12,19 @@ error in one write) is replayed one write at a time; replaying is safe because e
 idempotent (a STARTED carries its delivery token, an ack of an acked message does nothing).
 A thread interrupted while it leads (a cancel or a time limit raised into it) still hands the
 lead on; the writes it was sending fail with a connection error, which their callers retry.
+
+Far from Redis (a round trip of milliseconds), a write that waits for the call in flight waits
+most of a round trip before its own call even leaves. When even the fastest recent calls took
+OVERLAP_S or more (Redis is far, not merely busy: on a loaded machine some calls are slow, never
+all), a write does not wait for a call that has been out OVERLAP_S: it leads another, with
+whatever is queued, when it is made or once it has waited OVERLAP_S itself (at most
+MAX_IN_FLIGHT calls at a time). Near Redis batching is as it was.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +35,14 @@ from runtime.direct import ThreadScripts
 
 #: Writes sent in one call at most (a script runs alone in Redis: keep each call short).
 MAX_BATCH = 32
-_QUEUED, _LEAD, _SERVED = 0, 1, 2
+#: Calls in flight at once at most, and how long the last one must have been out before a write
+#: leads another instead of waiting for it (a few times a call's time near Redis).
+MAX_IN_FLIGHT = 4
+OVERLAP_S = 0.002
+#: How fast the estimate of the fastest recent call forgets (it grows by this factor a call).
+FLOOR_GROWTH = 1.05
+#: A write's states: in the queue, leading a call, in a call another thread leads, done.
+_QUEUED, _LEAD, _SENT, _SERVED = 0, 1, 2, 3
 
 
 class _Write:
@@ -51,26 +66,43 @@ class _Write:
 class WriteBatcher:
     """Runs `kind` writes ("transition" or "settle", see lua/batch.lua) for many threads."""
 
-    def __init__(self, scripts: ThreadScripts, batch: Script, *, max_batch: int = MAX_BATCH):
+    def __init__(
+        self,
+        scripts: ThreadScripts,
+        batch: Script,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ):
         self.scripts = scripts
         self.batch = batch
         self.max_batch = max_batch
+        self.max_in_flight = max_in_flight
         self._lock = threading.Lock()
+        #: Writes waiting for a lead (a lead is taken off it when it is made one).
         self._queue: list[_Write] = []
-        self._busy = False
-        #: Calls sent and writes they carried, since start (the benchmark reports the ratio).
+        self._in_flight = 0
+        self._last_sent = 0.0
+        #: About the fastest of the recent calls (s): the round trip to Redis, without the waits
+        #: of a loaded machine. Unknown (infinite) until a call returns.
+        self.floor_s = float("inf")
+        #: Calls sent and writes they carried, since start (the benchmark reports the ratio),
+        #: and the most calls that were in flight at once.
         self.calls = 0
         self.writes = 0
+        self.peak_in_flight = 0
 
     def run(self, kind: str, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         me = _Write(kind, script, keys, args)
         try:
             with self._lock:
-                self._queue.append(me)
-                if not self._busy:
-                    self._busy, me.state = True, _LEAD
+                if self._in_flight == 0 or self._overlap():
+                    self._in_flight, me.state = self._in_flight + 1, _LEAD
+                    self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                else:
+                    self._queue.append(me)
             if me.state == _QUEUED:
-                me.wake.acquire()  # released once served, or handed the lead
+                self._wait(me)
             if me.state == _LEAD:
                 self._lead(me)
         except BaseException:  # raised into this thread: never leave the queue leaderless
@@ -82,11 +114,35 @@ class WriteBatcher:
             raise
         return me.outcome()
 
+    def _overlap(self) -> bool:
+        """Whether a write may lead a call now, though calls are in flight (under the lock)."""
+        return (
+            self.floor_s >= OVERLAP_S
+            and self._in_flight < self.max_in_flight
+            and time.monotonic() - self._last_sent >= OVERLAP_S
+        )
+
+    def _wait(self, me: _Write) -> None:
+        """Wait until `me` is served or handed the lead; past OVERLAP_S in the queue (the calls in
+        flight are slow: Redis is far), take the lead of a call of its own when one may leave."""
+        # Near Redis it only waits (waking to look would cost the GIL the worker threads share).
+        while not me.wake.acquire(timeout=OVERLAP_S if self.floor_s >= OVERLAP_S else -1):
+            with self._lock:
+                if me.state == _QUEUED and self._overlap():
+                    self._queue.remove(me)
+                    self._in_flight, me.state = self._in_flight + 1, _LEAD
+                    self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                    return
+            # Otherwise keep waiting (served or handed the lead meanwhile: its release comes).
+
     def _lead(self, me: _Write) -> None:
-        """Send the queued writes (`me` first), then hand the lead to the next queued one."""
+        """Send `me` and the queued writes, then hand the lead to the next queued one."""
         with self._lock:
-            batch = self._queue[: self.max_batch]
-            del self._queue[: self.max_batch]
+            batch = [me, *self._queue[: self.max_batch - 1]]
+            del self._queue[: self.max_batch - 1]
+            for write in batch[1:]:
+                write.state = _SENT  # out of the queue: it may no longer lead a call of its own
+            self._last_sent = sent = time.monotonic()
         try:
             self._send(batch)
         except BaseException as error:  # raised into this thread: the others may retry
@@ -97,11 +153,13 @@ class WriteBatcher:
             raise
         finally:
             with self._lock:
-                successor = self._queue[0] if self._queue else None
+                took = time.monotonic() - sent
+                self.floor_s = min(self.floor_s * FLOOR_GROWTH, took)
+                successor = self._queue.pop(0) if self._queue else None
                 if successor is None:
-                    self._busy = False
+                    self._in_flight -= 1
                 else:
-                    successor.state = _LEAD
+                    successor.state = _LEAD  # this call's place in flight is its now
             for write in batch:
                 write.state = _SERVED
                 if write is not me:

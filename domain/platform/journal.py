@@ -7,12 +7,13 @@ knows about Redis or Dramatiq: bodies are opaque text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy import Dialect, Engine, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -74,26 +75,46 @@ def record_finished(engine: Engine, entries: Sequence[Finished]) -> None:
     late acceptance leaves alone, so a finished job is never taken for a lost one."""
     if not entries:
         return
-    insert = _insert(engine)(JournalEntry)
+    sql, order, stamp = _finished_statement(engine.dialect)
+    rows: list[Any] = []
+    for e in entries:
+        at = stamp(e.finished_at)
+        row = {
+            "task_id": e.task_id,
+            "actor": e.actor,
+            "queue": e.queue,
+            "body": "",
+            "accepted_at": at,
+            "finished_at": at,
+            "outcome": e.outcome,
+        }
+        rows.append(row if order is None else tuple(row[name] for name in order))
+    with engine.begin() as connection:
+        connection.exec_driver_sql(sql, rows)
+
+
+@functools.lru_cache(maxsize=8)
+def _finished_statement(
+    dialect: Dialect,
+) -> tuple[str, Sequence[str] | None, Callable[[datetime], Any]]:
+    """record_finished's upsert compiled once for the dialect: its SQL, the order of its
+    parameters (None: by name) and the conversion of a finish time to its column's value. A
+    worker writes one row per job: SQLAlchemy's per-row parameter processing would cost it
+    several times the database's own work."""
+    insert = (pg_insert if dialect.name == "postgresql" else sqlite_insert)(JournalEntry)
     statement = insert.on_conflict_do_update(
         index_elements=[JournalEntry.task_id],
         set_={"finished_at": insert.excluded.finished_at, "outcome": insert.excluded.outcome},
         where=JournalEntry.finished_at.is_(None),
     )
-    rows = [
-        {
-            "task_id": e.task_id,
-            "actor": e.actor,
-            "queue": e.queue,
-            "body": "",
-            "accepted_at": e.finished_at,
-            "finished_at": e.finished_at,
-            "outcome": e.outcome,
-        }
-        for e in entries
-    ]
-    with engine.begin() as connection:
-        connection.execute(statement, rows)
+    columns = ["task_id", "actor", "queue", "body", "accepted_at", "finished_at", "outcome"]
+    compiled = statement.compile(dialect=dialect, column_keys=columns)
+    # The dialect's own conversion (on SQLite, the text SQLAlchemy stores and compares).
+    convert = JournalEntry.__table__.c.finished_at.type.dialect_impl(dialect).bind_processor(
+        dialect
+    )
+    order = compiled.positiontup if dialect.positional else None
+    return compiled.string, order, convert or (lambda value: value)
 
 
 def unfinished(

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,10 +34,9 @@ from typing import Any
 
 import redis
 
-from ops.bench import counters, report
-from ops.bench.env import isolated, spawned, worker
-from ops.bench.produce import SIDES, produce
-from ops.bench.throughput import drain
+from ops.bench import report
+from ops.bench.env import isolated, spawned
+from ops.bench.throughput import DRAMATIQ_SIDES, dramatiq_workers, one_run, summarize
 
 PEERS = ("plain", "ours", "celery_threads", "celery_prefork", "rq", "rq_simple")
 #: The Redis list each side's worker consumes (flushed between runs).
@@ -86,18 +84,11 @@ def side_workers(
     client: redis.Redis, side: str, *, processes: int, threads: int, log_dir: Path
 ) -> Iterator[list[int]]:
     """The side's workers, started; yields their process groups (for their CPU time)."""
-    if side in ("plain", "ours"):
-        with worker(
-            client,
-            module=SIDES[side],
-            queue="default",
-            processes=processes,
-            threads=threads,
-            log_dir=log_dir,
-            wait_live=False,
-            name=f"worker-{side}",
-        ) as process:
-            yield [process.pid]
+    if side in DRAMATIQ_SIDES:
+        with dramatiq_workers(
+            client, side, processes=processes, threads=threads, log_dir=log_dir
+        ) as groups:
+            yield groups
         return
     with ExitStack() as stack:
         groups = [
@@ -105,50 +96,6 @@ def side_workers(
             for n, command in enumerate(_commands(side, processes=processes, threads=threads))
         ]
         yield groups
-
-
-def one_run(
-    client: redis.Redis,
-    *,
-    side: str,
-    jobs: int,
-    processes: int,
-    threads: int,
-    redis_pid: int,
-    log_dir: Path,
-) -> dict[str, Any]:
-    client.flushall()
-    producer = side.partition("_")[0]
-    fill = produce(producer, jobs)
-    assert client.llen(QUEUE_KEYS[side]) == jobs, f"the {side} queue was not filled"
-    with side_workers(
-        client, side, processes=processes, threads=threads, log_dir=log_dir
-    ) as groups:
-        figures = drain(
-            client,
-            jobs=jobs,
-            worker_pgid=groups[0],
-            redis_pid=redis_pid,
-            timeout_s=900,
-            more_pgids=groups[1:],
-            # Dramatiq's sides: once every process consumes; the peers write no heartbeats.
-            processes=processes if side in ("plain", "ours") else 0,
-        )
-    # Exactly once each on every side: none lost, none run twice.
-    assert counters.completed(client) == jobs, (side, counters.completed(client))
-    return {"side": side, **figures, "fill_per_second": fill["enqueue_per_second"]}
-
-
-def summarize(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
-    rates = [run["msgs_per_second"] for run in runs if run["side"] == side]
-    mine = [run for run in runs if run["side"] == side]
-    return {
-        "msgs_per_second_median": round(statistics.median(rates), 1),
-        "msgs_per_second_spread": [min(rates), max(rates)],
-        "msgs_per_second_runs": rates,
-        "worker_cpu_us_per_msg_median": statistics.median(r["worker_cpu_us_per_msg"] for r in mine),
-        "redis_cpu_us_per_msg_median": statistics.median(r["redis_cpu_us_per_msg"] for r in mine),
-    }
 
 
 def run(
@@ -176,6 +123,8 @@ def run(
                         threads=threads,
                         redis_pid=server.process.pid,
                         log_dir=tmp,
+                        workers=side_workers,
+                        queue_key=QUEUE_KEYS[side],
                     )
                 )
     finally:

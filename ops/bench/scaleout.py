@@ -25,11 +25,9 @@ import json
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -125,31 +123,6 @@ def io_run(
     return {"hosts": len(hosts), **figures}
 
 
-@contextmanager
-def path_to_redis(host: netns.Host, redis_port: int, rtt_ms: float) -> Iterator[str]:
-    """The Redis URL a process on `host` uses to see `rtt_ms` of round trip."""
-    if rtt_ms <= 0:
-        yield f"redis://{host.gateway}:{redis_port}/0"
-        return
-    with netns.DelayProxy(to=("127.0.0.1", redis_port), listen=[host.gateway], rtt_ms=rtt_ms) as p:
-        yield f"redis://{host.gateway}:{p.port}/0"
-
-
-def measured_rtt_ms(host: netns.Host, url: str, *, pings: int = 30) -> float:
-    """Median PING time from a client on the host (what a worker there pays per round trip)."""
-    probe = (
-        "import redis, statistics, time\n"
-        f"c = redis.Redis.from_url({url!r}); c.ping(); times = []\n"
-        f"for _ in range({pings}):\n"
-        "    t = time.perf_counter(); c.ping(); times.append((time.perf_counter() - t) * 1000)\n"
-        "print(statistics.median(times))\n"
-    )
-    done = subprocess.run(
-        [*host.run, sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    )
-    return round(float(done.stdout), 2)
-
-
 def noop_level(
     client: redis.Redis,
     host: netns.Host,
@@ -163,8 +136,8 @@ def noop_level(
     log_dir: Path,
 ) -> dict[str, Any]:
     level: dict[str, Any] = {"rtt_ms": rtt_ms}
-    with path_to_redis(host, redis_port, rtt_ms) as url:
-        level["measured_rtt_ms"] = measured_rtt_ms(host, url)
+    with netns.path_to_redis(host, redis_port, rtt_ms) as url:
+        level["measured_rtt_ms"] = netns.measured_rtt_ms(host, url)
         for side in order:
             client.flushall()
             redis_cpu = process_cpu_s(redis_pid)

@@ -7,26 +7,35 @@ INCR, return a small dict), so the counter the benchmark polls costs each side t
 alternate in ABBA order (plain, ours, ours, plain, ...) on the same Redis, flushed between runs,
 with the same processes and threads; the median of each side is compared.
 
+Then the same rounds again with the workers on a network-namespace host 10 ms (`--rtt-ms`) from
+Redis (ops/netns.py: root only, else the JSON says why): `rtt` in the JSON.
+
     python -m ops.bench.throughput [--jobs 20000 --rounds 2 --processes 1 --threads 8]
+        [--rtt-ms 10 --rtt-jobs 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from ops import netns
 from ops.bench import counters, report
 from ops.bench.env import group_cpu_s, isolated, process_cpu_s, worker
 from ops.bench.produce import SIDES, produce
 
 TARGET_RATIO = 0.7
+#: The sides whose workers are Dramatiq's (they write Dramatiq's heartbeats).
+DRAMATIQ_SIDES = ("plain", "ours")
 POLL_S = 0.005
 
 
@@ -77,20 +86,18 @@ def consuming(client: redis.Redis) -> set[bytes]:
     return set(client.zrange("dramatiq:__heartbeats__", 0, -1))
 
 
-def one_run(
+@contextmanager
+def dramatiq_workers(
     client: redis.Redis,
-    *,
     side: str,
-    jobs: int,
+    *,
     processes: int,
     threads: int,
-    redis_pid: int,
     log_dir: Path,
-) -> dict[str, Any]:
-    client.flushall()
-    fill = produce(side, jobs)
-    assert client.llen("dramatiq:default") == jobs, "the queue was not filled"
-    producers = frozenset(consuming(client))
+    env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
+) -> Iterator[list[int]]:
+    """A Dramatiq side's worker (`dramatiq MODULE`), started; yields its process group."""
     with worker(
         client,
         module=SIDES[side],
@@ -100,18 +107,49 @@ def one_run(
         log_dir=log_dir,
         wait_live=False,
         name=f"worker-{side}",
+        env=env,
+        prefix=prefix,
     ) as process:
+        yield [process.pid]
+
+
+#: Starts a side's workers: `(client, side, *, processes, threads, log_dir)`, yields the process
+#: groups whose CPU time counts (the first is the main one).
+Workers = Callable[..., AbstractContextManager[list[int]]]
+
+
+def one_run(
+    client: redis.Redis,
+    *,
+    side: str,
+    jobs: int,
+    processes: int,
+    threads: int,
+    redis_pid: int,
+    log_dir: Path,
+    workers: Workers = dramatiq_workers,
+    queue_key: str = "dramatiq:default",
+) -> dict[str, Any]:
+    """One drain: flush, fill through the side's own enqueue (`celery_threads` fills as
+    `celery`), start its workers, measure (`drain`), check each job ran exactly once."""
+    client.flushall()
+    fill = produce(side.partition("_")[0], jobs)
+    assert client.llen(queue_key) == jobs, f"the {side} queue was not filled"
+    producers = frozenset(consuming(client))
+    with workers(client, side, processes=processes, threads=threads, log_dir=log_dir) as groups:
         figures = drain(
             client,
             jobs=jobs,
-            worker_pgid=process.pid,
+            worker_pgid=groups[0],
             redis_pid=redis_pid,
             timeout_s=900,
-            processes=processes,
+            more_pgids=groups[1:],
+            # Dramatiq's sides: once every process consumes; the peers write no heartbeats.
+            processes=processes if side in DRAMATIQ_SIDES else 0,
             producers=producers,
         )
     # Exactly once each: no job lost, none run twice.
-    assert counters.completed(client) == jobs, counters.completed(client)
+    assert counters.completed(client) == jobs, (side, counters.completed(client))
     if side == "ours":
         succeeded = client.zcard("gaveurs:jobs:state:SUCCESS")
         assert succeeded == jobs, f"{succeeded} SUCCESS records for {jobs} jobs"
@@ -120,52 +158,123 @@ def one_run(
 
 def summarize(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
     mine = [run for run in runs if run["side"] == side]
+    rates = [run["msgs_per_second"] for run in mine]
     return {
-        "msgs_per_second_median": round(statistics.median(r["msgs_per_second"] for r in mine), 1),
-        "msgs_per_second_runs": [r["msgs_per_second"] for r in mine],
+        "msgs_per_second_median": round(statistics.median(rates), 1),
+        "msgs_per_second_spread": [min(rates), max(rates)],
+        "msgs_per_second_runs": rates,
         "worker_cpu_us_per_msg_median": statistics.median(r["worker_cpu_us_per_msg"] for r in mine),
         "redis_cpu_us_per_msg_median": statistics.median(r["redis_cpu_us_per_msg"] for r in mine),
     }
 
 
-def run(
-    *, jobs: int = 20_000, rounds: int = 2, processes: int = 1, threads: int = 8
-) -> dict[str, Any]:
-    load_before = report.load()
-    server, tmp = isolated()
-    try:
-        runs = []
-        for index in range(rounds):
-            order = ("plain", "ours") if index % 2 == 0 else ("ours", "plain")
-            for side in order:
-                runs.append(
-                    one_run(
-                        server.client,
-                        side=side,
-                        jobs=jobs,
-                        processes=processes,
-                        threads=threads,
-                        redis_pid=server.process.pid,
-                        log_dir=tmp,
-                    )
+def abba(
+    client: redis.Redis,
+    *,
+    rounds: int,
+    jobs: int,
+    worker: dict[str, int],
+    redis_pid: int,
+    log_dir: Path,
+    workers: Workers = dramatiq_workers,
+) -> list[dict[str, Any]]:
+    """`rounds` of plain then ours, every other round the other way round (ABBA); `worker`:
+    processes and threads."""
+    runs = []
+    for index in range(rounds):
+        for side in DRAMATIQ_SIDES if index % 2 == 0 else DRAMATIQ_SIDES[::-1]:
+            runs.append(
+                one_run(
+                    client,
+                    side=side,
+                    jobs=jobs,
+                    processes=worker["processes"],
+                    threads=worker["threads"],
+                    redis_pid=redis_pid,
+                    log_dir=log_dir,
+                    workers=workers,
                 )
-    finally:
-        server.stop()
+            )
+    return runs
+
+
+def compared(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each side's summary and the ratio of their medians, with each round's own ratio."""
     plain, ours = summarize(runs, "plain"), summarize(runs, "ours")
-    ratio = round(ours["msgs_per_second_median"] / plain["msgs_per_second_median"], 3)
+    per_round = [
+        round(o / p, 3)
+        for p, o in zip(plain["msgs_per_second_runs"], ours["msgs_per_second_runs"], strict=True)
+    ]
+    return {
+        "plain": plain,
+        "ours": ours,
+        "ratio_ours_to_plain": round(
+            ours["msgs_per_second_median"] / plain["msgs_per_second_median"], 3
+        ),
+        "ratio_per_round": per_round,
+        "ratio_spread": [min(per_round), max(per_round)],
+    }
+
+
+def run(
+    *,
+    jobs: int = 20_000,
+    rounds: int = 2,
+    processes: int = 1,
+    threads: int = 8,
+    rtt_ms: float = 10,
+    rtt_jobs: int = 1_000,
+) -> dict[str, Any]:
+    """The ABBA rounds on this machine; then, with `rtt_ms` > 0, the same rounds (`rtt_jobs`
+    each) with the workers on a network-namespace host `rtt_ms` from Redis (ops/netns.py)."""
+    load_before = report.load()
+    why = netns.reason() if rtt_ms > 0 else "not asked (--rtt-ms 0)"
+    sizes = {"processes": processes, "threads": threads}
+    with ExitStack() as stack:
+        hosts = [] if why else stack.enter_context(netns.hosts(1))
+        server, tmp = isolated(bind=("127.0.0.1", *(host.gateway for host in hosts)))
+        stack.callback(server.stop)
+        runs = abba(
+            server.client,
+            rounds=rounds,
+            redis_pid=server.process.pid,
+            log_dir=tmp,
+            jobs=jobs,
+            worker=sizes,
+        )
+        far: dict[str, Any] = {"rtt_ms": rtt_ms, "jobs": rtt_jobs}
+        if why:
+            far["skipped"] = f"no worker host {rtt_ms:g} ms from Redis: {why}"
+        else:
+            host = hosts[0]
+            url = stack.enter_context(netns.path_to_redis(host, server.port, rtt_ms))
+            far["measured_rtt_ms"] = netns.measured_rtt_ms(host, url)
+            far_runs = abba(
+                server.client,
+                rounds=rounds,
+                redis_pid=server.process.pid,
+                log_dir=tmp,
+                workers=functools.partial(
+                    dramatiq_workers, env={"REDIS_URL": url}, prefix=host.run
+                ),
+                jobs=rtt_jobs,
+                worker=sizes,
+            )
+            far.update(compared(far_runs), runs=far_runs)
+    near = compared(runs)
+    ratio = near["ratio_ours_to_plain"]
     return {
         "benchmark": "throughput",
         "jobs": jobs,
         "rounds": rounds,
-        "worker": {"processes": processes, "threads": threads},
+        "worker": sizes,
         "method": (
             "pre-filled queue, from the first completion once every worker process consumes to "
             "the last, ABBA order, median per side"
         ),
-        "plain": plain,
-        "ours": ours,
-        "ratio_ours_to_plain": ratio,
+        **near,
         "runs": runs,
+        "rtt": far,
         "targets": {"ratio_ours_to_plain": report.target(ratio, at_least=TARGET_RATIO)},
         "load": {"before": load_before, "after": report.load()},
     }
@@ -177,9 +286,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
-    args = parser.parse_args()
-    result = run(jobs=args.jobs, rounds=args.rounds, processes=args.processes, threads=args.threads)
-    print(json.dumps(result, indent=2))
+    parser.add_argument(
+        "--rtt-ms", type=float, default=10, help="round trip of the far rounds (0: none)"
+    )
+    parser.add_argument("--rtt-jobs", type=int, default=1_000, help="jobs of each far run")
+    print(json.dumps(run(**vars(parser.parse_args())), indent=2))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@
 -- 2. the per-minute counters of the console's charts: hash prefix.."minute:"..<minute>, fields
 --    <outcome>, "queue:"<queue> and "ms:"<job name>":"<duration bucket> (bucket b holds
 --    durations of about 2^(b/4) ms: a p95 read back within 19 %), kept MINUTES_TTL_S.
--- Only attempt ends pay for this (RETRY, SUCCESS, FAILURE, REVOKED of a STARTED record): one HMGET
--- and two to four HINCRBY inside the script, no round trip.
+-- Only attempt ends pay for this (RETRY, SUCCESS, FAILURE, REVOKED of a STARTED record): two to
+-- four HINCRBY inside the script (the fields it reads come with the transition's own HMGET).
 local ATTEMPTS_KEPT = 20
 local ERROR_CHARS = 300
 local MINUTES_TTL_S = 2 * 3600
@@ -27,21 +27,21 @@ local function count_minute(prefix, state, queue, task_name, started, now)
   end
 end
 
-local function attempt_history(key, prefix, cur_state, state, now, a, fields)
-  if cur_state ~= "STARTED" then return end
-  local cur = redis.call(
-    "HMGET", key, "attempts", "started_at", "worker", "queue", "attempt_log", "task_name")
-  local started = tonumber(cur[2])
-  if state == "SUCCESS" and not cur[5] then
-    count_minute(prefix, state, cur[4], cur[6], started, now)
+-- `cur`: the record's fields as transition_fn.lua read them (1 state, 7 attempts, 8 started_at,
+-- 9 worker, 10 queue, 11 attempt_log, 12 task_name), before this transition.
+local function attempt_history(prefix, cur, state, now, a, fields)
+  if cur[1] ~= "STARTED" then return end
+  local started = tonumber(cur[8])
+  if state == "SUCCESS" and not cur[11] then
+    count_minute(prefix, state, cur[10], cur[12], started, now)
     return
   end
   local entry = {
-    attempt = tonumber(cur[1]) or 0,
+    attempt = tonumber(cur[7]) or 0,
     outcome = state == "STARTED" and "LOST" or state,
     started_at = started,
     ended_at = now,
-    worker = cur[3] or nil,
+    worker = cur[9] or nil,
   }
   for i = 9, #a, 2 do
     local name, value = a[i], a[i + 1]
@@ -56,13 +56,13 @@ local function attempt_history(key, prefix, cur_state, state, now, a, fields)
     end
   end
   local log = {}
-  if cur[5] then
-    local ok, decoded = pcall(cjson.decode, cur[5])
+  if cur[11] then
+    local ok, decoded = pcall(cjson.decode, cur[11])
     if ok and type(decoded) == "table" then log = decoded end
   end
   log[#log + 1] = entry
   while #log > ATTEMPTS_KEPT do table.remove(log, 1) end
   fields[#fields + 1] = "attempt_log"
   fields[#fields + 1] = cjson.encode(log)
-  if state ~= "STARTED" then count_minute(prefix, state, cur[4], cur[6], started, now) end
+  if state ~= "STARTED" then count_minute(prefix, state, cur[10], cur[12], started, now) end
 end

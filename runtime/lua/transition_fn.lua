@@ -22,7 +22,9 @@ local function transition(key, prefix, a)
   local epoch, rank = tonumber(a[3]), tonumber(a[4])
   local now, ttl, mode, retention = tonumber(a[5]), tonumber(a[6]), a[7], tonumber(a[8])
 
-  local cur = redis.call("HMGET", key, "state", "epoch", "rank", "lost_runs", "workflow", "step")
+  -- One read for the whole call: 7-12 are what lua/history_fn.lua needs.
+  local cur = redis.call("HMGET", key, "state", "epoch", "rank", "lost_runs", "workflow", "step",
+    "attempts", "started_at", "worker", "queue", "attempt_log", "task_name")
   local cur_state = cur[1]
   local lost_runs = tonumber(cur[4]) or 0
   if cur_state then
@@ -55,9 +57,12 @@ local function transition(key, prefix, a)
 
   local fields = {"state", state, "epoch", epoch, "rank", rank, "updated_at", now}
   for i = 9, #a do fields[#fields + 1] = a[i] end
-  attempt_history(key, prefix, cur_state, state, now, a, fields)  -- lua/history_fn.lua
+  attempt_history(prefix, cur, state, now, a, fields)  -- lua/history_fn.lua
+  if state == "STARTED" then
+    fields[#fields + 1] = "attempts"
+    fields[#fields + 1] = (tonumber(cur[7]) or 0) + 1
+  end
   redis.call("HSET", key, unpack(fields))
-  if state == "STARTED" then redis.call("HINCRBY", key, "attempts", 1) end
 
   -- A record sits in one state index: leave the one it was in (all of them when unknown).
   if cur_state then

@@ -14,48 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import dramatiq
-import redis
-from dramatiq.middleware import Middleware
-
-from runtime.middleware.uniqueness import claim
-from runtime.scripts import lua
+from runtime.middleware.uniqueness import KeyClaim
 
 KEY_PREFIX = "gaveurs:debounce:"
 #: Past the window, how long a key may outlive its run (a worker busy when the delay ends).
 KEY_MARGIN_MS = 3_600_000
 
 
-class Debounce(Middleware):
+class Debounce(KeyClaim):
     """Claims the debounce key at enqueue; a pending run with the same key is returned."""
 
-    def __init__(self, *, client: redis.Redis, record_prefix: str) -> None:
-        self.client = client
-        self.record_prefix = record_prefix
-        self._claim = client.register_script(lua("unique_claim"))
+    option, key_prefix, mode = "debounce_key", KEY_PREFIX, "until_started"
 
     @property
     def actor_options(self) -> set[str]:
         return {"debounce"}
 
-    @staticmethod
-    def key_of(message: dramatiq.Message[Any]) -> str | None:
-        debounce_key = message.options.get("debounce_key")
-        return f"{KEY_PREFIX}{message.actor_name}:{debounce_key}" if debounce_key else None
-
-    def before_enqueue(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
-    ) -> None:
-        key = self.key_of(message)
-        if key is None:
-            return
-        window = broker.get_actor(message.actor_name).options.get("debounce", 0)
-        claim(
-            self._claim,
-            key,
-            message,
-            option="debounce_key",
-            ttl_ms=window + KEY_MARGIN_MS,
-            record_prefix=self.record_prefix,
-            mode="until_started",
-        )
+    def ttl_ms(self, actor_options: dict[str, Any]) -> int:
+        return int(actor_options.get("debounce", 0)) + KEY_MARGIN_MS

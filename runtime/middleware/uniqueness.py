@@ -8,7 +8,7 @@ before its release runs; a TTL bounds how long a lost job can block its key.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import dramatiq
 import redis
@@ -33,47 +33,30 @@ class DuplicateJob(MiddlewareError):
         self.existing_task_id = existing_task_id
 
 
-def claim(
-    script: Any,
-    key: str,
-    message: dramatiq.Message[Any],
-    *,
-    option: str,
-    ttl_ms: int,
-    record_prefix: str,
-    mode: str = "",
-) -> None:
-    """Claim `key` (made of the message's `option`) for the message (lua/unique_claim.lua), or
-    raise DuplicateJob naming the job that holds it. A retry or a delayed-queue move
+class KeyClaim(Middleware):
+    """Claims, at enqueue, a key named by a message option (lua/unique_claim.lua, in `mode`),
+    or raises DuplicateJob naming the job that holds it. A retry or a delayed-queue move
     re-enqueues the same message: it already owns the key."""
-    owner = script(
-        keys=[key], args=[message.message_id, ttl_ms, record_prefix, CLAIM_GRACE_MS, mode]
-    ).decode()
-    if owner != message.message_id:
-        raise DuplicateJob(message.options[option], owner)
 
+    #: The message option naming the key, and the key's Redis prefix.
+    option: ClassVar[str]
+    key_prefix: ClassVar[str]
+    #: unique_claim.lua's mode ("" holds the key until released).
+    mode: ClassVar[str] = ""
 
-class Uniqueness(Middleware):
-    """Claims the key at enqueue, releases it when the job is over."""
-
-    def __init__(
-        self, *, client: redis.Redis, default_ttl_ms: int, record_prefix: str = "gaveurs:jobs:job:"
-    ) -> None:
+    def __init__(self, *, client: redis.Redis, record_prefix: str) -> None:
         self.client = client
-        self.default_ttl_ms = default_ttl_ms
         self.record_prefix = record_prefix
-        self._release = client.register_script(lua("release"))
         self._claim = client.register_script(lua("unique_claim"))
-        self._abandon = client.register_script(lua("unique_abandon"))
 
-    @property
-    def actor_options(self) -> set[str]:
-        return {"unique", "unique_ttl"}
+    @classmethod
+    def key_of(cls, message: dramatiq.Message[Any] | MessageProxy) -> str | None:
+        value = message.options.get(cls.option)
+        return f"{cls.key_prefix}{message.actor_name}:{value}" if value else None
 
-    @staticmethod
-    def key_of(message: dramatiq.Message[Any] | MessageProxy) -> str | None:
-        unique_key = message.options.get("unique_key")
-        return f"{KEY_PREFIX}{message.actor_name}:{unique_key}" if unique_key else None
+    def ttl_ms(self, actor_options: dict[str, Any]) -> int:
+        """How long the key may live, from the actor's options."""
+        raise NotImplementedError
 
     def before_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
@@ -81,15 +64,34 @@ class Uniqueness(Middleware):
         key = self.key_of(message)
         if key is None:
             return
-        ttl = broker.get_actor(message.actor_name).options.get("unique_ttl", self.default_ttl_ms)
-        claim(
-            self._claim,
-            key,
-            message,
-            option="unique_key",
-            ttl_ms=ttl,
-            record_prefix=self.record_prefix,
-        )
+        ttl = self.ttl_ms(broker.get_actor(message.actor_name).options)
+        owner = self._claim(
+            keys=[key],
+            args=[message.message_id, ttl, self.record_prefix, CLAIM_GRACE_MS, self.mode],
+        ).decode()
+        if owner != message.message_id:
+            raise DuplicateJob(message.options[self.option], owner)
+
+
+class Uniqueness(KeyClaim):
+    """Claims the key at enqueue, releases it when the job is over."""
+
+    option, key_prefix = "unique_key", KEY_PREFIX
+
+    def __init__(
+        self, *, client: redis.Redis, default_ttl_ms: int, record_prefix: str = "gaveurs:jobs:job:"
+    ) -> None:
+        super().__init__(client=client, record_prefix=record_prefix)
+        self.default_ttl_ms = default_ttl_ms
+        self._release = client.register_script(lua("release"))
+        self._abandon = client.register_script(lua("unique_abandon"))
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"unique", "unique_ttl"}
+
+    def ttl_ms(self, actor_options: dict[str, Any]) -> int:
+        return int(actor_options.get("unique_ttl", self.default_ttl_ms))
 
     def abandon(self, message: dramatiq.Message[Any]) -> None:
         """The enqueue of `message` failed: free its key unless its record exists after all."""

@@ -4,6 +4,7 @@ meanwhile queue behind it and go together, deterministically."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -16,7 +17,9 @@ import redis
 from dramatiq.middleware import raise_thread_exception
 
 from ops.local_redis import RedisServer
-from runtime import State, records
+from ops.netns import DelayProxy
+from runtime import JobRecords, State, records
+from runtime.batching import MAX_IN_FLIGHT, OVERLAP_S
 
 PAUSE_MS = 400
 
@@ -49,9 +52,13 @@ class Writer(threading.Thread):
 
 @pytest.fixture()
 def paused(redis_server: RedisServer) -> Iterator[Callable[[], None]]:
-    """Pause Redis's writes for PAUSE_MS (the writes made meanwhile wait in Redis)."""
+    """Pause Redis's writes for PAUSE_MS (the writes made meanwhile wait in Redis). One call in
+    flight at a time (a held call would otherwise let the next write lead a second one)."""
+    batcher = records().writes
+    batcher.max_in_flight = 1
     yield lambda: redis_server.client.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
     redis_server.client.execute_command("CLIENT", "UNPAUSE")
+    batcher.max_in_flight = MAX_IN_FLIGHT
 
 
 def _while_one_is_held(pause: Callable[[], None], writes: list[Callable[[], Any]]) -> list[Writer]:
@@ -190,3 +197,82 @@ def test_a_leader_interrupted_mid_call_hands_the_lead_on(paused: Callable[[], No
     assert [w.outcome for w in queued] == [(State.STARTED, 0, True)] * 2
     later = _pending()
     assert _started(later, "c") == (State.STARTED, 0, True)
+
+
+def test_far_from_redis_a_second_call_leaves_without_waiting_for_the_first(
+    paused: Callable[[], None], redis_server: RedisServer
+) -> None:
+    # Given records 20 ms from Redis (a delay proxy on loopback), two calls allowed in flight
+    with DelayProxy(to=("127.0.0.1", redis_server.port), listen=["127.0.0.1"], rtt_ms=20) as proxy:
+        client = redis.Redis(host="127.0.0.1", port=proxy.port)
+        far = JobRecords(client, retention_s=3600)
+        far.writes.max_in_flight = 2
+        tasks = [_pending() for _ in range(5)]
+        assert far.apply(tasks.pop(), State.STARTED, epoch=0) is not None  # learns the distance
+        calls, writes = far.writes.calls, far.writes.writes
+        # When a first write is held in Redis and three more are made one after the other
+        # (longer than the fixture's pause: four thread starts on a loaded machine fit in it)
+        redis_server.client.execute_command("CLIENT", "PAUSE", 3 * PAUSE_MS, "WRITE")
+        writers = [Writer(functools.partial(far.apply, t, State.STARTED, epoch=0)) for t in tasks]
+        for writer in writers:
+            writer.start()
+            time.sleep(0.05)  # each made once the call before it has been out for a while
+        for writer in writers:
+            writer.join(timeout=10)
+            assert not writer.is_alive(), "a writer is stuck"
+        client.close()
+    # Then the second write led its own call at once, the later ones queued behind the two in
+    # flight (never a third at once), and each got its own reply
+    assert [w.error for w in writers] == [None] * 4
+    assert [(w.outcome.state, w.outcome.applied) for w in writers] == [(State.STARTED, True)] * 4
+    assert far.writes.writes - writes == 4
+    assert far.writes.peak_in_flight == 2 and far.writes.floor_s >= 0.02
+    # (the two queued go together, or each with one of the two calls that return together)
+    assert far.writes.calls - calls in (3, 4)
+
+
+def test_near_redis_calls_are_not_taken_for_distance() -> None:
+    # Given the test's Redis on loopback: its calls take well under OVERLAP_S
+    batcher = records().writes
+    _pending()
+    # Then a call held there (a busy machine, a pause) is not taken for distance: no overlap
+    assert batcher.floor_s < OVERLAP_S
+
+
+def test_far_from_redis_concurrent_writes_each_apply_once_without_error(
+    redis_server: RedisServer,
+) -> None:
+    # Given job records reached through 20 ms of round trip (ops/netns.py's delay proxy, here on
+    # loopback), and jobs waiting to start
+    with DelayProxy(to=("127.0.0.1", redis_server.port), listen=["127.0.0.1"], rtt_ms=20) as proxy:
+        client = redis.Redis(host="127.0.0.1", port=proxy.port)
+        far = JobRecords(client, retention_s=3600)
+        tasks = [[_pending() for _ in range(6)] for _ in range(8)]
+
+        # When 8 threads start their jobs at once, each one job after the other
+        def start_all(mine: list[str]) -> list[tuple[State, int, bool] | None]:
+            found = []
+            for task_id in mine:
+                outcome = far.apply(task_id, State.STARTED, epoch=0, fields={"delivery": "x"})
+                found.append(
+                    (outcome.state, outcome.lost_runs, outcome.applied) if outcome else None
+                )
+            return found
+
+        writers = [Writer(functools.partial(start_all, mine)) for mine in tasks]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=30)
+            assert not writer.is_alive(), "a writer is stuck"
+        client.close()
+
+    # Then every write applied once and each thread got its own replies, through calls that
+    # overlapped (no write waited for every call before it)
+    assert [w.error for w in writers] == [None] * 8
+    assert all(w.outcome == [(State.STARTED, 0, True)] * 6 for w in writers)
+    for task_id in (t for mine in tasks for t in mine):
+        record = records().get(task_id)
+        assert record is not None and record.attempts == 1
+    assert 1 < far.writes.peak_in_flight <= MAX_IN_FLIGHT
+    assert far.writes.writes == 48 and far.writes.calls < 48

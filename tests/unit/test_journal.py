@@ -57,6 +57,18 @@ def test_an_end_written_before_its_acceptance_is_kept(tmp_path: Path) -> None:
     assert _unfinished(engine, cursor=None, limit=10) == []
 
 
+def test_an_end_is_stored_as_the_orm_stores_a_time(tmp_path: Path) -> None:
+    # The end goes as driver SQL: its times must be the text SQLAlchemy writes and compares.
+    engine = _engine(tmp_path)
+    journal.record_finished(engine, [journal.Finished("e", "rel_effect", "default", "SUCCESS", T0)])
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT accepted_at, finished_at FROM job_journal")
+        assert stored.one() == ("2026-12-01 12:00:00.000000",) * 2
+    with Session(engine) as session:
+        entry = session.get(JournalEntry, "e")
+        assert entry is not None and entry.finished_at == T0
+
+
 def test_the_first_outcome_wins(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     journal.record_accepted(engine, [_accepted("x", T0)])
