@@ -46,7 +46,7 @@ from runtime.outage import REDIS_ERRORS
 from runtime.priorities import OPTION as CLASS_OPTION
 from runtime.priorities import PriorityClass, list_key, list_keys
 from runtime.scripts import lua
-from runtime.wake import Slots
+from runtime.wake import Slots, wait_for_message, wake_key
 
 #: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
 SETTLE = "_gaveurs_settle"
@@ -233,9 +233,9 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         return True
 
     def take_pending(self, queue_name: str, redis_id: str) -> tuple[list[str], list[Any] | None]:
-        """What before_enqueue left on this thread for the message: the keys of its ready list
-        and bodies hash, and the arguments of its record's creation (None: no record written
-        with it). Taken once: the next enqueue starts afresh."""
+        """What before_enqueue left on this thread for the message: the keys of its ready list,
+        bodies hash and wake list, and the arguments of its record's creation (None: no record
+        written with it). Taken once: the next enqueue starts afresh."""
         pending = getattr(self._pending_records, "value", None)
         self._pending_records.value = None
         priority_class = getattr(self._pending_class, "value", None)
@@ -245,7 +245,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         ready = f"{self.namespace}:{queue_name}"
         if priority_class and not queue_name.endswith(".DQ"):
             ready = list_key(self.namespace, queue_name, PriorityClass(priority_class))
-        keys = [ready, f"{self.namespace}:{queue_name}.msgs"]
+        keys = [ready, f"{self.namespace}:{queue_name}.msgs", wake_key(self.namespace, queue_name)]
         if pending is None or pending[0] != redis_id or self.records is None:
             return keys, None
         return keys, pending[1]
@@ -255,7 +255,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         if record is not None:
             assert self.records is not None
             return self.records.enqueue(keys, [redis_id, data], record)
-        ready, bodies = keys
+        ready, bodies, _ = keys
         if ready == f"{self.namespace}:{queue_name}":
             return self._dispatch("enqueue")(queue_name, redis_id, data)
         pipe = self.client.pipeline(transaction=True)
@@ -352,7 +352,7 @@ class RobustConsumer(_RedisConsumer):
         self.entries: list[list[Any]] = []
         #: Where this consumer is in the fetch script's round of priority classes.
         self.turn = 0
-        self.slots = Slots()
+        self.wake, self.slots = wake_key(broker.namespace, queue_name), Slots()
         if queue_name.endswith(".DQ"):
             # A new consumer on a delay queue means the consumer thread has requeued or dropped
             # its in-memory delayed messages: whatever is still in the ack set is an orphan.
@@ -496,7 +496,7 @@ class RobustConsumer(_RedisConsumer):
                     if self.outstanding_message_count >= self.prefetch:
                         self.slots.wait(backoff_ms / 1000)
                     else:
-                        time.sleep(backoff_ms / 1000)
+                        wait_for_message(self.broker.client, self.wake, backoff_ms / 1000)
                     return None
         except REDIS_ERRORS as error:
             raise ConnectionClosed(error) from None

@@ -1,19 +1,39 @@
-"""A consumer whose prefetch is full waits for a settled message, not for its whole backoff.
+"""Consumers wait for messages instead of polling for them.
 
-With every prefetched message handed out or running, Dramatiq's consumer sleeps its backoff
-(2.5-5 ms, twice as long after each turn without a fetch) before looking again, while worker
-threads that finish meanwhile sit idle. Here settling a message that brings the consumer down
-to half its prefetch wakes it at once, so it fetches a half batch (`RobustConsumer._settle`).
-
-(Waking idle consumers on enqueue instead of polling was tried for issue 15, with a token the
-enqueue script pushed and a blocking pop: the pickup got faster, but the job then ran alongside
-the API's answer on the same cores, and the end-to-end latency did not improve. See README,
-Benchmarks.)
+- An idle consumer (its queue empty) sleeps before fetching again: Dramatiq's backoff, 2.5-5 ms,
+  twice as long after each empty fetch, up to the worker timeout (1 s). A job sent to an idle
+  worker waited for its next poll. Here the enqueue script also pushes a token on the queue's
+  wake list (lua/enqueue.lua, trimmed to one token), and an idle consumer waits on that list
+  with a blocking pop for at most the same backoff: it fetches as soon as a message is sent,
+  and still at least as often as before (broker heartbeats, maintenance and delayed messages
+  keep their pace). A stale token (pushed while every consumer was busy) costs one empty fetch.
+- A consumer whose prefetch is full waits for one of its messages to be settled instead
+  (`Slots`): settling a message that brings it down to half its prefetch wakes it at once, so a
+  worker thread that frees up is not left idle for the rest of a backoff.
 """
 
 from __future__ import annotations
 
 import threading
+
+import redis
+
+#: Kept under the client's socket timeout: a blocking pop must never look like a stalled Redis.
+SOCKET_TIMEOUT_SHARE = 0.5
+
+
+def wake_key(namespace: str, queue: str) -> str:
+    """The list an enqueue on `queue` pushes a token on (the delay queue `x.DQ` has its own)."""
+    return f"{namespace}:{queue}.wake"
+
+
+def wait_for_message(client: redis.Redis, key: str, timeout_s: float) -> bool:
+    """Block until a token is pushed on `key` or `timeout_s` passes; True when woken."""
+    socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+    if socket_timeout:
+        timeout_s = min(timeout_s, socket_timeout * SOCKET_TIMEOUT_SHARE)
+    # BLPOP takes seconds with millisecond precision; 0 would mean "forever".
+    return client.blpop([key], timeout=max(round(timeout_s, 3), 0.001)) is not None
 
 
 class Slots:
