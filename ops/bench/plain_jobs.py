@@ -33,9 +33,10 @@ dramatiq.set_broker(broker)
 
 
 @dramatiq.actor(queue_name="default")
-def counted_noop(n: int = 0) -> dict[str, int]:
+def counted_noop(n: int = 0) -> None:
+    # Returns nothing, as a plain user's no-op would: a value returned without Dramatiq's Results
+    # middleware costs a logged warning per job (18 us and 1.7 kB of log), a handicap.
     counters.complete(broker.client)
-    return {"n": n}
 
 
 @dramatiq.actor(queue_name="ml_light")
