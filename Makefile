@@ -73,7 +73,7 @@ bench: install
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages wrk ip; fi
 	$(RUN) python -m ops.bench
 
-# About 31 minutes on 2 cores: kept out of `make bench` so that one stays near 15 minutes.
+# About 31 minutes on 2 cores: kept out of `make bench` so that one stays near 30 minutes (idle: 29 min 55 s).
 bench-long: install
 	@ops/bin/ensure-system-packages redis-server
 	$(RUN) python -m ops.bench --long
