@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from ops.local_redis import RedisServer
@@ -60,7 +61,25 @@ def log_in(driver: webdriver.Chrome, base_url: str, *, token: str = ADMIN_TOKEN)
     field.send_keys(token)
     driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
     # The next page has loaded once the login form is gone from the DOM.
-    WebDriverWait(driver, 20).until(staleness_of(field))
+    WebDriverWait(driver, 20).until(lambda _: _detached(field))
+
+
+def _detached(element: WebElement) -> bool:
+    """Whether the element has left the document, including while the browser swaps documents.
+
+    Selenium's `staleness_of` knows only StaleElementReferenceException; caught mid-navigation,
+    chromium answers "Node with given id does not belong to the document" instead (a CI run
+    failed on it), which means the same thing.
+    """
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> None:
