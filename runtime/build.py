@@ -55,6 +55,7 @@ from runtime.middleware.journal import Journal
 from runtime.middleware.metrics import CanonicalPrometheus, configure_prometheus
 from runtime.middleware.recycle import Recycle
 from runtime.middleware.result_cache import ResultCache
+from runtime.middleware.results import quiet_results
 from runtime.middleware.retries import PolicyRetries
 from runtime.middleware.scheduled_runs import ScheduledRuns
 from runtime.middleware.soft_time_limit import SoftTimeLimit
@@ -121,10 +122,12 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
         # Off by default: the job record keeps each result already, and no job reads another's
         # through Dramatiq (a round trip and ~340 B of Redis per job saved); an actor that feeds a
         # group or pipeline turns it on with store_results=True.
-        Results(
-            backend=ResultsBackend(client=client),
-            store_results=False,
-            result_ttl=settings.result_ttl_ms,
+        quiet_results(
+            Results(
+                backend=ResultsBackend(client=client),
+                store_results=False,
+                result_ttl=settings.result_ttl_ms,
+            )
         ),
         CanonicalPrometheus(),
         WorkerHeartbeat(client=client),

@@ -45,6 +45,7 @@ from runtime.job_records import JobRecords
 from runtime.outage import REDIS_ERRORS
 from runtime.priorities import OPTION as CLASS_OPTION
 from runtime.priorities import PriorityClass, list_key, list_keys
+from runtime.proxy import FetchedMessage
 from runtime.scripts import lua
 from runtime.wake import Slots, wait_for_message, wake_key
 
@@ -478,7 +479,7 @@ class RobustConsumer(_RedisConsumer):
             )
             return None
         self.queued_message_ids.add(message.message_id)
-        return MessageProxy(message)
+        return FetchedMessage(message)
 
     def __next__(self) -> MessageProxy | None:
         try:

@@ -65,8 +65,16 @@ def _process_name(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}"
 
 
+_names = threading.local()
+
+
 def worker_name() -> str:
-    return f"{_process_name(os.getpid())}:{threading.current_thread().name}"
+    """host:pid:thread of the calling thread, built once per thread (and again after a fork)."""
+    pid = os.getpid()
+    cached: tuple[int, str] | None = getattr(_names, "value", None)
+    if cached is None or cached[0] != pid:
+        cached = _names.value = (pid, f"{_process_name(pid)}:{threading.current_thread().name}")
+    return cached[1]
 
 
 class JobTracking(Middleware):
@@ -90,10 +98,11 @@ class JobTracking(Middleware):
         return {"redact", "max_worker_deaths"}
 
     def _write(self, message: MessageProxy, state: State, **kwargs: Any) -> Transition | None:
+        task_id = message.message_id
         return until_redis_answers(
-            lambda: self.records.apply(message.message_id, state, **kwargs),
+            lambda: self.records.apply(task_id, state, **kwargs),
             patience_s=self.outage_patience_s,
-            what=f"record {state.value} of {message.message_id}",
+            what=f"record {state.value} of {task_id}",
         )
 
     def record_rejected(self, rejected: Rejected) -> None:

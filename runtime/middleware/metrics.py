@@ -150,12 +150,14 @@ class CanonicalPrometheus(Prometheus):
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if not self._booted():
             return
-        if message.message_id in self.delayed_messages:
-            self.delayed_messages.discard(message.message_id)
-            self._add("inprogress_delayed_messages", message, -1)
-        self.in_progress.add(message.message_id)
-        self._add("inprogress_messages", message)
-        self.message_start_times[message.message_id] = current_millis()
+        message_id, series = message.message_id, labels(message)
+        self.message_start_times[message_id] = current_millis()
+        self.in_progress.add(message_id)
+        with self._lock:
+            if message_id in self.delayed_messages:
+                self.delayed_messages.discard(message_id)
+                self._deltas[("inprogress_delayed_messages", series)] -= 1
+            self._deltas[("inprogress_messages", series)] += 1
 
     def after_process_message(
         self,
@@ -167,19 +169,21 @@ class CanonicalPrometheus(Prometheus):
     ) -> None:
         if not self._booted():
             return
-        if message.message_id in self.delayed_messages:
-            # Skipped straight out of the delay queue (e.g. cancelled): it is no longer delayed.
-            self.delayed_messages.discard(message.message_id)
-            self._add("inprogress_delayed_messages", message, -1)
-        started = self.message_start_times.pop(message.message_id, None)
-        if message.message_id in self.in_progress:
-            self.in_progress.discard(message.message_id)
-            self._add("inprogress_messages", message, -1)
+        message_id, series = message.message_id, labels(message)
+        started = self.message_start_times.pop(message_id, None)
         with self._lock:
+            deltas = self._deltas
+            if message_id in self.delayed_messages:
+                # Skipped straight out of the delay queue (e.g. cancelled): no longer delayed.
+                self.delayed_messages.discard(message_id)
+                deltas[("inprogress_delayed_messages", series)] -= 1
+            if message_id in self.in_progress:
+                self.in_progress.discard(message_id)
+                deltas[("inprogress_messages", series)] -= 1
             if started is not None:
-                self._durations.append((labels(message), current_millis() - started))
-            self._deltas[("total_messages", labels(message))] += 1
+                self._durations.append((series, current_millis() - started))
+            deltas[("total_messages", series)] += 1
             if exception is not None:
-                self._deltas[("total_errored_messages", labels(message))] += 1
+                deltas[("total_errored_messages", series)] += 1
 
     after_skip_message = after_process_message

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -67,6 +68,31 @@ def test_an_end_is_stored_as_the_orm_stores_a_time(tmp_path: Path) -> None:
     with Session(engine) as session:
         entry = session.get(JournalEntry, "e")
         assert entry is not None and entry.finished_at == T0
+
+
+def test_an_end_in_another_zone_with_microseconds_is_stored_in_utc_as_the_orm_stores_it(
+    tmp_path: Path,
+) -> None:
+    # The SQLite conversion is a fast twin of SQLAlchemy's: same text, same instant read back.
+    engine = _engine(tmp_path)
+    paris = timezone(timedelta(hours=1))
+    ended = datetime(2026, 12, 1, 13, 0, 0, 7, tzinfo=paris)
+    journal.record_finished(
+        engine, [journal.Finished("z", "rel_effect", "default", "SUCCESS", ended)]
+    )
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT finished_at FROM job_journal").scalar_one()
+    assert stored == "2026-12-01 12:00:00.000007"
+    with Session(engine) as session:
+        entry = session.get(JournalEntry, "z")
+        assert entry is not None and entry.finished_at == ended
+
+
+def test_a_naive_end_is_refused(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    naive = journal.Finished("n", "rel_effect", "default", "SUCCESS", datetime(2026, 12, 1))
+    with pytest.raises(ValueError, match="naive datetime"):
+        journal.record_finished(engine, [naive])
 
 
 def test_the_first_outcome_wins(tmp_path: Path) -> None:
