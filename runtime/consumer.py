@@ -114,6 +114,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         #: The job record's end for the ack or nack this thread is making (`settling.end`).
         self.settling = threading.local()
         self._suspects: dict[str, set[str]] = {}
+        self._settle_keys: dict[str, tuple[str, ...]] = {}
         #: This machine's clock minus Redis's (ms), measured every OFFSET_REFRESH_S.
         self.clock_offset_ms = 0
         self._offset_measured_at = -math.inf
@@ -285,14 +286,16 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         end = getattr(self.settling, "end", None)
         if end is None or self.records is None:
             return self._dispatch(command)(queue, redis_id)
-        dead = f"{self.namespace}:{q_name(queue)}.XQ"
-        keys = [
-            self.ack_key(queue),
-            f"{self.namespace}:{queue}.msgs",
-            dead,
-            f"{dead}.msgs",
-            f"{self.namespace}:__heartbeats__",
-        ]
+        keys = self._settle_keys.get(queue)
+        if keys is None:  # built once per queue (the broker id never changes)
+            dead = f"{self.namespace}:{q_name(queue)}.XQ"
+            keys = self._settle_keys[queue] = (
+                self.ack_key(queue),
+                f"{self.namespace}:{queue}.msgs",
+                dead,
+                f"{dead}.msgs",
+                f"{self.namespace}:__heartbeats__",
+            )
         head = [command, redis_id, self.now_ms(), self.broker_id]
         return self.records.settle(keys, head, end)
 

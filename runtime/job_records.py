@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -171,11 +171,15 @@ def encode_error(exception: BaseException, traceback_text: str = "") -> str:
     )
 
 
+#: A state as the scripts answer it (a dict lookup: State(...) costs an Enum call per write).
+_STATES = {state.value.encode(): state for state in State}
+
+
 def _parsed(outcome: Any) -> Transition | None:
     current, lost_runs, applied = outcome
     if not current:
         return None
-    return Transition(State(current.decode()), int(lost_runs), bool(applied))
+    return Transition(_STATES[current], int(lost_runs), bool(applied))
 
 
 class JobRecords:
@@ -242,7 +246,7 @@ class JobRecords:
             return None
         return _parsed(self.writes.run("transition", self._transition, keys, argv))
 
-    def settle(self, keys: list[str], head: list[Any], argv: list[Any]) -> Transition | None:
+    def settle(self, keys: Sequence[str], head: list[Any], argv: list[Any]) -> Transition | None:
         """Ack or dead-letter a message (`keys`, `head`: see lua/settle.lua) and apply the
         transition `argv` to its record, in one round trip."""
         task_id = argv[0]

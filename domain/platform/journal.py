@@ -94,7 +94,9 @@ def _sqlite_text(value: datetime) -> str:
     microseconds), by `isoformat` in C: SQLAlchemy's own conversion costs ~5 us a row."""
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: pass a timezone-aware UTC datetime")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 @functools.lru_cache(maxsize=8)
