@@ -40,6 +40,7 @@ from dramatiq.common import compute_backoff, current_millis, dq_name, q_name
 from dramatiq.errors import ActorNotFound, ConnectionClosed, DecodeError
 
 from domain.errors import InvalidInput
+from runtime.direct import ThreadScripts
 from runtime.hooks import SelectiveEmit
 from runtime.job_records import JobRecords
 from runtime.outage import REDIS_ERRORS
@@ -119,6 +120,8 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         self.clock_offset_ms = 0
         self._offset_measured_at = -math.inf
         self.fetch_script = self.client.register_script(lua("fetch"))
+        #: The fetch runs on a connection of the consumer thread's own (runtime/direct.py).
+        self.thread_scripts = ThreadScripts(self.client)
         self.requeue_script = self.client.register_script(lua("requeue"))
 
     @property
@@ -418,8 +421,9 @@ class RobustConsumer(_RedisConsumer):
         namespace = self.broker.namespace
         dead = f"{namespace}:{q_name(queue)}.XQ"
         critical, high, normal, low = list_keys(namespace, queue)
-        entries: list[list[Any]] = self.broker.fetch_script(
-            keys=[
+        entries: list[list[Any]] = self.broker.thread_scripts.run(
+            self.broker.fetch_script,
+            [
                 normal,
                 f"{namespace}:{queue}.msgs",
                 self.broker.ack_key(queue),
@@ -430,7 +434,7 @@ class RobustConsumer(_RedisConsumer):
                 high,
                 low,
             ],
-            args=[
+            [
                 count,
                 self.broker.broker_id,
                 self.broker.now_ms(),
