@@ -4,7 +4,9 @@ FTS5's own `bm25()` counts every query phrase's documents once per query, a scan
 term's whole doclist (2.5 ms for a word in a third of the comments, more for a phrase) before
 its first row. Here those counts are kept per process under the index watermark (they change
 only when an index commit bumps it), and the score is computed on the candidates alone from
-their stored terms: the same BM25 (k1 1.2, b 0.75, FTS5's idf floor) on the text column.
+their stored terms: the score `bm25(search_fts, 1.0, 0.0)` gives (k1 1.2, b 0.75, FTS5's idf
+floor, lengths counting both columns' tokens), which tests/integration/test_search_ranking.py
+checks against FTS5's own.
 
 One walk reads the newest matches' kind and site: the facets, the total and the candidates
 come from it. The candidates are ranked in tiers, newest first: the page is the best of the
@@ -19,6 +21,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -37,14 +40,6 @@ B = 0.75
 AVERAGES_ID = 1
 
 
-class Match(NamedTuple):
-    """One of the walk's matches: what the facets and the filters need."""
-
-    id: int
-    kind: str
-    site_code: str | None
-
-
 class Hit(NamedTuple):
     """A page's row, as the engines' `page` returns them (score: lower is better)."""
 
@@ -55,6 +50,10 @@ class Hit(NamedTuple):
     title: str
     body: str
     score: float
+
+
+_ID = itemgetter(0)
+_CELL = itemgetter(1, 2)
 
 
 class Group(NamedTuple):
@@ -79,16 +78,16 @@ def newest(
     *,
     limit: int,
     before: int | None = None,
-) -> list[Match]:
-    """The `limit` newest matches of `query` within `filters` (all intersected in the index),
-    those older than document `before` if given."""
+) -> list[tuple[int, str, str | None]]:
+    """(id, kind, site code) of the `limit` newest matches of `query` within `filters` (all
+    intersected in the index), those older than document `before` if given."""
     source, params = engine.source(query, filters)
     if before is not None:
         source += " AND search_fts.rowid < :before"
         params["before"] = before
     sql = f"SELECT d.id, d.kind, d.site_code {source} ORDER BY {engine.newest} LIMIT :limit"
     values = {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
-    return list(map(Match._make, _fetch(connection, sql, {**values, "limit": limit})))
+    return _fetch(connection, sql, {**values, "limit": limit})
 
 
 def _fetch(connection: Connection, sql: str, params: Any) -> list[Any]:
@@ -114,22 +113,21 @@ def read(
     """The facets' groups (over the `window` + 1 newest matches within the date filters), the
     page and the total (counted up to `window` + 1) of `query` within `filters`."""
     sample = newest(connection, engine, query, filters.dates_only(), limit=window + 1)
-    cells = Counter((m.kind, m.site_code) for m in sample)
+    cells = Counter(map(_CELL, sample))
     grouped = [Group(kind, site, n) for (kind, site), n in cells.items()]
-    passing = [m.id for m in sample if _within(m, filters)]
+    kind, site = filters.kind, filters.site_code
+    passing = [
+        doc_id
+        for doc_id, doc_kind, doc_site in sample
+        if kind in (None, doc_kind) and site in (None, doc_site)
+    ]
     if len(sample) > window and len(passing) <= window:
         # A kind or site filter that fewer of the sample pass than the window holds: the walk
         # goes on past the sample, the filter now intersected in the index.
         more = window + 1 - len(passing)
-        passing += [
-            m.id
-            for m in newest(connection, engine, query, filters, limit=more, before=sample[-1].id)
-        ]
+        older = newest(connection, engine, query, filters, limit=more, before=sample[-1][0])
+        passing += map(_ID, older)
     return Reads(grouped, _page(connection, query, passing[:window], limit, offset), len(passing))
-
-
-def _within(match: Match, filters: Filters) -> bool:
-    return filters.kind in (None, match.kind) and filters.site_code in (None, match.site_code)
 
 
 def _page(
@@ -162,24 +160,31 @@ def _scores(connection: Connection, query: Query, ids: Sequence[int]) -> list[fl
     """Minus each document's BM25 for `query` (lower is better, as FTS5's `bm25()`)."""
     stats = statistics(connection)
     phrases = [(_pattern(p), stats.idf(connection, p)) for p in _phrases(query)]
-    terms = dict(
-        _fetch(
+    # The terms column (c0) says the phrases; FTS5 counts the tags' tokens (c1) in a length.
+    texts = {
+        doc_id: (terms, tags.count(" ") + 1 if tags else 0)
+        for doc_id, terms, tags in _fetch(
             connection,
-            "SELECT id, c0 FROM search_fts_content WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT id, c0, c1 FROM search_fts_content "
+            "WHERE id IN (SELECT value FROM json_each(?))",
             (orjson.dumps(list(ids)).decode(),),
         )
-    )
+    }
+    # BM25's length norm K1 * (1 - B + B * length / average), as a + b * length.
+    fixed, per_token = K1 * (1 - B), K1 * B / stats.average_length
+    weights = [(pattern, idf * (K1 + 1)) for pattern, idf in phrases]
     scores = []
     for doc_id in ids:
-        text = terms.get(doc_id) or ""
-        norm = K1 * (1 - B + B * (text.count(" ") + 1 if text else 0) / stats.average_length)
+        text, tags = texts.get(doc_id, ("", 0))
+        text = text or ""
+        norm = fixed + per_token * ((text.count(" ") + 1 if text else 0) + tags)
         spaced = _spaced(text)
         score = 0.0
-        for pattern, idf in phrases:
+        for pattern, weight in weights:
             tf = spaced.count(pattern)
             if tf:
-                score += idf * tf * (K1 + 1) / (tf + norm)
-        scores.append(-score)
+                score -= weight * tf / (tf + norm)
+        scores.append(score)
     return scores
 
 
@@ -248,7 +253,8 @@ def statistics(connection: Connection) -> Statistics:
     ).scalar()
     counts = _varints(block or b"")
     rows = counts[0] if counts else 0
-    fresh = Statistics(mark, rows, counts[1] / rows if rows and len(counts) > 1 else 1.0)
+    # Both columns' tokens, as FTS5's average length (the tags weigh nothing but take room).
+    fresh = Statistics(mark, rows, sum(counts[1:]) / rows if rows else 1.0)
     with _LOCK:
         _STATISTICS[database] = fresh
     return fresh
