@@ -30,6 +30,7 @@ from domain.search.query import WINDOW
 from domain.search.ranking import RANKED
 from ops.bench import report
 from ops.bench.env import api_server, group_cpu_s, isolated
+from ops.bench.keepalive import KeepAlive
 
 #: The mix the clients send, by class: words, phrases, and words with filters.
 QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
@@ -88,14 +89,25 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 async def _queries(
-    base: str, *, clients: int, requests: int, path: str = "/api/search"
+    base: str,
+    *,
+    clients: int,
+    requests: int,
+    path: str = "/api/search",
+    generator: str = "keepalive",
 ) -> list[tuple[str, float]]:
-    """(query class, milliseconds) of `requests` requests sent by `clients` at once."""
-    pool = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(clients)]
+    """(query class, milliseconds) of `requests` requests sent by `clients` at once, each on
+    its own connection: a thin keep-alive client, or httpx (earlier passes' figures)."""
+    pool: list[Any] = [
+        KeepAlive(base)
+        if generator == "keepalive"
+        else httpx.AsyncClient(base_url=base, timeout=30)
+        for _ in range(clients)
+    ]
     latencies: list[tuple[str, float]] = []
     left = 0
 
-    async def one(client: httpx.AsyncClient, offset: int) -> None:
+    async def one(client: Any, offset: int) -> None:
         nonlocal left
         n = offset
         while left > 0:
@@ -105,7 +117,10 @@ async def _queries(
             began = time.perf_counter()
             response = await client.get(path, params=params)
             latencies.append((kind, (time.perf_counter() - began) * 1000))
-            assert response.status_code == 200, response.text
+            status, body = (
+                response if isinstance(client, KeepAlive) else (response.status_code, response.text)
+            )
+            assert status == 200, body
 
     try:
         left = clients * WARM_UP_PER_CLIENT
@@ -151,7 +166,7 @@ def _suffix(workers: int) -> str:
 
 
 def _served(
-    log_dir: Path, *, workers: int, rounds: int, clients: int, requests: int
+    log_dir: Path, *, workers: int, rounds: int, clients: int, requests: int, generator: str
 ) -> dict[str, Any]:
     """The mix at `clients` on an API of `workers` processes: uncached (every request reads
     the index), `/healthz` on the same server (the floor the HTTP stack and the load generator
@@ -163,7 +178,7 @@ def _served(
 
     def measured(name: str, pid: int, **options: Any) -> list[tuple[str, float]]:
         began_server, began_client = group_cpu_s(pid), time.process_time()
-        latencies = _load(**options)
+        latencies = _load(generator=generator, **options)
         server_ms[name] = _per_request_ms(group_cpu_s(pid) - began_server, sent)
         client_ms[name] = _per_request_ms(time.process_time() - began_client, sent)
         return latencies
@@ -224,6 +239,7 @@ def run(
     requests: int,
     engine_name: str = "sqlite",
     web_processes: tuple[int, ...] = (1,),
+    generator: str = "keepalive",
 ) -> dict[str, Any]:
     load_before = report.load()
     postgres = None
@@ -279,7 +295,12 @@ def run(
         in_process = _in_process(engine)
         served = {
             workers: _served(
-                tmp, workers=workers, rounds=rounds, clients=clients, requests=requests
+                tmp,
+                workers=workers,
+                rounds=rounds,
+                clients=clients,
+                requests=requests,
+                generator=generator,
             )
             for workers in web_processes
         }
@@ -322,6 +343,7 @@ def run(
             "in_process_ms": in_process,
             "window": WINDOW,
             "ranked": RANKED,
+            "load_generator": generator,
             # One figure set per WEB_CONCURRENCY: uncached mix, /healthz floor, cached mix.
             "web_processes": {str(workers): figures for workers, figures in served.items()},
         },
@@ -361,6 +383,10 @@ def main() -> None:
         "--web-processes", type=int, nargs="+", default=[1, 2],
         help="WEB_CONCURRENCY values to serve the queries with, one after the other",
     )  # fmt: skip
+    parser.add_argument(
+        "--load-generator", choices=("keepalive", "httpx"), default="keepalive",
+        help="the clients: ops/bench/keepalive.py (~0.1 ms of CPU a request) or httpx (~1.3 ms)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(
         json.dumps(
@@ -373,6 +399,7 @@ def main() -> None:
                 requests=args.requests,
                 engine_name=args.engine,
                 web_processes=tuple(args.web_processes),
+                generator=args.load_generator,
             ),
             indent=2,
         )
