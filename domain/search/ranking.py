@@ -232,8 +232,9 @@ class Statistics:
                     "SELECT count(*) FROM search_fts WHERE search_fts MATCH ?", (match,)
                 ).scalar_one()
             )
-        idf = math.log((self.rows - found + 0.5) / (found + 0.5))
-        return idf if idf > 0 else 1e-6  # FTS5's floor: a very common phrase still counts
+        ratio = (self.rows - found + 0.5) / (found + 0.5)
+        # FTS5's floor: a phrase in half the documents or more still counts, a little.
+        return math.log(ratio) if ratio > 1 else 1e-6
 
 
 _STATISTICS: dict[str, Statistics] = {}
