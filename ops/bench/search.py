@@ -9,6 +9,10 @@ load generator runs on the same machine as the API. Run by `python -m ops.bench 
 Where the time goes: the rebuild's CPU seconds (its wall time on a shared machine is mostly
 waiting for a core), each query's cost in the database and Python alone (in process, no HTTP),
 and `/healthz` at the same 16 clients: the floor the HTTP stack and the load generator set.
+The queries are served once per `--web-processes` value (WEB_CONCURRENCY; 1 and 2 by default),
+each with the CPU per request of the server's processes and of the load generator, which
+shares the cores (`--load-generator keepalive`, ~0.1 ms a request; `httpx`, ~1.3 ms, as the
+figures of earlier passes were taken).
 """
 
 from __future__ import annotations
