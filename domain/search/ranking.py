@@ -237,13 +237,16 @@ class Statistics:
         return math.log(ratio) if ratio > 1 else 1e-6
 
 
-_STATISTICS: dict[str, Statistics] = {}
+#: Databases whose statistics a process keeps (an API process reads one).
+KEPT_DATABASES = 8
+_STATISTICS: dict[tuple[str, int], Statistics] = {}
 _LOCK = threading.Lock()
 
 
 def statistics(connection: Connection) -> Statistics:
     """The statistics of `connection`'s database, kept while its watermark stays."""
-    database = str(connection.engine.url)
+    # The engine too: two in-memory databases have the same URL.
+    database = (str(connection.engine.url), id(connection.engine))
     mark = _fetch(connection, "SELECT watermark FROM search_state WHERE id = 1", ())[0][0]
     with _LOCK:
         kept = _STATISTICS.get(database)
@@ -257,7 +260,10 @@ def statistics(connection: Connection) -> Statistics:
     # Both columns' tokens, as FTS5's average length (the tags weigh nothing but take room).
     fresh = Statistics(mark, rows, sum(counts[1:]) / rows if rows else 1.0)
     with _LOCK:
+        _STATISTICS.pop(database, None)
         _STATISTICS[database] = fresh
+        while len(_STATISTICS) > KEPT_DATABASES:
+            del _STATISTICS[next(iter(_STATISTICS))]
     return fresh
 
 
