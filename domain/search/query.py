@@ -8,6 +8,7 @@ and faceted exactly.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -132,9 +133,10 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
             total = sum(row.n for row in grouped if _within(row, filters))
         else:
             total = backend.count(connection, query, filters, cap=window + 1)
-    except (OperationalError, ProgrammingError) as error:
+    except (OperationalError, ProgrammingError, sqlite3.OperationalError) as error:
         # The parser writes every engine query itself; an engine that still refuses one is
-        # told to the user as a query problem, with the engine's words.
+        # told to the user as a query problem, with the engine's words. (SQLite's ranking
+        # reads through the driver: its errors are the driver's, not SQLAlchemy's.)
         message = str(getattr(error, "orig", error)).splitlines()[0]
         if "syntax" in message or "fts5" in message or "tsquery" in message:
             raise QuerySyntaxError(f"the search engine refused the query: {message}") from None

@@ -84,3 +84,13 @@ def test_tiers_rank_the_newest_first_and_page_through_every_match_once(
     ids = [h["id"] for page in pages for h in page]
     tiers = [list(counts)[-4:], list(counts)[:-4]]
     assert ids == [i for tier in tiers for i in sorted(tier, key=counts.__getitem__)[::-1]]
+
+
+def test_an_engine_refusal_read_through_the_driver_is_a_query_error(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an FTS5 expression the engine refuses (the parser never writes one: forced here)
+    monkeypatch.setattr(Fts5, "match", staticmethod(lambda *_: 'terms : ("foi" AND'))
+    # When searched, then the user is told it is the query, in the engine's words (a 422)
+    with pytest.raises(search.QuerySyntaxError, match="fts5: syntax error"):
+        search.search(engine, "foie")
