@@ -31,7 +31,7 @@ from domain.search.engines import Filters, Fts5
 from domain.search.text import Query
 
 #: Candidates ranked together before the next tier: the first pages of a broad query read
-#: this many documents' terms (~1.5 µs each), not the window's.
+#: this many documents' terms (~3 µs each: read and scored), not the window's.
 RANKED = 250
 #: BM25's parameters, FTS5's defaults.
 K1 = 1.2
