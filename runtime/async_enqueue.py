@@ -17,7 +17,9 @@ message script as the sync path (lua/enqueue.lua through `RobustRedisBroker.prep
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
+import math
 import weakref
 from collections.abc import Awaitable
 from typing import Any, Unpack
@@ -37,58 +39,156 @@ from runtime.job_records import JobRecord
 from runtime.jobs import Job, Submitted, callback_option
 from runtime.outage import REDIS_ERRORS
 
-#: Idle connections a loop keeps for its enqueues (more are opened under load, then closed).
-IDLE_CONNECTIONS = 32
+
+class _Pipe:
+    """One connection and the answers owed on it, in the order the commands were written."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.outgoing: list[bytes] = []
+        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.error: BaseException | None = None
+        self._writing = False
+        self._reader: asyncio.Task[None] | None = None
+
+    def send(self, packed: bytes) -> asyncio.Future[Any]:
+        """The answer to `packed`, written with the other commands of this pass of the loop."""
+        future = asyncio.get_running_loop().create_future()
+        if self.error is not None:
+            future.set_exception(_lost(self.error))
+            return future
+        self.outgoing.append(packed)
+        self.waiting.append(future)
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().call_soon(self._write_soon)
+        return future
+
+    def _write_soon(self) -> None:
+        # Called once the commands issued in this pass of the loop are queued: one write.
+        _spawn(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while self.outgoing and self.error is None:
+                commands, self.outgoing = self.outgoing, []
+                # No health-check PING: its answer would land among the pipelined ones.
+                await self.connection.send_packed_command(commands, check_health=False)
+                if self._reader is None:
+                    self._reader = _spawn(self._read())
+        except BaseException as error:
+            self.close(error)
+        finally:
+            self._writing = False
+
+    async def _read(self) -> None:
+        try:
+            while self.error is None:
+                try:
+                    # No read timeout here: each caller bounds its own wait, and a caller's
+                    # timeout closes the pipe (AsyncOutbox._bounded).
+                    answer = await self.connection.read_response(timeout=math.inf)
+                except redis.ResponseError as error:  # this command's error, not the pipe's
+                    self._answer(error)
+                    continue
+                self._answer(answer)
+        except BaseException as error:
+            self.close(error)
+
+    def _answer(self, answer: Any) -> None:
+        if not self.waiting:
+            raise redis.ConnectionError("Redis answered a command nobody sent on this connection")
+        future = self.waiting.popleft()
+        if future.done():  # its caller gave up (a timeout); the order still holds
+            return
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
+    def close(self, error: BaseException) -> None:
+        """Every owed answer fails as a connection loss; the connection is dropped."""
+        if self.error is not None:
+            return
+        self.error = error
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(_lost(error))
+        self.outgoing.clear()
+        _spawn(self.connection.disconnect(nowait=True))
+
+
+def _lost(error: BaseException) -> BaseException:
+    if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+        return error
+    return redis.ConnectionError(f"connection to Redis lost ({type(error).__name__}: {error})")
+
+
+#: Tasks of the pipes (writer, reader, disconnect), held until done: the loop keeps only weak
+#: references to tasks.
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coroutine: Any) -> asyncio.Task[Any]:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
 
 
 class LoopScripts:
-    """Scripts run on connections of this event loop's own, without redis.asyncio's client:
-    its command path (pool lock, retry wrapper, response callbacks) cost more than the enqueue's
-    own work. Like runtime/direct.py for threads: the same connection settings (TLS, ACL user,
-    timeouts), one send and one read; a connection that failed or was cancelled is dropped."""
+    """Commands run on one connection of this event loop's own, pipelined, without
+    redis.asyncio's client: its command path (pool lock, retry wrapper, response callbacks, a
+    timeout task per send and per read) cost more than the enqueue's own work. The commands the
+    loop's requests issue in one pass go out in one write, and one reader hands the answers back
+    in order, so concurrent enqueues share their system calls. Like runtime/direct.py for
+    threads, the connection has the client's settings (TLS, ACL user, Sentinel's master).
+
+    A connection error fails every command owed on the connection (each caller then defers or
+    answers 503, as before) and the next command opens a new one; `drop` does the same when a
+    caller's bound expires, so a stalled or demoted master is left for a fresh connection."""
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         pool = client.connection_pool
         self._open = functools.partial(pool.connection_class, **pool.connection_kwargs)
-        self._idle: list[Any] = []
+        self._pipe: _Pipe | None = None
+        self._opening = asyncio.Lock()
 
     async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
         return await self.call("EVALSHA", script.sha, len(keys), *keys, *args, script=script)
 
     async def call(self, *command: Any, script: Any = None) -> Any:
         """One command's answer; with `script`, an EVALSHA that loads it if Redis lacks it."""
-        connection = self._idle.pop() if self._idle else self._open()
+        pipe = await self._connected()
         try:
-            try:
-                # Connected here, not by send_command: a Sentinel-managed connection asks the
-                # Sentinels for the master in its own connect().
-                await connection.connect()
-                await self._send(connection, *command)
-                answer = await connection.read_response()
-            except NoScriptError:
-                if script is None:
-                    raise
-                await self._send(connection, "SCRIPT", "LOAD", script.script)
-                script.sha = (await connection.read_response()).decode()
-                await self._send(connection, "EVALSHA", script.sha, *command[2:])
-                answer = await connection.read_response()
-        except redis.ResponseError:
-            self._idle.append(connection)  # the script's own error: the connection is fine
-            raise
-        except BaseException:  # a connection error, a timeout, a cancel: mid-command, dropped
-            await connection.disconnect(nowait=True)
-            raise
-        if len(self._idle) < IDLE_CONNECTIONS:
-            self._idle.append(connection)
-        else:
-            await connection.disconnect()
-        return answer
+            return await pipe.send(hiredis.pack_command(command))
+        except NoScriptError:
+            if script is None:
+                raise
+            script.sha = (await self.call("SCRIPT", "LOAD", script.script)).decode()
+            return await self.call("EVALSHA", script.sha, *command[2:])
 
-    @staticmethod
-    async def _send(connection: Any, *args: Any) -> None:
-        """`send_command` packed by hiredis (C): redis.asyncio packs in Python, growing its buffer
-        argument by argument, several times the cost for a record's many fields."""
-        await connection.send_packed_command(hiredis.pack_command(args))
+    async def _connected(self) -> _Pipe:
+        pipe = self._pipe
+        if pipe is not None and pipe.error is None:
+            return pipe
+        async with self._opening:
+            pipe = self._pipe
+            if pipe is None or pipe.error is not None:
+                connection = self._open()
+                # Connected here: a Sentinel-managed connection asks the Sentinels for the
+                # master in its own connect().
+                await connection.connect()
+                pipe = self._pipe = _Pipe(connection)
+        return pipe
+
+    def drop(self, reason: str) -> None:
+        """Give up the connection (a caller's bound expired): what it owes fails, the next
+        command opens another."""
+        if self._pipe is not None:
+            self._pipe.close(redis.TimeoutError(reason))
+            self._pipe = None
 
 
 class AsyncOutbox:
@@ -146,9 +246,9 @@ class AsyncOutbox:
             async with asyncio.timeout(self.timeout_s):
                 return await call
         except TimeoutError:
-            raise redis.TimeoutError(
-                f"Redis did not answer {what} within {self.timeout_s:g} s"
-            ) from None
+            reason = f"Redis did not answer {what} within {self.timeout_s:g} s"
+            self._scripts.drop(reason)
+            raise redis.TimeoutError(reason) from None
 
 
 #: One per event loop (a redis.asyncio connection belongs to the loop that opened it).
