@@ -21,8 +21,7 @@ import collections
 import functools
 import math
 import weakref
-from collections.abc import Awaitable
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import dramatiq
 import hiredis
@@ -40,29 +39,61 @@ from runtime.jobs import Job, Submitted, callback_option
 from runtime.outage import REDIS_ERRORS
 
 
-class _Pipe:
-    """One connection and the answers owed on it, in the order the commands were written."""
+class _Owed(NamedTuple):
+    """An answer owed on a pipe: who waits for it, until when, and what it is (for the error)."""
 
-    def __init__(self, connection: Any) -> None:
+    future: asyncio.Future[Any]
+    deadline: float
+    what: str
+
+
+class _Pipe:
+    """One connection and the answers owed on it, in the order the commands were written.
+
+    The oldest owed answer bounds them all (Redis answers in order): past its deadline the
+    pipe is closed, failing every command it owes with a TimeoutError that names the oldest,
+    and the next command opens another connection (a stalled or demoted master is left). One
+    timer per pipe, not one per command."""
+
+    def __init__(self, connection: Any, *, timeout_s: float) -> None:
         self.connection = connection
+        self.timeout_s = timeout_s
         self.outgoing: list[bytes] = []
-        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.waiting: collections.deque[_Owed] = collections.deque()
         self.error: BaseException | None = None
         self._writing = False
         self._reader: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    def send(self, packed: bytes) -> asyncio.Future[Any]:
+    def send(self, packed: bytes, *, deadline: float, what: str) -> asyncio.Future[Any]:
         """The answer to `packed`, written with the other commands of this pass of the loop."""
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         if self.error is not None:
             future.set_exception(_lost(self.error))
             return future
         self.outgoing.append(packed)
-        self.waiting.append(future)
+        self.waiting.append(_Owed(future, deadline, what))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
         if not self._writing:
             self._writing = True
-            asyncio.get_running_loop().call_soon(self._write_soon)
+            loop.call_soon(self._write_soon)
         return future
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.error is not None or not self.waiting:
+            return
+        oldest = self.waiting[0]
+        if oldest.deadline <= asyncio.get_running_loop().time():
+            self.close(
+                redis.TimeoutError(
+                    f"Redis did not answer {oldest.what} within {self.timeout_s:g} s"
+                )
+            )
+        else:
+            self._timer = asyncio.get_running_loop().call_at(oldest.deadline, self._expire)
 
     def _write_soon(self) -> None:
         # Called once the commands issued in this pass of the loop are queued: one write.
@@ -85,8 +116,7 @@ class _Pipe:
         try:
             while self.error is None:
                 try:
-                    # No read timeout here: each caller bounds its own wait, and a caller's
-                    # timeout closes the pipe (AsyncOutbox._bounded).
+                    # No read timeout here: the oldest owed answer's deadline closes the pipe.
                     answer = await self.connection.read_response(timeout=math.inf)
                 except redis.ResponseError as error:  # this command's error, not the pipe's
                     self._answer(error)
@@ -98,8 +128,8 @@ class _Pipe:
     def _answer(self, answer: Any) -> None:
         if not self.waiting:
             raise redis.ConnectionError("Redis answered a command nobody sent on this connection")
-        future = self.waiting.popleft()
-        if future.done():  # its caller gave up (a timeout); the order still holds
+        future = self.waiting.popleft().future
+        if future.done():  # its caller gave up (cancelled); the order still holds
             return
         if isinstance(answer, BaseException):
             future.set_exception(answer)
@@ -111,8 +141,11 @@ class _Pipe:
         if self.error is not None:
             return
         self.error = error
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self.waiting:
-            future = self.waiting.popleft()
+            future = self.waiting.popleft().future
             if not future.done():
                 future.set_exception(_lost(error))
         self.outgoing.clear()
@@ -145,50 +178,61 @@ class LoopScripts:
     in order, so concurrent enqueues share their system calls. Like runtime/direct.py for
     threads, the connection has the client's settings (TLS, ACL user, Sentinel's master).
 
-    A connection error fails every command owed on the connection (each caller then defers or
-    answers 503, as before) and the next command opens a new one; `drop` does the same when a
-    caller's bound expires, so a stalled or demoted master is left for a fresh connection."""
+    Each command is answered within `timeout_s` (API_ENQUEUE_TIMEOUT_S) or fails with a
+    redis.TimeoutError: a stalled Redis costs each request that long, never the event loop. A
+    connection error, or that timeout, fails every command owed on the connection (each caller
+    then defers or answers 503, as before) and the next command opens a new connection."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: redis.asyncio.Redis, *, timeout_s: float) -> None:
         pool = client.connection_pool
         self._open = functools.partial(pool.connection_class, **pool.connection_kwargs)
+        self.timeout_s = timeout_s
         self._pipe: _Pipe | None = None
         self._opening = asyncio.Lock()
 
-    async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
-        return await self.call("EVALSHA", script.sha, len(keys), *keys, *args, script=script)
+    async def run(self, script: Any, keys: list[Any], args: list[Any], *, what: str) -> Any:
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        return await self.call(*command, script=script, what=what)
 
-    async def call(self, *command: Any, script: Any = None) -> Any:
-        """One command's answer; with `script`, an EVALSHA that loads it if Redis lacks it."""
-        pipe = await self._connected()
+    async def call(
+        self, *command: Any, script: Any = None, what: str = "a command", deadline: float = 0.0
+    ) -> Any:
+        """One command's answer; with `script`, an EVALSHA that loads it if Redis lacks it (the
+        reload within the same bound)."""
+        deadline = deadline or asyncio.get_running_loop().time() + self.timeout_s
+        pipe = self._pipe
+        if pipe is None or pipe.error is not None:
+            pipe = await self._connected(deadline, what)
         try:
-            return await pipe.send(hiredis.pack_command(command))
+            return await pipe.send(hiredis.pack_command(command), deadline=deadline, what=what)
         except NoScriptError:
             if script is None:
                 raise
-            script.sha = (await self.call("SCRIPT", "LOAD", script.script)).decode()
-            return await self.call("EVALSHA", script.sha, *command[2:])
+            loaded = await self.call("SCRIPT", "LOAD", script.script, what=what, deadline=deadline)
+            script.sha = loaded.decode()
+            return await self.call(
+                "EVALSHA", script.sha, *command[2:], what=what, deadline=deadline
+            )
 
-    async def _connected(self) -> _Pipe:
-        pipe = self._pipe
-        if pipe is not None and pipe.error is None:
-            return pipe
-        async with self._opening:
-            pipe = self._pipe
-            if pipe is None or pipe.error is not None:
-                connection = self._open()
-                # Connected here: a Sentinel-managed connection asks the Sentinels for the
-                # master in its own connect().
-                await connection.connect()
-                pipe = self._pipe = _Pipe(connection)
-        return pipe
-
-    def drop(self, reason: str) -> None:
-        """Give up the connection (a caller's bound expired): what it owes fails, the next
-        command opens another."""
-        if self._pipe is not None:
-            self._pipe.close(redis.TimeoutError(reason))
-            self._pipe = None
+    async def _connected(self, deadline: float, what: str) -> _Pipe:
+        try:
+            async with asyncio.timeout_at(deadline), self._opening:
+                pipe = self._pipe
+                if pipe is None or pipe.error is not None:
+                    connection = self._open()
+                    # Connected here: a Sentinel-managed connection asks the Sentinels for the
+                    # master in its own connect().
+                    try:
+                        await connection.connect()
+                    except BaseException:
+                        await connection.disconnect(nowait=True)
+                        raise
+                    pipe = self._pipe = _Pipe(connection, timeout_s=self.timeout_s)
+                return pipe
+        except TimeoutError:
+            raise redis.TimeoutError(
+                f"Redis did not answer {what} within {self.timeout_s:g} s"
+            ) from None
 
 
 class AsyncOutbox:
@@ -198,7 +242,7 @@ class AsyncOutbox:
         self.sync = sync
         self.client = client
         self.timeout_s = timeout_s
-        self._scripts = LoopScripts(client)
+        self._scripts = LoopScripts(client, timeout_s=timeout_s)
         self._script = client.register_script(sync.records.enqueue_script)
 
     async def submit(
@@ -226,29 +270,20 @@ class AsyncOutbox:
         keys, record = broker.take_pending(queue_name, redis_id)
         assert record is not None, "JobTracking creates the record with the message on our broker"
         keys, args = self.sync.records.enqueue_call(keys, [redis_id, data], record)
-        await self._bounded("the enqueue", self._scripts.run(self._script, keys, args))
+        await self._scripts.run(self._script, keys, args, what="the enqueue")
         broker.emit_after("enqueue", sent, delay_ms)
         return Submitted(sent.message_id)
 
     async def record(self, task_id: str) -> JobRecord | None:
         """A job's record, read on the event loop within the same timeout (the status route,
         which clients poll: no thread-pool hop either)."""
-        read = self._scripts.call("HGETALL", self.sync.records.key(task_id))
-        fields = await self._bounded("a status read", read)
+        key = self.sync.records.key(task_id)
+        fields = await self._scripts.call("HGETALL", key, what="a status read")
         if not fields:
             return None
         if not isinstance(fields, dict):  # RESP2's flat list; RESP3 answers a map
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
         return JobRecord.from_hash(task_id, fields)
-
-    async def _bounded(self, what: str, call: Awaitable[Any]) -> Any:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return await call
-        except TimeoutError:
-            reason = f"Redis did not answer {what} within {self.timeout_s:g} s"
-            self._scripts.drop(reason)
-            raise redis.TimeoutError(reason) from None
 
 
 #: One per event loop (a redis.asyncio connection belongs to the loop that opened it).

@@ -18,9 +18,9 @@ ECHO = "return ARGV[1]"
 FAIL = "return redis.error_reply('refused: ' .. ARGV[1])"
 
 
-def _scripts(url: str) -> tuple[LoopScripts, redis.asyncio.Redis]:
+def _scripts(url: str, timeout_s: float = 5.0) -> tuple[LoopScripts, redis.asyncio.Redis]:
     client = redis.asyncio.Redis.from_url(url)
-    return LoopScripts(client), client
+    return LoopScripts(client, timeout_s=timeout_s), client
 
 
 def test_concurrent_commands_get_their_own_answers_in_one_connection(
@@ -32,8 +32,8 @@ def test_concurrent_commands_get_their_own_answers_in_one_connection(
         await client.script_flush()  # the first EVALSHA meets NOSCRIPT and loads it
         before = {entry["id"] for entry in await client.client_list()}
         # When 200 commands are issued at once, one of them a script that errs
-        calls: list[Any] = [scripts.run(echo, [], [str(n)]) for n in range(200)]
-        calls.insert(100, scripts.run(fail, [], ["x"]))
+        calls: list[Any] = [scripts.run(echo, [], [str(n)], what="echo") for n in range(200)]
+        calls.insert(100, scripts.run(fail, [], ["x"], what="fail"))
         answers = await asyncio.gather(*calls, return_exceptions=True)
         # Then each has its answer, the error only the failing one's
         assert answers[:100] + answers[101:] == [str(n).encode() for n in range(200)]
@@ -68,22 +68,31 @@ def test_a_lost_connection_fails_what_it_owed_and_the_next_command_reconnects(
     asyncio.run(scenario())
 
 
-def test_a_dropped_connection_fails_what_it_owed_at_once() -> None:
-    # The caller's bound expired on a stalled Redis: AsyncOutbox drops the connection
+def test_a_stalled_redis_fails_what_the_connection_owed_at_the_oldest_deadline() -> None:
     server = RedisServer()
     try:
 
         async def scenario() -> None:
-            scripts, client = _scripts(server.url)
+            scripts, client = _scripts(server.url, timeout_s=0.3)
             assert await scripts.call("PING") == b"PONG"
             server.pause()
             try:
-                stalled = [asyncio.ensure_future(scripts.call("PING")) for _ in range(3)]
-                await asyncio.sleep(0.2)
-                assert not any(call.done() for call in stalled)
-                scripts.drop("Redis did not answer within 0.2 s")
-                answers = await asyncio.gather(*stalled, return_exceptions=True)
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                first = asyncio.ensure_future(scripts.call("PING", what="the first ping"))
+                await asyncio.sleep(0.1)
+                later = [asyncio.ensure_future(scripts.call("PING")) for _ in range(3)]
+                answers = await asyncio.gather(first, *later, return_exceptions=True)
+                waited = loop.time() - started
+                # Every one fails when the oldest is due, naming it; none waits longer
                 assert all(isinstance(answer, redis.TimeoutError) for answer in answers)
+                assert "the first ping within 0.3 s" in str(answers[0])
+                assert 0.3 <= waited < 1.0, waited  # not one bound after another (1.2 s)
+                # and the next command, on a new connection to the same stalled Redis, too
+                started = loop.time()
+                (again,) = await asyncio.gather(scripts.call("PING"), return_exceptions=True)
+                assert isinstance(again, redis.TimeoutError), again
+                assert loop.time() - started < 1.0
             finally:
                 server.resume()
             assert await scripts.call("PING") == b"PONG"
