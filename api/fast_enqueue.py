@@ -13,9 +13,14 @@ model rejects) goes on to FastAPI untouched, body replayed, so every 401, 403 an
 own answer; nothing has been enqueued by then. The outer middleware (metrics, rate limit, body
 size, JSON only, callback URL, Idempotency-Key) runs for both paths.
 
-A route qualifies when its only inputs are a JSON body model and the writer dependency (no path,
-query, header or cookie parameter): `fast_routes` checks that, so a route that changes shape
-falls back to FastAPI rather than being called wrongly.
+A route qualifies when its inputs are a JSON body (a model, or any type FastAPI validates) and
+the writer dependency, plus path and query parameters (no header or cookie parameter):
+`fast_routes` checks that, so a route that changes shape falls back to FastAPI rather than being
+called wrongly. Path and query parameters are validated by FastAPI's own function
+(`request_params_to_args`, the one its routing calls), a body that is not a model by
+`request_body_to_args`; a parameter it refuses sends the request on to FastAPI, for its 422.
+A route with a path parameter (`POST /api/jobs/{name}`) is matched by its own pattern, after the
+exact paths: the caller passes only routes no other route of the app shadows (tests/api).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from typing import Any
 
 import orjson
 from fastapi import HTTPException
+from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,31 +47,54 @@ from api.deps import bearer, require_writer
 @dataclass(frozen=True)
 class FastRoute:
     route: APIRoute
-    model: type[BaseModel]
+    #: The body's model when it is one (validated directly), else None (FastAPI validates it).
+    model: type[BaseModel] | None
     param: str
     endpoint: Callable[..., Awaitable[Response]]
 
+    async def arguments(self, scope: Scope, data: Any) -> dict[str, Any] | None:
+        """The endpoint's keyword arguments, validated; None when FastAPI would refuse them."""
+        if self.model is not None:
+            body: dict[str, Any] = {self.param: self.model.model_validate(data)}
+        else:
+            body, errors = await request_body_to_args(
+                self.route.dependant.body_params, data, embed_body_fields=False
+            )
+            if errors:
+                return None
+        dependant = self.route.dependant
+        if not (dependant.path_params or dependant.query_params):
+            return body
+        path, path_errors = request_params_to_args(dependant.path_params, scope["path_params"])
+        query, query_errors = request_params_to_args(
+            dependant.query_params, QueryParams(scope["query_string"])
+        )
+        return None if path_errors or query_errors else {**path, **query, **body}
+
 
 def fast_routes(routes: Iterable[Any]) -> dict[str, FastRoute]:
-    """The POST routes of `routes` this middleware may answer, by path."""
+    """The POST routes of `routes` this middleware may answer, by path (with its `{...}` when it
+    has path parameters)."""
     found = {}
     for route in routes:
         if not isinstance(route, APIRoute) or route.methods != {"POST"}:
             continue
         dependant = route.dependant
-        others = (
-            dependant.path_params + dependant.query_params
-            + dependant.header_params + dependant.cookie_params
-        )  # fmt: skip
         body = dependant.body_params
-        model = body[0].field_info.annotation if len(body) == 1 else None
+        annotation = body[0].field_info.annotation if len(body) == 1 else None
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
         if (
-            others
-            or not (isinstance(model, type) and issubclass(model, BaseModel))
+            dependant.header_params
+            or dependant.cookie_params
+            or annotation is None
             or getattr(body[0].field_info, "embed", False)
             or [sub.call for sub in dependant.dependencies] != [require_writer]
             or not inspect.iscoroutinefunction(route.endpoint)
-            or "{" in route.path
+            or ("{" in route.path) != bool(dependant.path_params)
         ):
             continue
         found[route.path] = FastRoute(route, model, body[0].name, route.endpoint)
@@ -76,14 +106,29 @@ class FastEnqueue:
 
     def __init__(self, app: ASGIApp, *, routes: dict[str, FastRoute]) -> None:
         self.app = app
-        self.routes = routes
+        self.routes = {path: route for path, route in routes.items() if "{" not in path}
+        self.patterns = [route for path, route in routes.items() if "{" in path]
+
+    def _match(self, scope: Scope) -> FastRoute | None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+            return None
+        path = scope["path"]
+        route = self.routes.get(path)
+        if route is not None or not self.patterns:
+            return route
+        for candidate in self.patterns:
+            matched = candidate.route.path_regex.match(path)
+            if matched is not None:
+                convertors = candidate.route.param_convertors
+                scope["path_params"] = {
+                    name: convertors[name].convert(value)
+                    for name, value in matched.groupdict().items()
+                }
+                return candidate
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (
-            self.routes.get(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path")
-            else None
-        )
+        route = self._match(scope)
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -93,13 +138,15 @@ class FastEnqueue:
             messages.append(message)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
-        payload = await self._prepare(scope, route, messages)
-        if payload is None:
+        arguments = await self._prepare(scope, route, messages)
+        if arguments is None:
+            scope.pop("path_params", None)  # FastAPI's routing sets its own
             await self.app(scope, _replaying(messages, receive), send)
             return
-        scope["route"], scope["endpoint"], scope["path_params"] = route.route, route.endpoint, {}
+        scope["route"], scope["endpoint"] = route.route, route.endpoint
+        scope.setdefault("path_params", {})
         try:
-            response = await route.endpoint(**{route.param: payload})
+            response = await route.endpoint(**arguments)
         except Exception as error:
             handler = _handler(scope["app"].exception_handlers, error)
             if handler is None:
@@ -109,8 +156,8 @@ class FastEnqueue:
 
     async def _prepare(
         self, scope: Scope, route: FastRoute, messages: list[Message]
-    ) -> BaseModel | None:
-        """The validated payload of an authorized request, or None: let FastAPI answer."""
+    ) -> dict[str, Any] | None:
+        """The validated arguments of an authorized request, or None: let FastAPI answer."""
         if messages[-1]["type"] != "http.request":
             return None
         headers = dict(scope["headers"])
@@ -120,7 +167,7 @@ class FastEnqueue:
         try:
             await require_writer(scope["app"].state.settings, await bearer(request))
             data = orjson.loads(b"".join(message.get("body", b"") for message in messages))
-            return route.model.model_validate(data)
+            return await route.arguments(scope, data)
         except (HTTPException, orjson.JSONDecodeError, ValidationError):
             return None
 

@@ -89,7 +89,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/metrics", make_asgi_app())
     app.mount(PREFIX, dashboard_app(settings))
     # Innermost: the hot enqueue routes' happy path without FastAPI's routing (api/fast_enqueue.py).
-    app.add_middleware(FastEnqueue, routes=fast_routes(notifications.router.routes))
+    app.add_middleware(
+        FastEnqueue, routes=fast_routes([*notifications.router.routes, *jobs.router.routes])
+    )
     app.add_middleware(IdempotencyKey)
     app.add_middleware(CallbackUrl, settings=settings)
     # Inside BodySizeLimit: it buffers bodies. The console's login is a plain HTML form.

@@ -153,7 +153,7 @@ def busy(session: Session, person: Person, *, payload_keys: str = "") -> list[st
     )
     found = list(session.scalars(query.limit(20)))
     with_sealed = select(JournalEntry.task_id, JournalEntry.body).where(
-        unfinished, JournalEntry.body.contains(sealing.PREFIX)
+        unfinished, JournalEntry.body.contains(sealing.MARK)
     )
     for task_id, body in session.execute(with_sealed.limit(SEALED_SCAN)):
         if len(found) >= 20:
@@ -286,7 +286,7 @@ def erase(
         journaled = select(JournalEntry.task_id, JournalEntry.body).where(
             or_(
                 _contains_trace(JournalEntry.body, traces),
-                JournalEntry.body.contains(sealing.PREFIX),
+                JournalEntry.body.contains(sealing.MARK),
             )
         )
         carriers = [
@@ -304,7 +304,7 @@ def erase(
             WorkflowJournalEntry.finished_at.is_not(None),
             or_(
                 _contains_trace(WorkflowJournalEntry.graph, traces),
-                WorkflowJournalEntry.graph.contains(sealing.PREFIX),
+                WorkflowJournalEntry.graph.contains(sealing.MARK),
             ),
         )
         for flow in session.scalars(flows).all():

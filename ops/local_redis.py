@@ -62,6 +62,11 @@ class RedisServer:
 
     def start(self) -> None:
         """Start (or start again, on the same port and directory) and wait until it answers."""
+        running: subprocess.Popen[bytes] | None = getattr(self, "process", None)
+        if running is not None and running.poll() is None:
+            # A second server on the port would fail to bind while the first answered the
+            # ping, and `stop()` would then stop the dead one: the first would outlive the run.
+            raise RuntimeError(f"redis-server on port {self.port} is already running")
         self.process = subprocess.Popen(
             self.args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )

@@ -17,10 +17,11 @@ message script as the sync path (lua/enqueue.lua through `RobustRedisBroker.prep
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
+import math
 import weakref
-from collections.abc import Awaitable
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import dramatiq
 import hiredis
@@ -37,58 +38,201 @@ from runtime.job_records import JobRecord
 from runtime.jobs import Job, Submitted, callback_option
 from runtime.outage import REDIS_ERRORS
 
-#: Idle connections a loop keeps for its enqueues (more are opened under load, then closed).
-IDLE_CONNECTIONS = 32
+
+class _Owed(NamedTuple):
+    """An answer owed on a pipe: who waits for it, until when, and what it is (for the error)."""
+
+    future: asyncio.Future[Any]
+    deadline: float
+    what: str
+
+
+class _Pipe:
+    """One connection and the answers owed on it, in the order the commands were written.
+
+    The oldest owed answer bounds them all (Redis answers in order): past its deadline the
+    pipe is closed, failing every command it owes with a TimeoutError that names the oldest,
+    and the next command opens another connection (a stalled or demoted master is left). One
+    timer per pipe, not one per command."""
+
+    def __init__(self, connection: Any, *, timeout_s: float) -> None:
+        self.connection = connection
+        self.timeout_s = timeout_s
+        self.outgoing: list[bytes] = []
+        self.waiting: collections.deque[_Owed] = collections.deque()
+        self.error: BaseException | None = None
+        self._writing = False
+        self._reader: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def send(self, packed: bytes, *, deadline: float, what: str) -> asyncio.Future[Any]:
+        """The answer to `packed`, written with the other commands of this pass of the loop."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if self.error is not None:
+            future.set_exception(_lost(self.error))
+            return future
+        self.outgoing.append(packed)
+        self.waiting.append(_Owed(future, deadline, what))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+        if not self._writing:
+            self._writing = True
+            loop.call_soon(self._write_soon)
+        return future
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self.error is not None or not self.waiting:
+            return
+        oldest = self.waiting[0]
+        if oldest.deadline <= asyncio.get_running_loop().time():
+            self.close(
+                redis.TimeoutError(
+                    f"Redis did not answer {oldest.what} within {self.timeout_s:g} s"
+                )
+            )
+        else:
+            self._timer = asyncio.get_running_loop().call_at(oldest.deadline, self._expire)
+
+    def _write_soon(self) -> None:
+        # Called once the commands issued in this pass of the loop are queued: one write.
+        _spawn(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while self.outgoing and self.error is None:
+                commands, self.outgoing = self.outgoing, []
+                # No health-check PING: its answer would land among the pipelined ones.
+                await self.connection.send_packed_command(commands, check_health=False)
+                if self._reader is None:
+                    self._reader = _spawn(self._read())
+        except BaseException as error:
+            self.close(error)
+        finally:
+            self._writing = False
+
+    async def _read(self) -> None:
+        try:
+            while self.error is None:
+                try:
+                    # No read timeout here: the oldest owed answer's deadline closes the pipe.
+                    answer = await self.connection.read_response(timeout=math.inf)
+                except redis.ResponseError as error:  # this command's error, not the pipe's
+                    self._answer(error)
+                    continue
+                self._answer(answer)
+        except BaseException as error:
+            self.close(error)
+
+    def _answer(self, answer: Any) -> None:
+        if not self.waiting:
+            raise redis.ConnectionError("Redis answered a command nobody sent on this connection")
+        future = self.waiting.popleft().future
+        if future.done():  # its caller gave up (cancelled); the order still holds
+            return
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
+    def close(self, error: BaseException) -> None:
+        """Every owed answer fails as a connection loss; the connection is dropped."""
+        if self.error is not None:
+            return
+        self.error = error
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self.waiting:
+            future = self.waiting.popleft().future
+            if not future.done():
+                future.set_exception(_lost(error))
+        self.outgoing.clear()
+        _spawn(self.connection.disconnect(nowait=True))
+
+
+def _lost(error: BaseException) -> BaseException:
+    if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+        return error
+    return redis.ConnectionError(f"connection to Redis lost ({type(error).__name__}: {error})")
+
+
+#: Tasks of the pipes (writer, reader, disconnect), held until done: the loop keeps only weak
+#: references to tasks.
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coroutine: Any) -> asyncio.Task[Any]:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
 
 
 class LoopScripts:
-    """Scripts run on connections of this event loop's own, without redis.asyncio's client:
-    its command path (pool lock, retry wrapper, response callbacks) cost more than the enqueue's
-    own work. Like runtime/direct.py for threads: the same connection settings (TLS, ACL user,
-    timeouts), one send and one read; a connection that failed or was cancelled is dropped."""
+    """Commands run on one connection of this event loop's own, pipelined, without
+    redis.asyncio's client: its command path (pool lock, retry wrapper, response callbacks, a
+    timeout task per send and per read) cost more than the enqueue's own work. The commands the
+    loop's requests issue in one pass go out in one write, and one reader hands the answers back
+    in order, so concurrent enqueues share their system calls. Like runtime/direct.py for
+    threads, the connection has the client's settings (TLS, ACL user, Sentinel's master).
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    Each command is answered within `timeout_s` (API_ENQUEUE_TIMEOUT_S) or fails with a
+    redis.TimeoutError: a stalled Redis costs each request that long, never the event loop. A
+    connection error, or that timeout, fails every command owed on the connection (each caller
+    then defers or answers 503, as before) and the next command opens a new connection."""
+
+    def __init__(self, client: redis.asyncio.Redis, *, timeout_s: float) -> None:
         pool = client.connection_pool
         self._open = functools.partial(pool.connection_class, **pool.connection_kwargs)
-        self._idle: list[Any] = []
+        self.timeout_s = timeout_s
+        self._pipe: _Pipe | None = None
+        self._opening = asyncio.Lock()
 
-    async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
-        return await self.call("EVALSHA", script.sha, len(keys), *keys, *args, script=script)
+    async def run(self, script: Any, keys: list[Any], args: list[Any], *, what: str) -> Any:
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        return await self.call(*command, script=script, what=what)
 
-    async def call(self, *command: Any, script: Any = None) -> Any:
-        """One command's answer; with `script`, an EVALSHA that loads it if Redis lacks it."""
-        connection = self._idle.pop() if self._idle else self._open()
+    async def call(
+        self, *command: Any, script: Any = None, what: str = "a command", deadline: float = 0.0
+    ) -> Any:
+        """One command's answer; with `script`, an EVALSHA that loads it if Redis lacks it (the
+        reload within the same bound)."""
+        deadline = deadline or asyncio.get_running_loop().time() + self.timeout_s
+        pipe = self._pipe
+        if pipe is None or pipe.error is not None:
+            pipe = await self._connected(deadline, what)
         try:
-            try:
-                # Connected here, not by send_command: a Sentinel-managed connection asks the
-                # Sentinels for the master in its own connect().
-                await connection.connect()
-                await self._send(connection, *command)
-                answer = await connection.read_response()
-            except NoScriptError:
-                if script is None:
-                    raise
-                await self._send(connection, "SCRIPT", "LOAD", script.script)
-                script.sha = (await connection.read_response()).decode()
-                await self._send(connection, "EVALSHA", script.sha, *command[2:])
-                answer = await connection.read_response()
-        except redis.ResponseError:
-            self._idle.append(connection)  # the script's own error: the connection is fine
-            raise
-        except BaseException:  # a connection error, a timeout, a cancel: mid-command, dropped
-            await connection.disconnect(nowait=True)
-            raise
-        if len(self._idle) < IDLE_CONNECTIONS:
-            self._idle.append(connection)
-        else:
-            await connection.disconnect()
-        return answer
+            return await pipe.send(hiredis.pack_command(command), deadline=deadline, what=what)
+        except NoScriptError:
+            if script is None:
+                raise
+            loaded = await self.call("SCRIPT", "LOAD", script.script, what=what, deadline=deadline)
+            script.sha = loaded.decode()
+            return await self.call(
+                "EVALSHA", script.sha, *command[2:], what=what, deadline=deadline
+            )
 
-    @staticmethod
-    async def _send(connection: Any, *args: Any) -> None:
-        """`send_command` packed by hiredis (C): redis.asyncio packs in Python, growing its buffer
-        argument by argument, several times the cost for a record's many fields."""
-        await connection.send_packed_command(hiredis.pack_command(args))
+    async def _connected(self, deadline: float, what: str) -> _Pipe:
+        try:
+            async with asyncio.timeout_at(deadline), self._opening:
+                pipe = self._pipe
+                if pipe is None or pipe.error is not None:
+                    connection = self._open()
+                    # Connected here: a Sentinel-managed connection asks the Sentinels for the
+                    # master in its own connect().
+                    try:
+                        await connection.connect()
+                    except BaseException:
+                        await connection.disconnect(nowait=True)
+                        raise
+                    pipe = self._pipe = _Pipe(connection, timeout_s=self.timeout_s)
+                return pipe
+        except TimeoutError:
+            raise redis.TimeoutError(
+                f"Redis did not answer {what} within {self.timeout_s:g} s"
+            ) from None
 
 
 class AsyncOutbox:
@@ -98,7 +242,7 @@ class AsyncOutbox:
         self.sync = sync
         self.client = client
         self.timeout_s = timeout_s
-        self._scripts = LoopScripts(client)
+        self._scripts = LoopScripts(client, timeout_s=timeout_s)
         self._script = client.register_script(sync.records.enqueue_script)
 
     async def submit(
@@ -126,29 +270,20 @@ class AsyncOutbox:
         keys, record = broker.take_pending(queue_name, redis_id)
         assert record is not None, "JobTracking creates the record with the message on our broker"
         keys, args = self.sync.records.enqueue_call(keys, [redis_id, data], record)
-        await self._bounded("the enqueue", self._scripts.run(self._script, keys, args))
+        await self._scripts.run(self._script, keys, args, what="the enqueue")
         broker.emit_after("enqueue", sent, delay_ms)
         return Submitted(sent.message_id)
 
     async def record(self, task_id: str) -> JobRecord | None:
         """A job's record, read on the event loop within the same timeout (the status route,
         which clients poll: no thread-pool hop either)."""
-        read = self._scripts.call("HGETALL", self.sync.records.key(task_id))
-        fields = await self._bounded("a status read", read)
+        key = self.sync.records.key(task_id)
+        fields = await self._scripts.call("HGETALL", key, what="a status read")
         if not fields:
             return None
         if not isinstance(fields, dict):  # RESP2's flat list; RESP3 answers a map
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
         return JobRecord.from_hash(task_id, fields)
-
-    async def _bounded(self, what: str, call: Awaitable[Any]) -> Any:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return await call
-        except TimeoutError:
-            raise redis.TimeoutError(
-                f"Redis did not answer {what} within {self.timeout_s:g} s"
-            ) from None
 
 
 #: One per event loop (a redis.asyncio connection belongs to the loop that opened it).

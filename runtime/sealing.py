@@ -24,13 +24,17 @@ def _runtime() -> tuple[Callable[[], Any], type[Exception]]:
     return current, NotSetUp
 
 
-def _keys() -> str:
+def _settings() -> Settings:
     current, not_set_up = _runtime()
     try:
         settings: Settings = current().settings
     except not_set_up:
         settings = get_settings()
-    return settings.payload_keys.get_secret_value()
+    return settings
+
+
+def _keys() -> str:
+    return _settings().payload_keys.get_secret_value()
 
 
 def _open(value: Any) -> Any:
@@ -39,7 +43,11 @@ def _open(value: Any) -> Any:
 
 
 def _seal(value: str) -> str:
-    return sealing.seal(value, _keys())
+    settings = _settings()
+    keys = settings.payload_keys.get_secret_value()
+    if settings.payload_seal_format == "v1":
+        return sealing.seal(value, keys, version=1)
+    return sealing.seal(value, keys)
 
 
 #: A payload string that never reaches Redis in clear.

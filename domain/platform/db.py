@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+#: Read-only connections map the file (up to this size) instead of copying each page they
+#: read into a page cache of their own: the searcher's few connections share the OS's pages
+#: (a search read through copies cost 5-8% more CPU, measured on issue 16's benchmark).
+SQLITE_READ_MMAP_BYTES = 256 * 1024 * 1024
 PG_CONNECT_TIMEOUT_S = 5
 
 
@@ -87,6 +91,7 @@ def _on_sqlite_read_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         # The writers set WAL (it stays set in the file): a reader only refuses to write.
         cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_READ_MMAP_BYTES}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -55,14 +56,20 @@ def redact_payload(payload: Mapping[str, Any], *, extra: Iterable[str] = ()) -> 
     masked = set(extra)
     out: dict[str, Any] = {}
     for name, value in payload.items():
-        lowered = name.lower()
-        if any(word in lowered for word in SECRET_WORDS):
+        if _is_secret(name):
             out[name] = "***"
         elif name in masked:
             out[name] = mask_value(value)
         else:
             out[name] = _redact_nested(value, masked)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret(name: str) -> bool:
+    """Decided once per field name (every enqueue redacts its payload for the record)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
 
 
 def _redact_nested(value: Any, masked: set[str]) -> Any:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Fernet keys (comma-separated; the first seals, all open) of the payload fields that carry
     # personal data through Redis (domain/platform/sealing.py); empty: a development key.
     payload_keys: SecretStr = SecretStr("")
+    # The format sealing writes: v2 (AES-GCM); v1 (Fernet) while processes of a version that
+    # opens only v1 still run. Both are always opened.
+    payload_seal_format: Literal["v1", "v2"] = "v2"
     dashboard_user: str = "admin"
 
     # Job records and results.

@@ -168,7 +168,7 @@ class SearchEngine:
         of `filters` (the index's own intersection) and the conditions `where` on `d`."""
         raise NotImplementedError
 
-    def _source(
+    def source(
         self, query: Query, filters: Filters, tagged: Filters | None = None
     ) -> tuple[str, dict[str, Any]]:
         """The matches of `query` within `filters`, those of `tagged` (default: all of them)
@@ -197,7 +197,7 @@ class SearchEngine:
         """The page, ranked among the `window` newest matches. `tagged`: the filters to
         intersect in the index (FTS5's BM25 counts every tag's documents once per query, so
         a filter most matches pass is cheaper checked on each of them)."""
-        source, params = self._source(query, filters, tagged)
+        source, params = self.source(query, filters, tagged)
         columns, score = self.ranked()
         sql = (
             "SELECT d.kind, d.ref_id, d.site_code, d.doc_date, d.title, d.body, p.score FROM ("
@@ -212,7 +212,7 @@ class SearchEngine:
 
     def count(self, connection: Connection, query: Query, filters: Filters, *, cap: int) -> int:
         """Matches of `query` within `filters`, counted up to `cap`."""
-        source, params = self._source(query, filters)
+        source, params = self.source(query, filters)
         sql = f"SELECT count(*) FROM (SELECT 1 AS hit {source} LIMIT :cap) c"
         return int(connection.execute(text(sql), {**params, "cap": cap}).scalar_one())
 
@@ -221,7 +221,7 @@ class SearchEngine:
     ) -> tuple[list[Any], bool]:
         """(kind, site_code, n) over the `window` newest matches within the date filters, and
         whether the engine matched a capped sample of candidates rather than all of them."""
-        source, params = self._source(query, filters.dates_only())
+        source, params = self.source(query, filters.dates_only())
         sql = (
             "SELECT c.kind, c.site_code, count(*) AS n FROM ("
             f"SELECT d.kind, d.site_code {source} "

@@ -8,6 +8,8 @@ and faceted exactly.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypedDict, Unpack
@@ -16,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from domain.errors import InvalidInput
-from domain.search import engines
+from domain.search import engines, ranking
 from domain.search.schema import KINDS
 from domain.search.text import Query, QuerySyntaxError, parse, snippet
 
@@ -100,6 +102,18 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
     query, filters = request.query, request.filters
     backend = engines.for_dialect(connection.dialect.name)
     try:
+        if isinstance(backend, engines.Fts5):
+            # One walk and a ranking in Python: FTS5's bm25() rescans doclists per query.
+            reads = ranking.read(
+                connection,
+                backend,
+                query,
+                filters,
+                window=window,
+                limit=request.limit,
+                offset=request.offset,
+            )
+            return _answer(request, reads.grouped, reads.rows, reads.total, window=window)
         # One match over the window tells a complete sample from a full one.
         # An engine that checked a capped sample of candidates (`sampled`) found at least this.
         grouped, sampled = backend.facets(connection, query, filters, window=window + 1)
@@ -119,13 +133,29 @@ def answer(connection: Connection, request: Request, *, window: int = WINDOW) ->
             total = sum(row.n for row in grouped if _within(row, filters))
         else:
             total = backend.count(connection, query, filters, cap=window + 1)
-    except (OperationalError, ProgrammingError) as error:
+    except (OperationalError, ProgrammingError, sqlite3.OperationalError) as error:
         # The parser writes every engine query itself; an engine that still refuses one is
-        # told to the user as a query problem, with the engine's words.
+        # told to the user as a query problem, with the engine's words. (SQLite's ranking
+        # reads through the driver: its errors are the driver's, not SQLAlchemy's.)
         message = str(getattr(error, "orig", error)).splitlines()[0]
         if "syntax" in message or "fts5" in message or "tsquery" in message:
             raise QuerySyntaxError(f"the search engine refused the query: {message}") from None
         raise
+    return _answer(request, grouped, rows, total, window=window, sampled=sampled)
+
+
+def _answer(
+    request: Request,
+    grouped: Sequence[Any],
+    rows: Sequence[Any],
+    total: int,
+    *,
+    window: int,
+    sampled: bool = False,
+) -> dict[str, Any]:
+    """The response: the page's results with snippets, the bounded total, the facets."""
+    query, filters = request.query, request.filters
+    sample = sum(row.n for row in grouped)
     by_kind: dict[str, int] = {}
     by_site: dict[str, int] = {}
     for row in grouped:

@@ -22,6 +22,7 @@ MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PIECES = re.compile(r"\w+|\W+", re.UNICODE)
 _TOKEN = re.compile(r'"|\(|\)|-?[^\s"()]+')
 _STEMMER = Stemmer.Stemmer("french")
 # The words PostgreSQL's french dictionary drops: indexing them would only slow FTS5 down.
@@ -223,20 +224,23 @@ def snippet(text: str, query: Query, *, width: int = 24, mark: str = "**") -> st
 
     Matching is on folded stems, so the snippet marks "Crémeuses" for a query "cremeux".
     """
-    pieces = re.findall(r"\w+|\W+", text, re.UNICODE)
+    pieces = _PIECES.findall(text)
+    # Runs of word and other characters alternate: the words are every other piece.
+    words_from = 0 if pieces and (pieces[0][:1].isalnum() or pieces[0][:1] == "_") else 1
+    stems, prefixes = query.stems, query.prefixes
     hits: list[int] = []
-    for index, piece in enumerate(pieces):
-        if piece[:1].isalnum() or piece[:1] == "_":
-            folded, stemmed = _folded_stem(piece)
-            if stemmed in query.stems or any(map(folded.startswith, query.prefixes)):
-                hits.append(index)
+    for index in range(words_from, len(pieces), 2):
+        folded, stemmed = _folded_stem(pieces[index])
+        if stemmed in stems or (prefixes and any(map(folded.startswith, prefixes))):
+            hits.append(index)
     first = hits[0] if hits else 0
     start = max(0, first - width)
     end = min(len(pieces), first + width * 2)
-    marked = set(hits)
-    out = "".join(
-        f"{mark}{p}{mark}" if i in marked else p for i, p in enumerate(pieces[start:end], start)
-    )
+    shown = pieces[start:end]
+    for index in hits:
+        if index < end:
+            shown[index - start] = f"{mark}{pieces[index]}{mark}"
+    out = "".join(shown)
     return ("…" if start else "") + out.strip() + ("…" if end < len(pieces) else "")
 
 

@@ -9,6 +9,10 @@ load generator runs on the same machine as the API. Run by `python -m ops.bench 
 Where the time goes: the rebuild's CPU seconds (its wall time on a shared machine is mostly
 waiting for a core), each query's cost in the database and Python alone (in process, no HTTP),
 and `/healthz` at the same 16 clients: the floor the HTTP stack and the load generator set.
+The queries are served once per `--web-processes` value (WEB_CONCURRENCY; 1 and 2 by default),
+each with the CPU per request of the server's processes and of the load generator, which
+shares the cores (`--load-generator keepalive`, ~0.1 ms a request; `httpx`, ~1.3 ms, as the
+figures of earlier passes were taken).
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ import random
 import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from domain.search.query import WINDOW
+from domain.search.ranking import RANKED
 from ops.bench import report
-from ops.bench.env import api_server, isolated, process_cpu_s
+from ops.bench.env import api_server, group_cpu_s, isolated
+from ops.bench.keepalive import KeepAlive
 
 #: The mix the clients send, by class: words, phrases, and words with filters.
 QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
@@ -86,14 +93,25 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 async def _queries(
-    base: str, *, clients: int, requests: int, path: str = "/api/search"
+    base: str,
+    *,
+    clients: int,
+    requests: int,
+    path: str = "/api/search",
+    generator: str = "keepalive",
 ) -> list[tuple[str, float]]:
-    """(query class, milliseconds) of `requests` requests sent by `clients` at once."""
-    pool = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(clients)]
+    """(query class, milliseconds) of `requests` requests sent by `clients` at once, each on
+    its own connection: a thin keep-alive client, or httpx (earlier passes' figures)."""
+    pool: list[Any] = [
+        KeepAlive(base)
+        if generator == "keepalive"
+        else httpx.AsyncClient(base_url=base, timeout=30)
+        for _ in range(clients)
+    ]
     latencies: list[tuple[str, float]] = []
     left = 0
 
-    async def one(client: httpx.AsyncClient, offset: int) -> None:
+    async def one(client: Any, offset: int) -> None:
         nonlocal left
         n = offset
         while left > 0:
@@ -103,7 +121,10 @@ async def _queries(
             began = time.perf_counter()
             response = await client.get(path, params=params)
             latencies.append((kind, (time.perf_counter() - began) * 1000))
-            assert response.status_code == 200, response.text
+            status, body = (
+                response if isinstance(client, KeepAlive) else (response.status_code, response.text)
+            )
+            assert status == 200, body
 
     try:
         left = clients * WARM_UP_PER_CLIENT
@@ -144,6 +165,74 @@ def _in_process(engine: Any, *, repeat: int = 5) -> dict[str, dict[str, float]]:
     return costs
 
 
+def _suffix(workers: int) -> str:
+    return "" if workers == 1 else f"_{workers}_processes"
+
+
+def _served(
+    log_dir: Path, *, workers: int, rounds: int, clients: int, requests: int, generator: str
+) -> dict[str, Any]:
+    """The mix at `clients` on an API of `workers` processes: uncached (every request reads
+    the index), `/healthz` on the same server (the floor the HTTP stack and the load generator
+    set), then cached (as deployed). CPU per request of the server's processes and of this
+    process (the load generator shares the machine's cores)."""
+    sent = requests + clients * WARM_UP_PER_CLIENT  # what the CPU figures divide
+    server_ms: dict[str, float] = {}
+    client_ms: dict[str, float] = {}
+
+    def measured(name: str, pid: int, **options: Any) -> list[tuple[str, float]]:
+        began_server, began_client = group_cpu_s(pid), time.process_time()
+        latencies = _load(generator=generator, **options)
+        server_ms[name] = _per_request_ms(group_cpu_s(pid) - began_server, sent)
+        client_ms[name] = _per_request_ms(time.process_time() - began_client, sent)
+        return latencies
+
+    load_before = report.load()
+    with api_server(log_dir=log_dir, env={"SEARCH_CACHE_S": "0"}, workers=workers) as api:
+        per_round = [
+            measured("search", api.pid, base=api.url, clients=clients, requests=requests)
+            for _ in range(rounds)
+        ]
+        empty = measured(
+            "healthz", api.pid, base=api.url, clients=clients, requests=requests, path="/healthz"
+        )
+    with api_server(log_dir=log_dir, workers=workers) as api:
+        cached = measured(
+            "search_cached", api.pid, base=api.url, clients=clients, requests=requests
+        )
+    floor = report.latency_ms([ms for _, ms in empty])
+    overall = [report.latency_ms([ms for _, ms in r]) for r in per_round]
+    p99 = [r["p99"] for r in overall]
+    return {
+        "p50_ms": _spread([r["p50"] for r in overall]),
+        "p99_ms": _spread(p99),
+        "rounds": overall,
+        "by_class": {
+            kind: {
+                "p50_ms": _spread([report.latency_ms(of(r, kind))["p50"] for r in per_round]),
+                "p99_ms": _spread([report.latency_ms(of(r, kind))["p99"] for r in per_round]),
+            }
+            for kind in sorted({kind for kind, _ in QUERIES})
+        },
+        "cached_by_class": {
+            kind: report.latency_ms(of(cached, kind)) for kind in sorted({k for k, _ in QUERIES})
+        },
+        "healthz_floor_ms_at_same_clients": floor,
+        # The p99 left to the search itself once the HTTP stack's floor is taken out.
+        "search_p99_over_floor_ms": round(statistics.median(p99) - floor["p99"], 2),
+        "cached_mix_ms": report.latency_ms([ms for _, ms in cached]),
+        # What a request costs whatever the load: the server's processes, and the load
+        # generator's (httpx, asyncio), which runs on the same 2 cores.
+        "server_cpu_ms_per_request": server_ms,
+        "load_generator_cpu_ms_per_request": client_ms,
+        "load": {"before": load_before, "after": report.load()},
+    }
+
+
+def of(latencies: list[tuple[str, float]], kind: str) -> list[float]:
+    return [ms for k, ms in latencies if k == kind]
+
+
 def run(
     *,
     scale: float,
@@ -153,6 +242,8 @@ def run(
     clients: int,
     requests: int,
     engine_name: str = "sqlite",
+    web_processes: tuple[int, ...] = (1,),
+    generator: str = "keepalive",
 ) -> dict[str, Any]:
     load_before = report.load()
     postgres = None
@@ -170,7 +261,6 @@ def run(
     from domain.platform import db
 
     engine = db.make_engine(os.environ["DATABASE_URL"])
-    cpu_ms: dict[str, float] = {}
     try:
         began = time.perf_counter()
         summary = demo.load_if_empty(engine, seed=42, scale=scale, today=date(2026, 1, 8))
@@ -207,23 +297,17 @@ def run(
             incremental.append(done["duration_ms"] / 1000)
         optimized = search.optimize(engine)
         in_process = _in_process(engine)
-        sent = requests + clients * WARM_UP_PER_CLIENT  # what the CPU figures divide
-        # The search's own cost: every request reads the index (no result cache).
-        with api_server(log_dir=tmp, env={"SEARCH_CACHE_S": "0"}) as api:
-            per_round = []
-            for _ in range(rounds):
-                began_cpu = process_cpu_s(api.pid)
-                per_round.append(_load(api.url, clients=clients, requests=requests))
-                cpu_ms["search"] = _per_request_ms(process_cpu_s(api.pid) - began_cpu, sent)
-            began_cpu = process_cpu_s(api.pid)
-            empty = _load(api.url, clients=clients, requests=requests, path="/healthz")
-            cpu_ms["healthz"] = _per_request_ms(process_cpu_s(api.pid) - began_cpu, sent)
-            floor = report.latency_ms([ms for _, ms in empty])
-        # As deployed: the mix repeats, so it answers from the cache after its first pass.
-        with api_server(log_dir=tmp) as api:
-            began_cpu = process_cpu_s(api.pid)
-            cached = _load(api.url, clients=clients, requests=requests)
-            cpu_ms["search_cached"] = _per_request_ms(process_cpu_s(api.pid) - began_cpu, sent)
+        served = {
+            workers: _served(
+                tmp,
+                workers=workers,
+                rounds=rounds,
+                clients=clients,
+                requests=requests,
+                generator=generator,
+            )
+            for workers in web_processes
+        }
     finally:
         engine.dispose()
         server.stop()
@@ -234,13 +318,6 @@ def run(
     comment_share = documents["feedback"] / total_docs
     full_per_100k = [s * 100_000 / max(1, documents["feedback"]) * comment_share for s in full]
     cpu_per_100k = [s * 100_000 / max(1, documents["feedback"]) * comment_share for s in full_cpu]
-    by_class = {
-        kind: [report.latency_ms([ms for k, ms in r if k == kind]) for r in per_round]
-        for kind in sorted({kind for kind, _ in QUERIES})
-    }
-    overall = [report.latency_ms([ms for _, ms in r]) for r in per_round]
-    p50 = [r["p50"] for r in overall]
-    p99 = [r["p99"] for r in overall]
     return {
         "benchmark": "search",
         "engine": (
@@ -267,35 +344,30 @@ def run(
             "clients": clients,
             "requests_per_round": requests,
             "queries": [{"class": kind, **params} for kind, params in QUERIES],
-            "p50_ms": _spread(p50),
-            "p99_ms": _spread(p99),
-            "rounds": overall,
-            "by_class": {
-                kind: {
-                    "p50_ms": _spread([r["p50"] for r in runs]),
-                    "p99_ms": _spread([r["p99"] for r in runs]),
-                }
-                for kind, runs in by_class.items()
-            },
             "in_process_ms": in_process,
-            "healthz_floor_ms_at_same_clients": floor,
-            # The p99 left to the search itself once the HTTP stack's floor is taken out.
-            "search_p99_over_floor_ms": round(statistics.median(p99) - floor["p99"], 2),
-            "cached_mix_ms": report.latency_ms([ms for _, ms in cached]),
-            # The API process's CPU per request: what a request costs the
-            # server whatever the load; 16 clients on a core of its own wait for each other.
-            "server_cpu_ms_per_request": cpu_ms,
             "window": WINDOW,
+            "ranked": RANKED,
+            "load_generator": generator,
+            # One figure set per WEB_CONCURRENCY: uncached mix, /healthz floor, cached mix.
+            "web_processes": {str(workers): figures for workers, figures in served.items()},
         },
         "targets": {
             "full_index_100k_comments_s": report.target(
                 statistics.median(full_per_100k), at_most=30
             ),
             "incremental_1000_changes_s": report.target(statistics.median(incremental), at_most=1),
-            "query_p99_ms_at_16_clients": report.target(statistics.median(p99), at_most=20),
-            "query_p99_ms_at_16_clients_cached": report.target(
-                report.latency_ms([ms for _, ms in cached])["p99"], at_most=20
-            ),
+            **{
+                f"query_p99_ms_at_16_clients{_suffix(workers)}": report.target(
+                    figures["p99_ms"]["median"], at_most=20
+                )
+                for workers, figures in served.items()
+            },
+            **{
+                f"query_p99_ms_at_16_clients_cached{_suffix(workers)}": report.target(
+                    figures["cached_mix_ms"]["p99"], at_most=20
+                )
+                for workers, figures in served.items()
+            },
         },
         "load": {"before": load_before, "after": report.load()},
         "note": "2-core machine shared with other engineers: figures swing",
@@ -311,6 +383,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--web-processes", type=int, nargs="+", default=[1, 2],
+        help="WEB_CONCURRENCY values to serve the queries with, one after the other",
+    )  # fmt: skip
+    parser.add_argument(
+        "--load-generator", choices=("keepalive", "httpx"), default="keepalive",
+        help="the clients: ops/bench/keepalive.py (~0.1 ms of CPU a request) or httpx (~1.3 ms)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(
         json.dumps(
@@ -322,6 +402,8 @@ def main() -> None:
                 clients=args.clients,
                 requests=args.requests,
                 engine_name=args.engine,
+                web_processes=tuple(args.web_processes),
+                generator=args.load_generator,
             ),
             indent=2,
         )

@@ -20,9 +20,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def pair() -> Iterator[tuple[RedisServer, RedisServer]]:
-    first, second = RedisServer(), RedisServer()
-    first.start()
-    second.start()
+    first, second = RedisServer(), RedisServer()  # each starts in its constructor
     yield first, second
     first.stop()
     second.stop()

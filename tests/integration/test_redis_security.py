@@ -75,7 +75,12 @@ class SecuredRedis:
         return self.url("gaveurs", APP_PASSWORD)
 
     def env(self, redis_url: str) -> dict[str, str]:
-        return {"REDIS_URL": redis_url, "DATABASE_URL": self.database_url}
+        # A requested refresh waits out its debounce window (60 s by default): not here.
+        return {
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": self.database_url,
+            "AGGREGATES_DEBOUNCE_MS": "50",
+        }
 
     def denials(self) -> list[dict[str, Any]]:
         return [

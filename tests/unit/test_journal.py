@@ -95,6 +95,25 @@ def test_a_naive_end_is_refused(tmp_path: Path) -> None:
         journal.record_finished(engine, [naive])
 
 
+def test_an_acceptance_is_stored_as_the_orm_stores_it(tmp_path: Path) -> None:
+    # Accepted rows go as driver SQL too: the same text for times, the client kept.
+    engine = _engine(tmp_path)
+    entry = journal.Accepted("c", "rel_effect", "default", "{}", T0, client="console")
+    journal.record_accepted(engine, [entry, _accepted("d", T0 + timedelta(seconds=1))])
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            "SELECT task_id, accepted_at, client FROM job_journal ORDER BY task_id"
+        )
+        assert stored.all() == [
+            ("c", "2026-12-01 12:00:00.000000", "console"),
+            ("d", "2026-12-01 12:00:01.000000", None),
+        ]
+    with Session(engine) as session:
+        found = session.get(JournalEntry, "c")
+        assert found is not None and (found.accepted_at, found.body) == (T0, "{}")
+        assert found.finished_at is None and found.deferred_at is None
+
+
 def test_the_first_outcome_wins(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     journal.record_accepted(engine, [_accepted("x", T0)])
