@@ -4,7 +4,8 @@ thread's own instead of through redis-py's pool.
 Each pooled call checks the pid twice, takes the pool lock twice and records observability
 counters, under the GIL every worker thread is waiting for: for a no-op job that was a sixth of
 the worker's time. A thread-local connection built from the same pool settings (TLS, ACL user,
-timeouts) does one send and one read. Errors are the same redis-py exceptions; a connection that
+timeouts) does one send and one read (and, as the pool does, a poll that sees a connection the
+server closed while it was idle). Errors are the same redis-py exceptions; a connection that
 failed is dropped and the next call opens a new one (with Sentinel, to the master they name now).
 """
 
@@ -28,6 +29,16 @@ class ThreadScripts:
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            try:
+                # As redis-py's pool checks before each use: an idle connection with something to
+                # read was closed by the server (a CLIENT KILL, a restart): open a new one.
+                if not connection.can_read():
+                    return connection
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                pass
+            connection.disconnect()
+            connection = None
         if connection is None or self._local.pid != os.getpid():
             connection = self.pool.connection_class(**self.pool.connection_kwargs)
             # Through the class's connect(): a Sentinel-managed connection asks where the master
