@@ -121,7 +121,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         self._offset_measured_at = -math.inf
         self.fetch_script = self.client.register_script(lua("fetch"))
         #: The fetch runs on a connection of the consumer thread's own (runtime/direct.py).
-        self.thread_scripts = ThreadScripts(self.client)
+        self.thread_scripts = ThreadScripts(self.client, replace_closed=True)
         self.requeue_script = self.client.register_script(lua("requeue"))
 
     @property

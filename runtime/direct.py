@@ -4,9 +4,10 @@ thread's own instead of through redis-py's pool.
 Each pooled call checks the pid twice, takes the pool lock twice and records observability
 counters, under the GIL every worker thread is waiting for: for a no-op job that was a sixth of
 the worker's time. A thread-local connection built from the same pool settings (TLS, ACL user,
-timeouts) does one send and one read (and, as the pool does, a poll that sees a connection the
-server closed while it was idle). Errors are the same redis-py exceptions; a connection that
-failed is dropped and the next call opens a new one (with Sentinel, to the master they name now).
+timeouts) does one send and one read (for the fetch, also a poll, as the pool does, that sees a
+connection the server closed while it was idle). Errors are the same redis-py exceptions; a
+connection that failed is dropped and the next call opens a new one (with Sentinel, to the master
+they name now).
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from redis.exceptions import NoScriptError
 
 
 class ThreadScripts:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, replace_closed: bool = False) -> None:
+        """`replace_closed`: before each call, poll the connection as redis-py's pool does and
+        replace it when the server closed it while idle (the consumer's fetch: a CLIENT KILL or a
+        restart must not fail its next fetch). Without it (record writes) such a call fails
+        once, and the caller's retry (a worker) or its 503 (the API) answers for it."""
         self.pool = client.connection_pool
+        self.replace_closed = replace_closed
         self._local = threading.local()
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
+        if connection is not None and self.replace_closed and self._local.pid == os.getpid():
             try:
                 # As redis-py's pool checks before each use: an idle connection with something to
                 # read was closed by the server (a CLIENT KILL, a restart): open a new one.

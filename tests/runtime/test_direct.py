@@ -11,8 +11,8 @@ from runtime.direct import ThreadScripts
 def test_a_connection_the_server_closed_while_idle_is_replaced_before_the_next_call(
     clean_redis: redis.Redis,
 ) -> None:
-    # Given a thread's connection that has run a script
-    scripts = ThreadScripts(clean_redis)
+    # Given a thread's connection that has run a script (replacing closed ones, as the fetch's)
+    scripts = ThreadScripts(clean_redis, replace_closed=True)
     script = clean_redis.register_script("return redis.call('INCR', KEYS[1])")
     assert scripts.run(script, ["direct:calls"], []) == 1
     # When the server closes it while it is idle (CLIENT KILL, as a restart or failover would)
