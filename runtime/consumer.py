@@ -48,7 +48,7 @@ from runtime.priorities import OPTION as CLASS_OPTION
 from runtime.priorities import PriorityClass, list_key, list_keys
 from runtime.proxy import FetchedMessage
 from runtime.scripts import lua
-from runtime.wake import Slots, wait_for_message, wake_key
+from runtime.wake import Slots, moving_delayed, wait_for_message, wake_key
 
 #: Attribute of a MessageProxy holding its job record's end, written with its ack (JobTracking).
 SETTLE = "_gaveurs_settle"
@@ -250,7 +250,11 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         ready = f"{self.namespace}:{queue_name}"
         if priority_class and not queue_name.endswith(".DQ"):
             ready = list_key(self.namespace, queue_name, PriorityClass(priority_class))
-        keys = [ready, f"{self.namespace}:{queue_name}.msgs", wake_key(self.namespace, queue_name)]
+        keys = [ready, f"{self.namespace}:{queue_name}.msgs"]
+        if not moving_delayed():
+            # A delayed message moved here wakes the queue once its delay-queue copy is acked
+            # (do_ack): woken now, a consumer could run it while that copy still counts.
+            keys.append(wake_key(self.namespace, queue_name))
         if pending is None or pending[0] != redis_id or self.records is None:
             return keys, None
         return keys, pending[1]
@@ -260,7 +264,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         if record is not None:
             assert self.records is not None
             return self.records.enqueue(keys, [redis_id, data], record)
-        ready, bodies, _ = keys
+        ready, bodies = keys[:2]
         if ready == f"{self.namespace}:{queue_name}":
             return self._dispatch("enqueue")(queue_name, redis_id, data)
         pipe = self.client.pipeline(transaction=True)
@@ -278,7 +282,12 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         return self.requeue_script(keys=[*keys, normal, critical, high, low], args=redis_ids)
 
     def do_ack(self, queue_name: str, redis_id: str) -> Any:
-        return self._settle("ack", queue_name, redis_id)
+        settled = self._settle("ack", queue_name, redis_id)
+        if queue_name.endswith(".DQ"):
+            # The delay queue's copy of a message moved to its queue is gone: wake that queue.
+            wake = wake_key(self.namespace, q_name(queue_name))
+            self.client.pipeline(transaction=False).lpush(wake, 1).ltrim(wake, 0, 0).execute()
+        return settled
 
     def do_nack(self, queue_name: str, redis_id: str) -> Any:
         return self._settle("nack", queue_name, redis_id)

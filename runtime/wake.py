@@ -7,6 +7,9 @@
   with a blocking pop for at most the same backoff: it fetches as soon as a message is sent,
   and still at least as often as before (broker heartbeats, maintenance and delayed messages
   keep their pace). A stale token (pushed while every consumer was busy) costs one empty fetch.
+- A delayed message moved to its queue (by the worker's delay-queue consumer thread) wakes the
+  queue only after its delay-queue copy is acked: woken by the move itself, a consumer could run
+  the job while the copy still counted in the queue's size (Dramatiq's own join test saw it).
 - A consumer whose prefetch is full waits for one of its messages to be settled instead
   (`Slots`): settling a message that brings it down to half its prefetch wakes it at once, so a
   worker thread that frees up is not left idle for the rest of a backoff.
@@ -25,6 +28,12 @@ SOCKET_TIMEOUT_SHARE = 0.5
 def wake_key(namespace: str, queue: str) -> str:
     """The list an enqueue on `queue` pushes a token on (the delay queue `x.DQ` has its own)."""
     return f"{namespace}:{queue}.wake"
+
+
+def moving_delayed() -> bool:
+    """Whether this thread is a worker's delay-queue consumer (Dramatiq's consumer threads name
+    their queue), which enqueues a delayed message on its queue when its time comes."""
+    return str(getattr(threading.current_thread(), "queue_name", "")).endswith(".DQ")
 
 
 def wait_for_message(client: redis.Redis, key: str, timeout_s: float) -> bool:

@@ -28,7 +28,7 @@ def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exp
     stack = stack_factory()
     stack.start_api()
     # Given the only `default` worker on a machine whose clock runs 60 s ahead (libfaketime)
-    stack.start_worker(threads=2, LD_PRELOAD=libraries[0], FAKETIME="+60s")
+    faked = stack.start_worker(threads=2, LD_PRELOAD=libraries[0], FAKETIME="+60s")
     # Then the exporter publishes the skew, for the GaveursClockSkew alert. (Scraped while the
     # worker's first beat is fresh: libfaketime also moves the monotonic clock, and a timed
     # wait, the one between beats among them, then lasts 60 s longer than asked.)
@@ -60,6 +60,8 @@ def test_a_worker_clock_60_s_ahead_still_runs_scheduled_jobs_and_the_skew_is_exp
         what=f"{len(sent)} scheduled runs to succeed",
     )
     assert state.skips() == {}
+    # (Its graceful stop waits on faked timed waits, 60 s longer each: the test is over.)
+    faked.kill()
     report = stack.report("worker-clock-60s-ahead", [], notes={"runs": len(sent), "skew_s": skew})
     show(report)
     assert 55 < skew < 65
