@@ -282,7 +282,11 @@ def run(
 ) -> dict[str, Any]:
     load_before = report.load()
     token = secrets.token_urlsafe(24)
-    server, tmp = isolated(API_TOKEN=token, ADMIN_TOKEN=secrets.token_urlsafe(24))
+    # The per-process write limit (ENQUEUE_RATE_PER_S, 2,000/s by default) is off: measured
+    # with it, a server faster than the limit answers cheap 429s, which wrk counts as requests.
+    server, tmp = isolated(
+        API_TOKEN=token, ADMIN_TOKEN=secrets.token_urlsafe(24), ENQUEUE_RATE_PER_S="0"
+    )
     try:
         with api_server(log_dir=tmp) as api:
             base, pids = api.url, {"server": api.pid, "redis": server.process.pid}
@@ -312,8 +316,9 @@ def run(
         at_target: dict[str, Any] = next(
             (level for level in judged if level["clients"] == TARGET_CLIENTS), {}
         )
+        accepted = at_target.get("requests_per_second") if not at_target.get("non_2xx") else 0.0
         targets[f"{processes}_enqueues_per_second_at_16_clients"] = report.target(
-            at_target.get("requests_per_second"), at_least=rate
+            accepted, at_least=rate
         )
         targets[f"{processes}_p99_ms_at_16_clients"] = report.target(
             at_target.get("latency_ms", {}).get("p99"), at_most=p99
@@ -325,6 +330,8 @@ def run(
             strict=True,
         )
         held = sum(rps >= rate and ms <= p99 for rps, ms in runs)
+        if at_target.get("non_2xx"):
+            held = 0  # a rate made of refusals is no rate
         rounds = at_target.get("rounds")
         targets[f"{processes}_rounds_holding_both_at_16_clients"] = {
             "value": held if rounds else None,  # None: not measured (no wrk)
