@@ -26,9 +26,11 @@ import sys
 import time
 import traceback
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
+from api.http_protocol import OneWriteHttpToolsProtocol
 from domain.platform.settings import get_settings
 
 APP = "api.main:from_environment"  # an app factory: uvicorn --factory
@@ -55,10 +57,19 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_config(**options: Any) -> uvicorn.Config:
+    """uvicorn's settings for every server process: no access log (a line per request costs
+    more than an enqueue), uvloop, httptools writing a response of known length at once."""
+    return uvicorn.Config(
+        APP, factory=True, access_log=False, loop="uvloop", http=OneWriteHttpToolsProtocol,
+        **options,
+    )  # fmt: skip
+
+
 def _child(host: str, port: int) -> int:
     """The exit code of a forked server (its errors printed: os._exit skips the usual report).
     The app is imported here, after fork, each server on its own listening socket."""
-    config = uvicorn.Config(APP, factory=True, access_log=False, log_level="info")
+    config = server_config(log_level="info")
     server = uvicorn.Server(config)
     try:
         sock = listening_socket(host, port)
@@ -164,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     if args.workers == 1:
-        uvicorn.run(APP, factory=True, host=args.host, port=args.port, access_log=False)
-        return 0
+        server = uvicorn.Server(server_config(host=args.host, port=args.port))
+        server.run()
+        return 0 if server.started else FAILED_AT_START  # as uvicorn.run exits
     return Supervisor(args.host, args.port, args.workers).run()
 
 
