@@ -135,6 +135,16 @@ class Accepted(ModelResponse):
     def __init__(self, submitted: SubmittedPublic) -> None:
         super().__init__(submitted, status_code=202, headers={"Location": submitted.status_url})
 
+    @classmethod
+    def of(cls, body: dict[str, Any], *, status_url: str) -> Accepted:
+        """The same answer from a body already in the model's JSON form (api/enqueue.py: a
+        plain enqueue's 202 without building the model, a tenth of the request)."""
+        answer = cls.__new__(cls)
+        Response.__init__(
+            answer, orjson.dumps(body), status_code=202, headers={"Location": status_url}
+        )
+        return answer
+
 
 #: `responses=` of the routers that enqueue: their 202 body in the OpenAPI schema.
 ACCEPTED: dict[int | str, dict[str, Any]] = {
