@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainSerializer
 
@@ -42,12 +42,23 @@ def _open(value: Any) -> Any:
     return sealing.unseal(value, _keys()) if sealing.is_sealed(value) else value
 
 
+#: Values this process sealed, by their sealed form, until the record's mask asks for them:
+#: JobTracking.before_enqueue opens the fields a record masks, which the same enqueue sealed a
+#: moment before (an AES-GCM open, base64 and all, per field). Bounded: emptied when full, as a
+#: sealed field no record masks is never asked for.
+_sealed_here: dict[str, str] = {}
+SEALED_HERE_MAX = 1024
+
+
 def _seal(value: str) -> str:
     settings = _settings()
     keys = settings.payload_keys.get_secret_value()
-    if settings.payload_seal_format == "v1":
-        return sealing.seal(value, keys, version=1)
-    return sealing.seal(value, keys)
+    version: Literal[1, 2] = 1 if settings.payload_seal_format == "v1" else 2
+    sealed = sealing.seal(value, keys, version=version)
+    if len(_sealed_here) >= SEALED_HERE_MAX:
+        _sealed_here.clear()
+    _sealed_here[sealed] = value
+    return sealed
 
 
 #: A payload string that never reaches Redis in clear.
@@ -58,4 +69,9 @@ Sealed = Annotated[
 
 def opened_for_record(kwargs: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """The message's arguments with the fields a record masks opened, for the mask."""
+    if _sealed_here:
+        kwargs = {
+            name: _sealed_here.pop(value, value) if type(value) is str and name in names else value
+            for name, value in kwargs.items()
+        }
     return sealing.opened(kwargs, names, _keys())

@@ -36,3 +36,33 @@ def test_every_sealed_field_is_sealed_when_the_message_is_made() -> None:
         if PLAIN in dumped or sealing.PREFIX not in dumped:
             leaks.append(f"{job_name}.{name}")
     assert not leaks, f"sent in clear: {leaks}"
+
+
+def test_a_field_sealed_here_is_masked_from_its_plain_value_and_not_kept() -> None:
+    from actors.notifications import SendEmail
+    from runtime import sealing as runtime_sealing
+    from runtime.sealing import opened_for_record
+
+    # Given a message made here: its fields sealed by this process
+    kwargs = SendEmail(to_email=PLAIN, subject="Lot 3472", body_html="<p>x</p>").model_dump(
+        mode="json"
+    )
+    assert sealing.is_sealed(kwargs["to_email"]) and sealing.is_sealed(kwargs["subject"])
+    assert kwargs["to_email"] in runtime_sealing._sealed_here
+    # And a field sealed elsewhere (another process, another request), opened with the keys
+    elsewhere = sealing.seal("other@example.org", runtime_sealing._keys())
+    # When the record's mask asks for the fields it masks
+    opened = opened_for_record({**kwargs, "cc": elsewhere}, ("to_email", "cc"))
+    # Then they are the plain values, the others stay sealed, and the masked one is let go
+    assert opened["to_email"] == PLAIN and opened["cc"] == "other@example.org"
+    assert opened["subject"] == kwargs["subject"]
+    assert kwargs["to_email"] not in runtime_sealing._sealed_here
+
+
+def test_the_values_sealed_here_are_bounded() -> None:
+    from actors.notifications import SendEmail
+    from runtime import sealing as runtime_sealing
+
+    for number in range(runtime_sealing.SEALED_HERE_MAX + 10):
+        SendEmail(to_email=PLAIN, subject=f"s{number}", body_html="b").model_dump(mode="json")
+    assert len(runtime_sealing._sealed_here) <= runtime_sealing.SEALED_HERE_MAX
