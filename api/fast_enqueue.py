@@ -109,7 +109,7 @@ class FastEnqueue:
         self.routes = {path: route for path, route in routes.items() if "{" not in path}
         self.patterns = [route for path, route in routes.items() if "{" in path]
 
-    def _match(self, scope: Scope) -> FastRoute | None:
+    def match(self, scope: Scope) -> FastRoute | None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
             return None
         path = scope["path"]
@@ -128,7 +128,7 @@ class FastEnqueue:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._match(scope)
+        route = self.match(scope)
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -140,9 +140,14 @@ class FastEnqueue:
                 break
         arguments = await self._prepare(scope, route, messages)
         if arguments is None:
-            scope.pop("path_params", None)  # FastAPI's routing sets its own
-            await self.app(scope, _replaying(messages, receive), send)
+            await onward(self.app, scope, replaying(messages, receive), send)
             return
+        await self.answer(scope, receive, send, route, arguments)
+
+    async def answer(
+        self, scope: Scope, receive: Receive, send: Send, route: FastRoute, arguments: Any
+    ) -> int:
+        """The endpoint's answer, sent; its errors answered by the app's handlers. Its status."""
         scope["route"], scope["endpoint"] = route.route, route.endpoint
         scope.setdefault("path_params", {})
         try:
@@ -153,6 +158,7 @@ class FastEnqueue:
                 raise
             response = await handler(Request(scope, receive), error)
         await response(scope, receive, send)
+        return int(response.status_code)
 
     async def _prepare(
         self, scope: Scope, route: FastRoute, messages: list[Message]
@@ -163,16 +169,28 @@ class FastEnqueue:
         headers = dict(scope["headers"])
         if not is_json(headers.get(b"content-type", b"")):
             return None
-        request = Request(scope)
         try:
-            await require_writer(scope["app"].state.settings, await bearer(request))
             data = orjson.loads(b"".join(message.get("body", b"") for message in messages))
+        except orjson.JSONDecodeError:
+            return None
+        return await self.arguments(scope, route, data)
+
+    async def arguments(self, scope: Scope, route: FastRoute, data: Any) -> dict[str, Any] | None:
+        """The validated arguments for the parsed body `data` of an authorized request, or None."""
+        try:
+            await require_writer(scope["app"].state.settings, await bearer(Request(scope)))
             return await route.arguments(scope, data)
-        except (HTTPException, orjson.JSONDecodeError, ValidationError):
+        except (HTTPException, ValidationError):
             return None
 
 
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
+async def onward(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """On to `app` (the layers below, FastAPI), whose routing sets its own path parameters."""
+    scope.pop("path_params", None)
+    await app(scope, receive, send)
+
+
+def replaying(messages: list[Message], receive: Receive) -> Receive:
     pending = list(messages)
 
     async def replay() -> Message:

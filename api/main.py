@@ -16,6 +16,7 @@ from api.callbacks import CallbackUrl
 from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
 from api.fast_enqueue import FastEnqueue, fast_routes
+from api.fast_front import FastEnqueueFront
 from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
@@ -98,7 +99,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(JsonOnly, exempt=(PREFIX, console.PREFIX))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(WriteRateLimit, rate_per_s=settings.enqueue_rate_per_s)
-    app.add_middleware(RequestMetrics)  # outermost: sees 413s and errors of every layer
+    app.add_middleware(RequestMetrics)  # outside the layers: sees 413s and errors of each
+    # In front of them all: a plain enqueue with the same checks in one pass (api/fast_front.py).
+    app.add_middleware(FastEnqueueFront)
     return app
 
 

@@ -63,9 +63,14 @@ class RequestMetrics:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", None) or _mount(scope) or UNMATCHED
-            request_seconds(route, scope["method"]).observe(time.perf_counter() - started)
-            if status >= 400:
-                HTTP_ERRORS.labels(route, str(status)).inc()
+            record_request(route, scope["method"], started, status)
+
+
+def record_request(route: str, method: str, started: float, status: int) -> None:
+    """One answered request: its latency since `started` (perf_counter), and its error."""
+    request_seconds(route, method).observe(time.perf_counter() - started)
+    if status >= 400:
+        HTTP_ERRORS.labels(route, str(status)).inc()
 
 
 def _mount(scope: Scope) -> str | None:
