@@ -30,7 +30,7 @@ import redis.asyncio
 from pydantic import BaseModel
 from redis.exceptions import NoScriptError
 
-from runtime.build import current
+from runtime.build import Runtime, current
 from runtime.connections import async_redis_client
 from runtime.context import outbox
 from runtime.deferred import Outbox, SubmitOptions
@@ -244,6 +244,8 @@ class AsyncOutbox:
         self.timeout_s = timeout_s
         self._scripts = LoopScripts(client, timeout_s=timeout_s)
         self._script = client.register_script(sync.records.enqueue_script)
+        #: The runtime `async_outbox` last found this outbox right for.
+        self.runtime: Runtime | None = None
 
     async def submit(
         self, job: Job[Any], payload: BaseModel, **options: Unpack[SubmitOptions]
@@ -295,13 +297,16 @@ _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOutbox] = (
 def async_outbox() -> AsyncOutbox:
     """The async enqueue path of the running event loop, for the runtime `setup` built."""
     loop = asyncio.get_running_loop()
-    sync = outbox()
+    now = current()
     found = _by_loop.get(loop)
+    if found is not None and found.runtime is now:
+        return found  # `outbox()` looks the broker's middleware up: once per runtime, not per call
+    sync = outbox()
     if found is None or found.sync is not sync:
-        settings = current().settings
         # The same builder as every client: Sentinel's master, READONLY as a connection loss.
-        client = async_redis_client(settings)
+        client = async_redis_client(now.settings)
         found = _by_loop[loop] = AsyncOutbox(
-            sync, client=client, timeout_s=settings.api_enqueue_timeout_s
+            sync, client=client, timeout_s=now.settings.api_enqueue_timeout_s
         )
+    found.runtime = now
     return found
