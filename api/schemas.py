@@ -138,7 +138,7 @@ class Accepted(ModelResponse):
     @classmethod
     def of(cls, body: dict[str, Any], *, status_url: str) -> Accepted:
         """The same answer from a body already in the model's JSON form (api/enqueue.py: a
-        plain enqueue's 202 without building the model, a tenth of the request)."""
+        plain enqueue's 202 without building the model and dumping it, ~10 µs)."""
         answer = cls.__new__(cls)
         Response.__init__(
             answer, orjson.dumps(body), status_code=202, headers={"Location": status_url}

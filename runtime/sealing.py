@@ -42,12 +42,14 @@ def _open(value: Any) -> Any:
     return sealing.unseal(value, _keys()) if sealing.is_sealed(value) else value
 
 
-#: Values this process sealed, by their sealed form, until the record's mask asks for them:
-#: JobTracking.before_enqueue opens the fields a record masks, which the same enqueue sealed a
-#: moment before (an AES-GCM open, base64 and all, per field). Bounded: emptied when full, as a
-#: sealed field no record masks is never asked for.
+#: Short values this process sealed, by their sealed form, until the record's mask asks for
+#: them: JobTracking.before_enqueue opens the fields a record masks (addresses, numbers), which
+#: the same enqueue sealed a moment before (an AES-GCM open, base64 and all, per field).
+#: Bounded in count (emptied when full: a sealed field no record masks is never asked for) and
+#: in size (a long value, an e-mail's body, is opened as before if ever asked for).
 _sealed_here: dict[str, str] = {}
 SEALED_HERE_MAX = 1024
+SEALED_HERE_MAX_CHARS = 256
 
 
 def _seal(value: str) -> str:
@@ -55,9 +57,10 @@ def _seal(value: str) -> str:
     keys = settings.payload_keys.get_secret_value()
     version: Literal[1, 2] = 1 if settings.payload_seal_format == "v1" else 2
     sealed = sealing.seal(value, keys, version=version)
-    if len(_sealed_here) >= SEALED_HERE_MAX:
-        _sealed_here.clear()
-    _sealed_here[sealed] = value
+    if len(value) <= SEALED_HERE_MAX_CHARS:
+        if len(_sealed_here) >= SEALED_HERE_MAX:
+            _sealed_here.clear()
+        _sealed_here[sealed] = value
     return sealed
 
 

@@ -66,3 +66,8 @@ def test_the_values_sealed_here_are_bounded() -> None:
     for number in range(runtime_sealing.SEALED_HERE_MAX + 10):
         SendEmail(to_email=PLAIN, subject=f"s{number}", body_html="b").model_dump(mode="json")
     assert len(runtime_sealing._sealed_here) <= runtime_sealing.SEALED_HERE_MAX
+    # and a long value (an e-mail's body) is not kept at all
+    long = "<p>" + "x" * runtime_sealing.SEALED_HERE_MAX_CHARS + "</p>"
+    sealed = SendEmail(to_email=PLAIN, subject="s", body_html=long).model_dump(mode="json")
+    assert sealed["body_html"] not in runtime_sealing._sealed_here
+    assert sealed["subject"] in runtime_sealing._sealed_here
