@@ -44,7 +44,8 @@ class Searcher:
         # row (hundreds of context switches a search, up to twice its CPU), so one thread
         # searches and the others queue. A server database works apart: one per connection.
         threads = 1 if engine.dialect.name == "sqlite" else connections
-        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="search")
+        self.thread_names = f"search-{id(self):x}"
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix=self.thread_names)
 
     def submit(self, request: Request, *, window: int = WINDOW) -> Future[dict[str, Any]]:
         """`search` on one of the searcher's threads."""
