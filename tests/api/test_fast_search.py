@@ -49,8 +49,9 @@ REFUSED: list[dict[str, Any]] = [
 
 @pytest.fixture()
 def slow_client(api_client: Any) -> Iterator[TestClient]:
-    """The same app without the fast path: every search routed by FastAPI."""
-    app = create_app(Settings())
+    """The same app without the fast path: every search routed by FastAPI, and read from the
+    index (no cache: none of its answers is one the fast path put there)."""
+    app = create_app(Settings(search_cache_s=0))
     fast = next(m for m in app.user_middleware if m.cls is FastSearch)
     fast.kwargs["route"] = None
     with TestClient(app) as client:
