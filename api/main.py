@@ -17,6 +17,7 @@ from api.content_type import JsonOnly
 from api.dashboard import PREFIX, dashboard_app
 from api.fast_enqueue import FastEnqueue, fast_routes
 from api.fast_front import FastEnqueueFront
+from api.fast_search import FastSearch, search_route
 from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
 from api.metrics import RequestMetrics
@@ -93,6 +94,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         FastEnqueue, routes=fast_routes([*notifications.router.routes, *jobs.router.routes])
     )
+    # GET /api/search's likewise (api/fast_search.py).
+    app.add_middleware(FastSearch, route=search_route(search.router.routes))
     app.add_middleware(IdempotencyKey)
     app.add_middleware(CallbackUrl, settings=settings)
     # Inside BodySizeLimit: it buffers bodies. The console's login is a plain HTML form.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,13 +38,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+#: The session's files (GAVEURS_TEST_TMP) are in a directory of this prefix.
+SESSION_PREFIX = "gaveurs-tests-"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_server() -> Iterator[RedisServer]:
     """The test Redis, and the environment every test, worker and server process reads."""
     import runtime
     from domain.platform.settings import Settings, get_settings
 
-    tmp = Path(tempfile.mkdtemp(prefix="gaveurs-tests-"))
+    _remove_finished_sessions()
+    tmp = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX))
+    (tmp / "owner.pid").write_text(str(os.getpid()))
     server = RedisServer()
     os.environ.update(
         {
@@ -63,6 +71,24 @@ def redis_server() -> Iterator[RedisServer]:
     runtime.setup(Settings())
     yield server
     server.stop()
+
+
+def _remove_finished_sessions() -> None:
+    """The directories of earlier sessions whose pytest has exited (database, exports, worker
+    logs: a failed run's are there until the next run). Not at this session's own exit: the job
+    journal's thread may still be writing its last rows there."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{SESSION_PREFIX}*"):
+        try:
+            owner = int((directory / "owner.pid").read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except (FileNotFoundError, ValueError):
+            # Made before sessions named their owner: gone once a day old.
+            if time.time() - directory.stat().st_mtime > 86_400:
+                shutil.rmtree(directory, ignore_errors=True)
+        except OSError:
+            pass  # another user's live session
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ enqueue routes of the indexing jobs (queue `default`)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -34,7 +35,7 @@ Kind = Literal["lot", "feedback", "anomaly", "certificate", "file"]
 
 
 @router.get("/api/search")
-def search(
+async def search(
     settings: SettingsDep,
     q: Annotated[
         str,
@@ -53,15 +54,14 @@ def search(
     """Ranked results with a highlighted snippet (`**word**`), total, facets by kind and site.
 
     Past 1,000 matches the 1,000 newest are ranked and faceted, and `total.relation` is
-    "gte". Reads the database only: answers while Redis is down. Runs in the thread pool, on
-    the process's few read-only connections; repeated within SEARCH_CACHE_S, answered from
-    memory unless the index changed meanwhile."""
+    "gte". Reads the database only: answers while Redis is down. Runs on the process's
+    searcher (its own thread, its few read-only connections); repeated within SEARCH_CACHE_S,
+    answered from memory unless the index changed meanwhile."""
     searcher = searcher_for(
         engine(), connections=settings.search_connections, cache_s=settings.search_cache_s
     )
-    found = searcher.search(
-        Request.of(q, kind, site_code, date_debut, date_fin, limit=limit, offset=offset)
-    )
+    request = Request.of(q, kind, site_code, date_debut, date_fin, limit=limit, offset=offset)
+    found = await asyncio.wrap_future(searcher.submit(request))
     # Already plain JSON types: orjson writes it without FastAPI's encoder walking it.
     return Response(orjson.dumps(found), media_type="application/json")
 

@@ -6,6 +6,7 @@ can be simulated by SIGKILLing the whole group and its CPU time can be read from
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -37,6 +38,7 @@ def isolated(*, bind: tuple[str, ...] = ("127.0.0.1",), **extra: str) -> tuple[R
 
     server = RedisServer(bind=bind)
     tmp = Path(tempfile.mkdtemp(prefix="gaveurs-bench-"))
+    atexit.register(_drop_databases, tmp)
     os.environ.update(
         {
             "REDIS_URL": server.url,
@@ -51,13 +53,18 @@ def isolated(*, bind: tuple[str, ...] = ("127.0.0.1",), **extra: str) -> tuple[R
     return server, tmp
 
 
+def _drop_databases(tmp: Path) -> None:
+    """At exit: a benchmark's databases (up to half a GiB) go, its logs stay for reading."""
+    for path in tmp.glob("*.db*"):
+        path.unlink(missing_ok=True)
+
+
 def _metrics_env() -> dict[str, str]:
     # Dramatiq's Prometheus middleware binds a port and keeps samples in a directory: each
-    # process gets its own, so two workers alive at once never collide.
-    return {
-        "dramatiq_prom_port": str(free_port()),
-        "dramatiq_prom_db": tempfile.mkdtemp(prefix="gaveurs-prom-bench-"),
-    }
+    # process gets its own, so two workers alive at once never collide. Removed at exit.
+    prom_dir = tempfile.mkdtemp(prefix="gaveurs-prom-bench-")
+    atexit.register(shutil.rmtree, prom_dir, ignore_errors=True)
+    return {"dramatiq_prom_port": str(free_port()), "dramatiq_prom_db": prom_dir}
 
 
 @contextmanager

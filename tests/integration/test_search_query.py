@@ -5,6 +5,7 @@ SQLite FTS5 and on the test PostgreSQL (the `engine` fixture of test_search.py).
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,24 @@ def test_searcher_connections_are_read_only_and_bad_queries_still_422(engine: En
             connection.execute(text("DELETE FROM search_state"))
     finally:
         searcher.close()
+
+
+def test_searches_run_on_the_searchers_own_threads(engine: Engine) -> None:
+    # Given a searcher of four connections
+    search.index_changes(engine)
+    searcher = Searcher(engine, connections=4, cache_s=0)
+    try:
+        # When searches are submitted at once, each answers what a direct search does
+        requests = [Request.of(q) for q in ("foie", "mulard", "foie -fondant", "terrine*")] * 3
+        futures = [searcher.submit(request) for request in requests]
+        assert [f.result(timeout=30) for f in futures] == [searcher.search(r) for r in requests]
+        # on threads of its own: one on SQLite (threads searching at once would hand the GIL
+        # to and fro at every row), one per connection where the database works apart
+        own = [t for t in threading.enumerate() if t.name.startswith(searcher.thread_names)]
+        assert len(own) == (1 if engine.dialect.name == "sqlite" else 4)
+    finally:
+        searcher.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith(searcher.thread_names)]
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,9 +40,12 @@ class WorkerProcess:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         known = {w["pid"] for w in live_workers(client)}
         self.metrics_port = free_port()
+        #: Dramatiq's Prometheus samples of this worker: removed when it is stopped (or with the
+        #: session's directory if the run is killed).
+        self.prom_dir = tempfile.mkdtemp(prefix="prom-", dir=os.environ.get("GAVEURS_TEST_TMP"))
         metrics_env = {
             "dramatiq_prom_port": str(self.metrics_port),
-            "dramatiq_prom_db": tempfile.mkdtemp(prefix="gaveurs-prom-"),
+            "dramatiq_prom_db": self.prom_dir,
             # Idle consumers poll every 100 ms instead of up to 1 s, so timings in tests
             # (retry delays, cancel, recovery) measure our code rather than polling.
             "dramatiq_worker_timeout": "100",
@@ -99,13 +103,13 @@ class WorkerProcess:
         """SIGKILL the whole worker (main and child processes), as a crash or OOM kill would."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
-        self.log.close()
+        self._closed()
 
     def terminate(self) -> None:
         """SIGTERM, as a PaaS sends before a restart; returns once the process has exited."""
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=60)
-        self.log.close()
+        self._closed()
 
     @property
     def alive(self) -> bool:
@@ -119,5 +123,10 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+        self._closed()
+
+    def _closed(self) -> None:
+        """Once the process has exited: its log closed, its metrics directory removed."""
         if not self.log.closed:
             self.log.close()
+        shutil.rmtree(self.prom_dir, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,10 +60,10 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
-def settings(redis_server: RedisServer) -> Settings:
+def settings(redis_server: RedisServer) -> Iterator[Settings]:
     tmp = Path(tempfile.mkdtemp(prefix="gaveurs-conformance-"))
     os.environ["dramatiq_prom_port"] = str(free_port())
-    return Settings(
+    yield Settings(
         environment="test",
         redis_url=redis_server.url,
         database_url=f"sqlite:///{tmp}/gaveurs.db",
@@ -76,6 +77,7 @@ def settings(redis_server: RedisServer) -> Settings:
         default_max_retries=20,
         journal_enabled=False,
     )
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture()
