@@ -369,6 +369,20 @@ class RobustConsumer(_RedisConsumer):
         #: Where this consumer is in the fetch script's round of priority classes.
         self.turn = 0
         self.wake, self.slots = wake_key(broker.namespace, queue_name), Slots()
+        #: The fetch script's keys, built once (the namespace and the broker id never change).
+        namespace, dead = broker.namespace, f"{broker.namespace}:{q_name(queue_name)}.XQ"
+        critical, high, normal, low = list_keys(namespace, queue_name)
+        self.fetch_keys = [
+            normal,
+            f"{namespace}:{queue_name}.msgs",
+            broker.ack_key(queue_name),
+            f"{namespace}:__heartbeats__",
+            dead,
+            f"{dead}.msgs",
+            critical,
+            high,
+            low,
+        ]
         if queue_name.endswith(".DQ"):
             # A new consumer on a delay queue means the consumer thread has requeued or dropped
             # its in-memory delayed messages: whatever is still in the ack set is an orphan.
@@ -427,22 +441,9 @@ class RobustConsumer(_RedisConsumer):
         queue = self.queue_name
         if self.broker._should_do_maintenance("fetch"):
             self.broker.maintain(queue)  # what Dramatiq's own fetch would have done
-        namespace = self.broker.namespace
-        dead = f"{namespace}:{q_name(queue)}.XQ"
-        critical, high, normal, low = list_keys(namespace, queue)
         entries: list[list[Any]] = self.broker.thread_scripts.run(
             self.broker.fetch_script,
-            [
-                normal,
-                f"{namespace}:{queue}.msgs",
-                self.broker.ack_key(queue),
-                f"{namespace}:__heartbeats__",
-                dead,
-                f"{dead}.msgs",
-                critical,
-                high,
-                low,
-            ],
+            self.fetch_keys,
             [
                 count,
                 self.broker.broker_id,

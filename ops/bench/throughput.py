@@ -30,7 +30,7 @@ import redis
 
 from ops import netns
 from ops.bench import counters, report
-from ops.bench.env import group_cpu_s, isolated, process_cpu_s, worker
+from ops.bench.env import CLOCK_TICKS, isolated, process_cpu_s, worker
 from ops.bench.produce import SIDES, produce
 
 TARGET_RATIO = 0.7
@@ -64,20 +64,53 @@ def drain(
         assert time.monotonic() < deadline, "no job completed"
         time.sleep(POLL_S / 5)
     started, first = time.perf_counter(), counters.completed(client)
-    worker_cpu, redis_cpu = sum(map(group_cpu_s, groups)), process_cpu_s(redis_pid)
+    usage, redis_cpu = group_usage(groups), process_cpu_s(redis_pid)
     while (done := counters.completed(client)) < jobs:
         assert time.monotonic() < deadline, f"only {done} of {jobs} jobs completed"
         time.sleep(POLL_S)
     elapsed = time.perf_counter() - started
     measured = done - first
+    used = [
+        (after - before) / measured
+        for before, after in zip(usage, group_usage(groups), strict=True)
+    ]
     return {
         "drain_seconds": round(elapsed, 3),
         "msgs_per_second": round(measured / elapsed, 1),
-        "worker_cpu_us_per_msg": round(
-            (sum(map(group_cpu_s, groups)) - worker_cpu) / measured * 1e6
-        ),
+        "worker_cpu_us_per_msg": round((used[0] + used[1]) * 1e6),
         "redis_cpu_us_per_msg": round((process_cpu_s(redis_pid) - redis_cpu) / measured * 1e6),
+        # Where the worker's CPU goes (user / kernel) and how often its threads block and wake
+        # (voluntary switches: a wait on Redis, a lock, the GIL) or are preempted, per job.
+        "worker_user_us_per_msg": round(used[0] * 1e6),
+        "worker_sys_us_per_msg": round(used[1] * 1e6),
+        "worker_switches_per_msg": {
+            "voluntary": round(used[2], 2),
+            "involuntary": round(used[3], 2),
+        },
     }
+
+
+def group_usage(groups: Sequence[int]) -> tuple[float, float, int, int]:
+    """User and system CPU seconds, and voluntary and involuntary context switches (all
+    threads), of the live processes of the process groups `groups`."""
+    user = system = voluntary = involuntary = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) not in groups:
+                continue
+            user += int(fields[11]) / CLOCK_TICKS
+            system += int(fields[12]) / CLOCK_TICKS
+            for status in stat.parent.glob("task/*/status"):
+                for line in status.read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        voluntary += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        involuntary += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited meanwhile
+    return user, system, int(voluntary), int(involuntary)
 
 
 def consuming(client: redis.Redis) -> set[bytes]:
@@ -165,6 +198,13 @@ def summarize(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
         "msgs_per_second_runs": rates,
         "worker_cpu_us_per_msg_median": statistics.median(r["worker_cpu_us_per_msg"] for r in mine),
         "redis_cpu_us_per_msg_median": statistics.median(r["redis_cpu_us_per_msg"] for r in mine),
+        "worker_user_us_per_msg_median": statistics.median(
+            r["worker_user_us_per_msg"] for r in mine
+        ),
+        "worker_sys_us_per_msg_median": statistics.median(r["worker_sys_us_per_msg"] for r in mine),
+        "worker_voluntary_switches_per_msg_median": statistics.median(
+            r["worker_switches_per_msg"]["voluntary"] for r in mine
+        ),
     }
 
 

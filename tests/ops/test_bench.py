@@ -114,6 +114,9 @@ def test_throughput_compares_both_sides(results: dict[str, dict[str, Any]]) -> N
     assert [run["side"] for run in result["runs"]] == ["plain", "ours"]
     for side in ("plain", "ours"):
         assert result[side]["msgs_per_second_median"] > 0
+        # Where each side's worker CPU goes, and how often its threads block, per job.
+        assert result[side]["worker_user_us_per_msg_median"] >= 0
+        assert result[side]["worker_voluntary_switches_per_msg_median"] > 0
     assert result["ratio_ours_to_plain"] > 0
     far = result["rtt"]
     if "skipped" in far:
