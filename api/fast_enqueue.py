@@ -132,12 +132,8 @@ class FastEnqueue:
         if route is None:
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        while True:  # the body: JsonOnly, outside, has read and checked it already
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
+        # The body: JsonOnly, outside, has read and checked it already.
+        messages = await received(receive)
         arguments = await self._prepare(scope, route, messages)
         if arguments is None:
             await onward(self.app, scope, replaying(messages, receive), send)
@@ -169,14 +165,17 @@ class FastEnqueue:
         headers = dict(scope["headers"])
         if not is_json(headers.get(b"content-type", b"")):
             return None
+        return await self.arguments(scope, route, messages)
+
+    async def arguments(
+        self, scope: Scope, route: FastRoute, messages: list[Message]
+    ) -> dict[str, Any] | None:
+        """The validated arguments for the JSON body in `messages` of an authorized request,
+        or None."""
         try:
             data = orjson.loads(b"".join(message.get("body", b"") for message in messages))
         except orjson.JSONDecodeError:
             return None
-        return await self.arguments(scope, route, data)
-
-    async def arguments(self, scope: Scope, route: FastRoute, data: Any) -> dict[str, Any] | None:
-        """The validated arguments for the parsed body `data` of an authorized request, or None."""
         try:
             await require_writer(scope["app"].state.settings, await bearer(Request(scope)))
             return await route.arguments(scope, data)
@@ -188,6 +187,16 @@ async def onward(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> No
     """On to `app` (the layers below, FastAPI), whose routing sets its own path parameters."""
     scope.pop("path_params", None)
     await app(scope, receive, send)
+
+
+async def received(receive: Receive) -> list[Message]:
+    """A request's messages up to the end of its body (or a disconnect)."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
 
 
 def replaying(messages: list[Message], receive: Receive) -> Receive:

@@ -25,12 +25,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.callbacks import CallbackUrl
 from api.content_type import JsonOnly, is_json
-from api.fast_enqueue import FastEnqueue, onward, replaying
+from api.fast_enqueue import FastEnqueue, onward, received, replaying
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import IdempotencyKey
 from api.limits import BodySizeLimit, WriteRateLimit
@@ -101,24 +100,11 @@ class FastEnqueueFront:
         ):
             await onward(self.app, scope, receive, send)
             return
-        messages: list[Message] = []
-        received = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            received += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
+        messages = await received(receive)
+        size = sum(len(message.get("body", b"")) for message in messages)
         arguments = None
-        if messages[-1]["type"] == "http.request" and received <= layers.max_bytes:
-            try:
-                data = orjson.loads(b"".join(message.get("body", b"") for message in messages))
-            except orjson.JSONDecodeError:
-                pass
-            else:
-                arguments = await layers.fast.arguments(scope, route, data)
+        if messages[-1]["type"] == "http.request" and size <= layers.max_bytes:
+            arguments = await layers.fast.arguments(scope, route, messages)
         # The token last: a request answered by the layers takes its own there.
         if arguments is None or (layers.rate.rate and not layers.rate.take()):
             await onward(self.app, scope, replaying(messages, receive), send)
