@@ -468,6 +468,8 @@ def live_workers(
     closed = f"http://127.0.0.1:{free_port()}"
     client = clean_redis
     client.delete("gaveurs:unique:health_check:health")
+    # Notifications left queued by earlier tests would fail here first and open the circuits.
+    _clear_notifications(client)
     routine = WorkerProcess(
         client,
         module="actors",
@@ -490,11 +492,16 @@ def live_workers(
         routine.stop()
         urgent.stop()
         refusing.stop()
-        for queue in ("notifications", "notifications_urgent"):
-            broker().flush(queue)
-        breakers = list(client.scan_iter(BREAKER_PREFIX + "*"))
-        if breakers:
-            client.delete(*breakers)
+        _clear_notifications(client)
+
+
+def _clear_notifications(client: Any) -> None:
+    """No notification queued and no provider circuit open."""
+    for queue in ("notifications", "notifications_urgent"):
+        broker().flush(queue)
+    breakers = list(client.scan_iter(BREAKER_PREFIX + "*"))
+    if breakers:
+        client.delete(*breakers)
 
 
 def _finished(api_client: Any, task_id: str) -> dict[str, Any]:
