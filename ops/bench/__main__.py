@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark in its own process and write var/bench/<name>.json.
 
-python -m ops.bench              # the benchmarks of `make bench` (about 11 minutes here)
+python -m ops.bench              # the benchmarks of `make bench` (about 40 minutes here)
 python -m ops.bench --long       # `make bench-long`: the million jobs, and crash recovery
                                  # with the stock side's wait capped at 10 minutes
 python -m ops.bench api memory   # only these

@@ -18,7 +18,7 @@ starts, and the rate is measured from the first completion to the last, as in th
 Sides alternate: each round runs them in the reverse order of the round before, on a flushed
 Redis; the median of each side and its spread (min, max) are reported.
 
-    python -m ops.bench.peers [--jobs 10000 --rounds 3 --processes 1 --threads 8]
+    python -m ops.bench.peers [--jobs 10000 --rounds 5 --processes 1 --threads 8]
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def side_workers(
 def run(
     *,
     jobs: int = 10_000,
-    rounds: int = 3,
+    rounds: int = 5,
     processes: int = 1,
     threads: int = 8,
     sides: tuple[str, ...] = PEERS,
@@ -160,7 +160,7 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="ops.bench.peers", description=__doc__)
     parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--sides", nargs="+", choices=PEERS, default=list(PEERS))

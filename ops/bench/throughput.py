@@ -10,7 +10,7 @@ with the same processes and threads; the median of each side is compared.
 Then the same rounds again with the workers on a network-namespace host 10 ms (`--rtt-ms`) from
 Redis (ops/netns.py: root only, else the JSON says why): `rtt` in the JSON.
 
-    python -m ops.bench.throughput [--jobs 20000 --rounds 2 --processes 1 --threads 8]
+    python -m ops.bench.throughput [--jobs 20000 --rounds 5 --processes 1 --threads 8]
         [--rtt-ms 10 --rtt-jobs 1000]
 """
 
@@ -260,7 +260,7 @@ def compared(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def run(
     *,
     jobs: int = 20_000,
-    rounds: int = 2,
+    rounds: int = 5,
     processes: int = 1,
     threads: int = 8,
     rtt_ms: float = 10,
@@ -324,7 +324,7 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(prog="ops.bench.throughput", description=__doc__)
     parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument(
