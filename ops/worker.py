@@ -123,21 +123,25 @@ def main(argv: list[str] | None = None) -> int:
     def on_stop(signum: int, frame: FrameType | None) -> None:
         stopping.append(signum)
 
-    while True:
-        code = int(dramatiq_main(dramatiq_args) or 0)
-        if code != RECYCLE_EXIT_CODE:
-            return code
-        # Between two generations Dramatiq's signal handlers point at processes that are gone.
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, on_stop)
-        _wait_for_children()
-        if stopping or main_log.stop_signalled:
-            return 0
-        # Dramatiq's CLI logs through a pipe read by a thread of the generation that just ended;
-        # let the next one set logging up afresh.
-        for handler in list(logging.root.handlers):
-            logging.root.removeHandler(handler)
-            handler.close()
+    try:
+        while True:
+            code = int(dramatiq_main(dramatiq_args) or 0)
+            if code != RECYCLE_EXIT_CODE:
+                return code
+            # Between two generations Dramatiq's signal handlers point at processes that are gone.
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, on_stop)
+            _wait_for_children()
+            if stopping or main_log.stop_signalled:
+                return 0
+            # Dramatiq's CLI logs through a pipe read by a thread of the generation that just ended;
+            # let the next one set logging up afresh.
+            for handler in list(logging.root.handlers):
+                logging.root.removeHandler(handler)
+                handler.close()
+    finally:
+        # Its samples are read while it runs only (a restart empties it anyway).
+        shutil.rmtree(prom_dir, ignore_errors=True)
 
 
 def _wait_for_children() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +114,9 @@ def test_worker_is_replaced_after_its_job_count(redis_server: RedisServer, leaks
         wait_for(lambda: _all_done(ids), timeout=120, interval=0.2, what="8 jobs")
     finally:
         worker.stop()
+    # (the launcher's metrics directory went with it)
+    prom_dir = Path(tempfile.gettempdir()) / f"gaveurs-prom-{worker.metrics_port}"
+    assert not prom_dir.exists()
 
     # Then no process ran more than 4 (+1 started by its other thread meanwhile), none twice
     runs = [line.decode().split()[0] for line in client.lrange(f"{jobs.PREFIX}leaky", 0, -1)]
