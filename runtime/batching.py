@@ -7,7 +7,9 @@ waits in a queue; when that call returns, the first waiting thread takes the lea
 queued write in one call of lua/batch.lua. No write waits behind more than one call, a lone write
 goes through its own script as before, and under load the writes of several jobs share a call.
 
-Each writer gets its own reply or error, as if it had called alone. A batch Redis refuses (an
+Each writer gets its own reply or error, as if it had called alone. A write may have several parts
+(`run_parts`: a job's end and the next job's STARTED) that go in the same call, each applied as
+its own script would; its reply is theirs, in order. A batch Redis refuses (an
 error in one write) is replayed one write at a time; replaying is safe because every write is
 idempotent (a STARTED carries its delivery token, an ack of an acked message does nothing).
 A thread interrupted while it leads (a cancel or a time limit raised into it) still hands the
@@ -45,11 +47,15 @@ FLOOR_GROWTH = 1.05
 _QUEUED, _LEAD, _SENT, _SERVED = 0, 1, 2, 3
 
 
-class _Write:
-    __slots__ = ("kind", "script", "keys", "args", "wake", "state", "reply", "error", "handed")
+#: One script call of a write: its kind ("transition" or "settle"), script, keys and arguments.
+Part = tuple[str, Script, Sequence[Any], Sequence[Any]]
 
-    def __init__(self, kind: str, script: Script, keys: Sequence[Any], args: Sequence[Any]):
-        self.kind, self.script, self.keys, self.args = kind, script, keys, args
+
+class _Write:
+    __slots__ = ("parts", "wake", "state", "reply", "error", "handed")
+
+    def __init__(self, parts: Sequence[Part]):
+        self.parts = parts
         self.wake = threading.Lock()
         self.wake.acquire()
         self.state = _QUEUED
@@ -93,7 +99,14 @@ class WriteBatcher:
         self.peak_in_flight = 0
 
     def run(self, kind: str, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        me = _Write(kind, script, keys, args)
+        return self._run(_Write(((kind, script, keys, args),)))
+
+    def run_parts(self, parts: Sequence[Part]) -> list[Any]:
+        """Several writes of this thread in one call: each part's reply, or the RedisError Redis
+        gave that part alone (a connection error raises, as `run`'s do)."""
+        return list(self._run(_Write(parts)))
+
+    def _run(self, me: _Write) -> Any:
         try:
             with self._lock:
                 if self._in_flight == 0 or self._overlap():
@@ -171,16 +184,17 @@ class WriteBatcher:
     def _send(self, batch: list[_Write]) -> None:
         self.calls += 1
         self.writes += len(batch)
-        if len(batch) == 1:
+        if len(batch) == 1 and len(batch[0].parts) == 1:
             self._send_one(batch[0])
             return
         keys: list[Any] = []
         argv: list[Any] = []
         for write in batch:
-            keys.extend(write.keys)
-            argv.extend((write.kind, len(write.keys), len(write.args), *write.args))
+            for kind, _, part_keys, args in write.parts:
+                keys.extend(part_keys)
+                argv.extend((kind, len(part_keys), len(args), *args))
         try:
-            replies = self.scripts.run(self.batch, keys, argv)
+            replies = iter(self.scripts.run(self.batch, keys, argv))
         except redis.ResponseError:
             for write in batch:  # find whose write Redis refuses; the others apply (again)
                 self._send_one(write)
@@ -189,11 +203,25 @@ class WriteBatcher:
             for write in batch:  # each thread raises its own copy (tracebacks are per raise)
                 write.error = type(error)(*error.args)
             return
-        for write, reply in zip(batch, replies, strict=True):
-            write.reply = reply
+        for write in batch:
+            parts = [next(replies) for _ in write.parts]
+            write.reply = parts if len(parts) > 1 else parts[0]
 
     def _send_one(self, write: _Write) -> None:
-        try:
-            write.reply = self.scripts.run(write.script, write.keys, write.args)
-        except redis.RedisError as error:
-            write.error = error
+        if len(write.parts) == 1:
+            _, script, keys, args = write.parts[0]
+            try:
+                write.reply = self.scripts.run(script, keys, args)
+            except redis.RedisError as error:
+                write.error = error
+            return
+        replies: list[Any] = []
+        for _, script, keys, args in write.parts:  # each part alone, with its own script
+            try:
+                replies.append(self.scripts.run(script, keys, args))
+            except redis.ResponseError as error:
+                replies.append(error)
+            except redis.RedisError as error:
+                write.error = error
+                return
+        write.reply = replies

@@ -44,6 +44,7 @@ from runtime.direct import ThreadScripts
 from runtime.hooks import SelectiveEmit
 from runtime.job_records import JobRecords
 from runtime.outage import REDIS_ERRORS
+from runtime.prestart import PRESTARTED, Prestart
 from runtime.priorities import OPTION as CLASS_OPTION
 from runtime.priorities import PriorityClass, list_key, list_keys
 from runtime.proxy import FetchedMessage
@@ -118,6 +119,9 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         self._settle_keys: dict[str, tuple[str, ...]] = {}
         #: This machine's clock minus Redis's (ms), measured every OFFSET_REFRESH_S.
         self.clock_offset_ms = 0
+        #: The STARTED transition of a job a worker thread turns to, or None when it must wait
+        #: for the job's own before-hooks (set by JobTracking in a worker: runtime/prestart.py).
+        self.prestart: Callable[[MessageProxy], list[Any] | None] | None = None
         self._offset_measured_at = -math.inf
         self.fetch_script = self.client.register_script(lua("fetch"))
         #: The fetch runs on a connection of the consumer thread's own (runtime/direct.py).
@@ -309,7 +313,34 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
                 f"{self.namespace}:__heartbeats__",
             )
         head = [command, redis_id, self.now_ms(), self.broker_id]
-        return self.records.settle(keys, head, end)
+        taken = self._next_start()
+        if taken is None:
+            return self.records.settle(keys, head, end)
+        message, start = taken
+        try:
+            settled, started = self.records.settle_and_start(keys, head, end, start)
+        except BaseException:
+            setattr(message, PRESTARTED, Prestart(start, None))  # sent again when it begins
+            raise
+        known = None if isinstance(started, redis.ResponseError) else started
+        setattr(message, PRESTARTED, Prestart(start, known))
+        return settled
+
+    def _next_start(self) -> tuple[MessageProxy, list[Any]] | None:
+        """The job the calling worker thread runs next and its STARTED's arguments, when one
+        waits in the work queue and may be started early (runtime/prestart.py)."""
+        take = getattr(threading.current_thread(), "take_next", None)
+        if take is None or self.prestart is None:
+            return None
+        message = take()
+        if message is None:
+            return None
+        try:
+            start = self.prestart(message)
+        except Exception:  # never the end of the job before: this one starts as usual
+            self.logger.exception("could not start %s early", message.message_id)
+            return None
+        return None if start is None else (message, start)
 
     def flush(self, queue_name: str) -> None:
         super().flush(queue_name)

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import redis
+from redis.commands.core import Script
 
 from runtime.batching import WriteBatcher
 from runtime.direct import ThreadScripts
@@ -240,18 +241,46 @@ class JobRecords:
     ) -> Transition | None:
         """`transition`, saying also whether it applied and how many deliveries were lost."""
         argv = self.arguments(task_id, state, **options)
-        keys = [self.key(task_id), self.prefix]
         if client is not None and client is not self.client:
+            keys = [self.key(task_id), self.prefix]
             self._transition(keys=keys, args=argv, client=client)  # queued on a pipeline
             return None
-        return _parsed(self.writes.run("transition", self._transition, keys, argv))
+        return self.apply_arguments(argv)
+
+    def apply_arguments(self, argv: list[Any]) -> Transition | None:
+        """The transition whose script arguments `arguments` built (sent again as they were: a
+        STARTED keeps its delivery token, so a retry of a call that applied is a no-op)."""
+        return _parsed(self.writes.run("transition", *self._transition_call(argv)))
 
     def settle(self, keys: Sequence[str], head: list[Any], argv: list[Any]) -> Transition | None:
         """Ack or dead-letter a message (`keys`, `head`: see lua/settle.lua) and apply the
         transition `argv` to its record, in one round trip."""
-        task_id = argv[0]
-        all_keys = [self.key(task_id), self.prefix, *keys]
-        return _parsed(self.writes.run("settle", self._settle, all_keys, [*head, *argv]))
+        return _parsed(self.writes.run("settle", *self._settle_call(keys, head, argv)))
+
+    def settle_and_start(
+        self, keys: Sequence[str], head: list[Any], argv: list[Any], start: list[Any]
+    ) -> tuple[Transition | None, Transition | redis.ResponseError | None]:
+        """`settle`, and the transition `start` (the worker thread's next job's STARTED) in the
+        same round trip. A settle Redis refuses raises; a refused start is returned."""
+        settled, started = self.writes.run_parts(
+            (
+                ("settle", *self._settle_call(keys, head, argv)),
+                ("transition", *self._transition_call(start)),
+            )
+        )
+        if isinstance(settled, redis.ResponseError):
+            raise settled
+        if isinstance(started, redis.ResponseError):
+            return _parsed(settled), started
+        return _parsed(settled), _parsed(started)
+
+    def _transition_call(self, argv: list[Any]) -> tuple[Script, list[Any], list[Any]]:
+        return self._transition, [self.key(argv[0]), self.prefix], argv
+
+    def _settle_call(
+        self, keys: Sequence[str], head: list[Any], argv: list[Any]
+    ) -> tuple[Script, list[Any], list[Any]]:
+        return self._settle, [self.key(argv[0]), self.prefix, *keys], [*head, *argv]
 
     def enqueue(self, keys: list[str], head: list[Any], argv: list[Any]) -> None:
         """Push a message (`keys`, `head`: see lua/enqueue.lua) and create the record `argv`."""

@@ -27,6 +27,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 from dramatiq_abort import Abort
 
 from domain.platform.redact import redact_payload
+from runtime import prestart
 from runtime.consumer import SETTLE, Rejected, RobustRedisBroker
 from runtime.job_records import (
     JobRecords,
@@ -38,6 +39,7 @@ from runtime.job_records import (
     now_ms,
 )
 from runtime.outage import until_redis_answers
+from runtime.prestart import PRESTARTED, Prestart
 from runtime.sealing import opened_for_record
 
 #: Attribute set on a MessageProxy whose delivery is a duplicate: later hooks leave it alone.
@@ -157,12 +159,26 @@ class JobTracking(Middleware):
                 return
         self.records.transition(message.message_id, State.PENDING, **creation)
 
-    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        outcome = self._write(
-            message,
-            State.STARTED,
-            epoch=epoch_of(message.options),
-            fields={
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if isinstance(broker, RobustRedisBroker):  # STARTED with the previous job's end
+            broker.prestart = functools.partial(self.start_arguments, broker)
+            prestart.install(worker)
+
+    def start_arguments(self, broker: dramatiq.Broker, message: MessageProxy) -> list[Any] | None:
+        """The STARTED transition's script arguments of a job its worker thread turns to; None
+        for a job a hook before this one may skip without running it (runtime/prestart.py)."""
+        options = message.options
+        if options.get("schedule_entry") or options.get("max_age"):
+            return None  # ScheduledRuns skips a late run, AgeLimit an old one
+        if broker.get_actor(message.actor_name).options.get("max_age"):
+            return None
+        return self.records.arguments(message.message_id, State.STARTED, **self._started(message))
+
+    @staticmethod
+    def _started(message: MessageProxy) -> dict[str, Any]:
+        return {
+            "epoch": epoch_of(message.options),
+            "fields": {
                 "started_at": now_ms(),
                 "worker": worker_name(),
                 "progress": 0,
@@ -170,7 +186,20 @@ class JobTracking(Middleware):
                 "eta": None,
                 "delivery": os.urandom(8).hex(),
             },
-        )
+        }
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        early: Prestart | None = getattr(message, PRESTARTED, None)
+        if early is None:
+            outcome = self._write(message, State.STARTED, **self._started(message))
+        elif early.outcome is None:  # its call failed: the same write again (same token)
+            outcome = until_redis_answers(
+                lambda: self.records.apply_arguments(early.argv),
+                patience_s=self.outage_patience_s,
+                what=f"record STARTED of {message.message_id}",
+            )
+        else:
+            outcome = early.outcome
         if outcome is None:
             return
         if outcome.state == State.REVOKED:
