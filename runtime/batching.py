@@ -63,6 +63,10 @@ class _Write:
         self.error: BaseException | None = None
         self.handed = False
 
+    def answer(self, replies: list[Any]) -> None:
+        """The replies of its parts: the one reply of a lone part, else the list."""
+        self.reply = replies if len(self.parts) > 1 else replies[0]
+
     def outcome(self) -> Any:
         if self.error is not None:
             raise self.error
@@ -204,24 +208,21 @@ class WriteBatcher:
                 write.error = type(error)(*error.args)
             return
         for write in batch:
-            parts = [next(replies) for _ in write.parts]
-            write.reply = parts if len(parts) > 1 else parts[0]
+            write.answer([next(replies) for _ in write.parts])
 
     def _send_one(self, write: _Write) -> None:
-        if len(write.parts) == 1:
-            _, script, keys, args = write.parts[0]
-            try:
-                write.reply = self.scripts.run(script, keys, args)
-            except redis.RedisError as error:
-                write.error = error
-            return
+        """`write` alone, each part with its own script; Redis refusing a lone part is its
+        writer's error, one of several parts is that part's reply."""
         replies: list[Any] = []
-        for _, script, keys, args in write.parts:  # each part alone, with its own script
+        for _, script, keys, args in write.parts:
             try:
                 replies.append(self.scripts.run(script, keys, args))
             except redis.ResponseError as error:
+                if len(write.parts) == 1:
+                    write.error = error
+                    return
                 replies.append(error)
             except redis.RedisError as error:
                 write.error = error
                 return
-        write.reply = replies
+        write.answer(replies)

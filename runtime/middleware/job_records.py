@@ -172,13 +172,15 @@ class JobTracking(Middleware):
             return None  # ScheduledRuns skips a late run, AgeLimit an old one
         if broker.get_actor(message.actor_name).options.get("max_age"):
             return None
-        return self.records.arguments(message.message_id, State.STARTED, **self._started(message))
+        return self.start_arguments_now(message)
 
-    @staticmethod
-    def _started(message: MessageProxy) -> dict[str, Any]:
-        return {
-            "epoch": epoch_of(message.options),
-            "fields": {
+    def start_arguments_now(self, message: MessageProxy) -> list[Any]:
+        """The STARTED transition's script arguments, with a new delivery token."""
+        return self.records.arguments(
+            message.message_id,
+            State.STARTED,
+            epoch=epoch_of(message.options),
+            fields={
                 "started_at": now_ms(),
                 "worker": worker_name(),
                 "progress": 0,
@@ -186,20 +188,19 @@ class JobTracking(Middleware):
                 "eta": None,
                 "delivery": os.urandom(8).hex(),
             },
-        }
+        )
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         early: Prestart | None = getattr(message, PRESTARTED, None)
-        if early is None:
-            outcome = self._write(message, State.STARTED, **self._started(message))
-        elif early.outcome is None:  # its call failed: the same write again (same token)
+        if early is not None and early.outcome is not None:
+            outcome: Transition | None = early.outcome  # written with the end of the job before
+        else:  # written now; or again, unchanged (same token), when that call failed
+            argv = early.argv if early is not None else self.start_arguments_now(message)
             outcome = until_redis_answers(
-                lambda: self.records.apply_arguments(early.argv),
+                lambda: self.records.apply_arguments(argv),
                 patience_s=self.outage_patience_s,
                 what=f"record STARTED of {message.message_id}",
             )
-        else:
-            outcome = early.outcome
         if outcome is None:
             return
         if outcome.state == State.REVOKED:
