@@ -38,6 +38,12 @@ from runtime.job_records import JobRecord
 from runtime.jobs import Job, Submitted, callback_option
 from runtime.outage import REDIS_ERRORS
 
+#: A deadline timer that fires this late (s) says the event loop itself was held up (a long
+#: synchronous call, a starved process), not Redis: answers may be waiting unread in the socket.
+LATE_S = 0.05
+#: How long the reader then gets to take them before the owed commands fail (s).
+GRACE_S = 0.01
+
 
 class _Owed(NamedTuple):
     """An answer owed on a pipe: who waits for it, until when, and what it is (for the error)."""
@@ -64,6 +70,8 @@ class _Pipe:
         self._writing = False
         self._reader: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        #: The owed answer whose deadline was met by a late loop once already (GRACE_S given).
+        self._graced: _Owed | None = None
 
     def send(self, packed: bytes, *, deadline: float, what: str) -> asyncio.Future[Any]:
         """The answer to `packed`, written with the other commands of this pass of the loop."""
@@ -85,15 +93,21 @@ class _Pipe:
         self._timer = None
         if self.error is not None or not self.waiting:
             return
-        oldest = self.waiting[0]
-        if oldest.deadline <= asyncio.get_running_loop().time():
+        loop = asyncio.get_running_loop()
+        oldest, now = self.waiting[0], loop.time()
+        if oldest.deadline > now:
+            self._timer = loop.call_at(oldest.deadline, self._expire)
+        elif now - oldest.deadline >= LATE_S and oldest is not self._graced:
+            # The loop comes back late: the answers that came meanwhile are read first (a timer
+            # can run before the reader in the pass that follows a held-up loop).
+            self._graced = oldest
+            self._timer = loop.call_later(GRACE_S, self._expire)
+        else:
             self.close(
                 redis.TimeoutError(
                     f"Redis did not answer {oldest.what} within {self.timeout_s:g} s"
                 )
             )
-        else:
-            self._timer = asyncio.get_running_loop().call_at(oldest.deadline, self._expire)
 
     def _write_soon(self) -> None:
         # Called once the commands issued in this pass of the loop are queued: one write.

@@ -5,6 +5,7 @@ its own, a lost connection fails what it owed and the next command reconnects.""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -104,3 +105,29 @@ def test_a_stalled_redis_fails_what_the_connection_owed_at_the_oldest_deadline()
     finally:
         server.resume()
         server.stop()
+
+
+def test_an_answer_that_came_while_the_event_loop_was_held_up_is_read(
+    redis_server: RedisServer,
+) -> None:
+    async def scenario() -> None:
+        scripts, client = _scripts(redis_server.url, timeout_s=0.3)
+        assert await scripts.call("PING") == b"PONG"
+        for _ in range(3):
+            # Given a command written to Redis
+            asked = asyncio.ensure_future(scripts.call("PING", what="a ping"))
+            while not _written(scripts):
+                await asyncio.sleep(0)
+            # When the event loop is held up past its deadline (a long synchronous call, a
+            # starved process) while Redis answers
+            time.sleep(0.6)
+            # Then the answer is read: Redis answered in time, the loop was late
+            assert await asked == b"PONG"
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def _written(scripts: LoopScripts) -> bool:
+    pipe = scripts._pipe
+    return pipe is not None and bool(pipe.waiting) and not pipe.outgoing and not pipe._writing
