@@ -63,10 +63,6 @@ class _Write:
         self.error: BaseException | None = None
         self.handed = False
 
-    def answer(self, replies: list[Any]) -> None:
-        """The replies of its parts: the one reply of a lone part, else the list."""
-        self.reply = replies if len(self.parts) > 1 else replies[0]
-
     def outcome(self) -> Any:
         if self.error is not None:
             raise self.error
@@ -103,14 +99,15 @@ class WriteBatcher:
         self.peak_in_flight = 0
 
     def run(self, kind: str, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        return self._run(_Write(((kind, script, keys, args),)))
+        return self._run(_Write(((kind, script, keys, args),)))[0]
 
     def run_parts(self, parts: Sequence[Part]) -> list[Any]:
-        """Several writes of this thread in one call: each part's reply, or the RedisError Redis
-        gave that part alone (a connection error raises, as `run`'s do)."""
-        return list(self._run(_Write(parts)))
+        """Several writes of this thread in one call: each part's reply, or the ResponseError
+        Redis gave that part alone (a connection error raises, as `run`'s do)."""
+        return self._run(_Write(parts))
 
-    def _run(self, me: _Write) -> Any:
+    def _run(self, me: _Write) -> list[Any]:
+        """The replies of `me`'s parts, in order."""
         try:
             with self._lock:
                 if self._in_flight == 0 or self._overlap():
@@ -208,7 +205,7 @@ class WriteBatcher:
                 write.error = type(error)(*error.args)
             return
         for write in batch:
-            write.answer([next(replies) for _ in write.parts])
+            write.reply = [next(replies) for _ in write.parts]
 
     def _send_one(self, write: _Write) -> None:
         """`write` alone, each part with its own script; Redis refusing a lone part is its
@@ -225,4 +222,4 @@ class WriteBatcher:
             except redis.RedisError as error:
                 write.error = error
                 return
-        write.answer(replies)
+        write.reply = replies

@@ -322,8 +322,7 @@ class RobustRedisBroker(SelectiveEmit, RedisBroker):
         except BaseException:
             setattr(message, PRESTARTED, Prestart(start, None))  # sent again when it begins
             raise
-        known = None if isinstance(started, redis.ResponseError) else started
-        setattr(message, PRESTARTED, Prestart(start, known))
+        setattr(message, PRESTARTED, Prestart(start, started))
         return settled
 
     def _next_start(self) -> tuple[MessageProxy, list[Any]] | None:

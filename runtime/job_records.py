@@ -259,9 +259,9 @@ class JobRecords:
 
     def settle_and_start(
         self, keys: Sequence[str], head: list[Any], argv: list[Any], start: list[Any]
-    ) -> tuple[Transition | None, Transition | redis.ResponseError | None]:
+    ) -> tuple[Transition | None, Transition | None]:
         """`settle`, and the transition `start` (the worker thread's next job's STARTED) in the
-        same round trip. A settle Redis refuses raises; a refused start is returned."""
+        same round trip. A settle Redis refuses raises; a refused start is None (not known)."""
         settled, started = self.writes.run_parts(
             (
                 ("settle", *self._settle_call(keys, head, argv)),
@@ -270,9 +270,8 @@ class JobRecords:
         )
         if isinstance(settled, redis.ResponseError):
             raise settled
-        if isinstance(started, redis.ResponseError):
-            return _parsed(settled), started
-        return _parsed(settled), _parsed(started)
+        known = None if isinstance(started, redis.ResponseError) else _parsed(started)
+        return _parsed(settled), known
 
     def _transition_call(self, argv: list[Any]) -> tuple[Script, list[Any], list[Any]]:
         return self._transition, [self.key(argv[0]), self.prefix], argv
