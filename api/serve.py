@@ -59,10 +59,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def server_config(**options: Any) -> uvicorn.Config:
     """uvicorn's settings for every server process: no access log (a line per request costs
-    more than an enqueue), uvloop, httptools writing a response of known length at once."""
+    more than an enqueue), uvloop, httptools writing a response of known length at once, idle
+    keep-alive connections kept API_KEEPALIVE_S (settings.py says why)."""
     return uvicorn.Config(
         APP, factory=True, access_log=False, loop="uvloop", http=OneWriteHttpToolsProtocol,
-        **options,
+        timeout_keep_alive=get_settings().api_keepalive_s, **options,
     )  # fmt: skip
 
 

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     # Metrics: each process exposes its own port.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # How long a web process keeps an idle keep-alive connection (uvicorn's default is 5 s). A
+    # PaaS router or load balancer reuses idle connections for up to its own idle timeout (AWS
+    # ALB 60 s): a server that closes first can close one as the router sends a request on it,
+    # which the client then gets as a 502 or a reset. Longer than the router's, it closes first.
+    api_keepalive_s: int = Field(default=75, ge=1, le=3600)
     metrics_host: str = "127.0.0.1"
     # Where each worker's Prometheus port listens (no auth on it: loopback unless a scraper on
     # another host needs it; Dramatiq's own name dramatiq_prom_host is read too).

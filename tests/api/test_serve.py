@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.serve import server_config
 from ops.local_redis import free_port
 from tests.support.polling import wait_for
 from tests.support.production import PRODUCTION_KEYS
@@ -163,3 +164,53 @@ def test_servers_that_cannot_start_stop_the_supervisor_with_their_reason(
     assert done.returncode == 1
     assert "NOTIFY_BACKEND=file is refused" in done.stderr
     assert "keep failing at start" in done.stderr
+
+
+def _get(conn: socket.socket, path: str) -> bytes:
+    """One keep-alive GET on `conn`, its whole response read (head and Content-Length body)."""
+    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "the server closed the connection before answering"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+def test_idle_keep_alive_connections_are_kept_api_keepalive_s_then_closed(
+    demo_database: str, tmp_path: Path
+) -> None:
+    # By default longer than a PaaS router's or load balancer's idle timeout (AWS ALB 60 s), so
+    # the router, not the server, closes an idle connection (uvicorn's own default is 5 s)
+    assert server_config().timeout_keep_alive == 75
+    # Given the web process with idle keep-alive connections kept 2 s
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.serve", "--port", str(port), "--workers", "1"],
+        cwd=ROOT,
+        env={**os.environ, "API_KEEPALIVE_S": "2"},
+        stdout=(tmp_path / "web.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), timeout=60, what="the web process")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            assert _get(conn, "/healthz").startswith(b"HTTP/1.1 200")
+            # When the connection waits 1 s, it still serves the next request
+            time.sleep(1)
+            assert _get(conn, "/healthz").startswith(b"HTTP/1.1 200")
+            # And idle 2 s after that answer, the server closes it (well before uvicorn's 5 s)
+            began = time.monotonic()
+            assert conn.recv(1) == b""
+            assert 1.5 < time.monotonic() - began < 4.5
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
