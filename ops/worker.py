@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="replace a worker process whose resident memory reaches this after a job (0: never)",
     )
+    parser.add_argument(
+        "--cpu-pin",
+        choices=("auto", "off"),
+        default=None,
+        help="keep each worker process's threads on one CPU (default: WORKER_CPU_PIN, else auto; "
+        "off for jobs that use several cores themselves)",
+    )
     # The module Dramatiq's CLI loads; tests point it at their own jobs.
     parser.add_argument("--module", default="actors:setup", help=argparse.SUPPRESS)
     parser.add_argument("--worker-shutdown-timeout", type=int, default=600_000)
@@ -91,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     # Read by runtime.setup's Settings in each worker process.
     os.environ["WORKER_MAX_JOBS_PER_PROCESS"] = str(args.max_jobs_per_process)
     os.environ["WORKER_MAX_MEMORY_MB"] = str(args.max_memory_mb)
+    if args.cpu_pin is not None:
+        os.environ["WORKER_CPU_PIN"] = args.cpu_pin
 
     if args.max_jobs_per_process or args.max_memory_mb:
         # With recycling, import the jobs once here: each worker process, the first and every

@@ -47,6 +47,7 @@ from runtime.jobs import bind_all
 from runtime.middleware.abort import RunningAbortable
 from runtime.middleware.batching import Batching
 from runtime.middleware.callbacks import FinalCallbacks
+from runtime.middleware.cpu_pin import CpuPin
 from runtime.middleware.debounce import Debounce
 from runtime.middleware.handover import Handover
 from runtime.middleware.heartbeat import WorkerHeartbeat
@@ -145,6 +146,8 @@ def build_broker(settings: Settings, *, engine: Engine) -> RobustRedisBroker:
     middleware.insert(
         middleware.index(journal) + 1, Batching(client=client, record_prefix=records.key(""))
     )
+    # Before any middleware whose before_worker_boot starts a thread: each is pinned with it.
+    middleware.insert(0, CpuPin(mode=settings.worker_cpu_pin))
     if settings.worker_max_jobs_per_process or settings.worker_max_memory_mb:
         # First, so its after_worker_shutdown (which exits the process) runs last.
         middleware.insert(

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # finishes its jobs, hands back what it fetched and is replaced (ops.worker sets them).
     worker_max_jobs_per_process: int = Field(default=0, ge=0)
     worker_max_memory_mb: int = Field(default=0, ge=0)
+    # A worker process with several threads keeps them on one CPU (runtime/middleware/cpu_pin.py
+    # says when and why); "off" leaves them to the scheduler (ops.worker --cpu-pin sets it).
+    worker_cpu_pin: Literal["auto", "off"] = "auto"
     # The database journal of accepted jobs, to find and resend the ones Redis loses.
     journal_enabled: bool = True
     journal_flush_ms: int = Field(default=200, ge=10, le=10_000)

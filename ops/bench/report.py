@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+#: The calibration's fixed work: a pure-Python loop of this many turns (~5 ms here).
+CALIBRATION_TURNS = 50_000
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -47,3 +52,30 @@ def load() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "loadavg_1_5_15": [round(one, 2), round(five, 2), round(fifteen, 2)],
     }
+
+
+def calibration_us(*, repeat: int = 5) -> int:
+    """Microseconds of CPU a fixed pure-Python loop takes now (the median of `repeat`): the
+    machine's speed at the moment. This shared machine runs the same code ~20 % slower for
+    minutes at a time; a round's calibration tells which state the round ran in."""
+    spent = []
+    for _ in range(repeat):
+        began = time.process_time()
+        total = 0
+        for turn in range(CALIBRATION_TURNS):
+            total += turn * turn % 7
+        spent.append(time.process_time() - began)
+    return round(statistics.median(spent) * 1e6)
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(all, steal): the machine's CPU time so far in jiffies, and the share of it the
+    hypervisor gave to other guests (/proc/stat's eighth column)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time between two `cpu_jiffies` that was stolen."""
+    spent = after[0] - before[0]
+    return round(100 * (after[1] - before[1]) / spent, 2) if spent else 0.0

@@ -66,6 +66,7 @@ def drain(
         time.sleep(POLL_S / 5)
     started, first = time.perf_counter(), counters.completed(client)
     usage, redis_cpu = group_usage(groups), process_cpu_s(redis_pid)
+    jiffies = report.cpu_jiffies()
     while (done := counters.completed(client)) < jobs:
         assert time.monotonic() < deadline, f"only {done} of {jobs} jobs completed"
         time.sleep(POLL_S)
@@ -88,6 +89,8 @@ def drain(
             "voluntary": round(used[2], 2),
             "involuntary": round(used[3], 2),
         },
+        # CPU time the hypervisor gave other guests meanwhile, in % of the machine's.
+        "steal_percent": report.steal_percent(jiffies, report.cpu_jiffies()),
     }
 
 
@@ -170,6 +173,7 @@ def one_run(
     fill = produce(side.partition("_")[0], jobs)
     assert client.llen(queue_key) == jobs, f"the {side} queue was not filled"
     producers = frozenset(consuming(client))
+    calibration = report.calibration_us()  # the machine's state, before the side's workers run
     with workers(client, side, processes=processes, threads=threads, log_dir=log_dir) as groups:
         figures = drain(
             client,
@@ -187,7 +191,12 @@ def one_run(
     if side == "ours":
         succeeded = client.zcard("gaveurs:jobs:state:SUCCESS")
         assert succeeded == jobs, f"{succeeded} SUCCESS records for {jobs} jobs"
-    return {"side": side, **figures, "fill_per_second": fill["enqueue_per_second"]}
+    return {
+        "side": side,
+        **figures,
+        "fill_per_second": fill["enqueue_per_second"],
+        "machine_calibration_us": calibration,
+    }
 
 
 def summarize(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
@@ -206,6 +215,10 @@ def summarize(runs: list[dict[str, Any]], side: str) -> dict[str, Any]:
         "worker_voluntary_switches_per_msg_median": statistics.median(
             r["worker_switches_per_msg"]["voluntary"] for r in mine
         ),
+        # Per run, in the order of the rates above: the machine's speed (report.calibration_us,
+        # higher is slower) and the CPU stolen by other guests during the drain.
+        "machine_calibration_us_runs": [r["machine_calibration_us"] for r in mine],
+        "steal_percent_runs": [r["steal_percent"] for r in mine],
     }
 
 

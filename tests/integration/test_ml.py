@@ -20,7 +20,7 @@ def ml_workers(
     redis_server: RedisServer, demo_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
     """The two ML workers as the Procfile runs them: ml_heavy with ONE thread, ml_light with two."""
-    env = {"MODEL_DIR": str(tmp_path_factory.mktemp("models"))}
+    env = {"MODEL_DIR": str(tmp_path_factory.mktemp("models")), "WORKER_CPU_PIN": "off"}
     logs = tmp_path_factory.mktemp("ml-logs")
     heavy, light = (
         WorkerProcess(
