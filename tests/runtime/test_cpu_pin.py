@@ -35,15 +35,15 @@ def test_a_cgroup_quota_is_read_from_cgroup_v2_or_v1(tmp_path: Path) -> None:
     assert cpu_quota(tmp_path / "none") is None
 
 
-def test_the_cpu_held_by_the_fewest_live_pinned_workers_is_taken(tmp_path: Path) -> None:
+def test_a_cpu_no_live_pinned_worker_holds_is_taken_else_none(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    for name in (f"{os.getpid()}-0.pin", f"{os.getppid()}-0.pin", f"{dead.pid}-1.pin", "x.pin"):
+    for name in (f"{os.getpid()}-0.pin", f"{os.getppid()}-2.pin", f"{dead.pid}-1.pin", "x.pin"):
         (tmp_path / name).touch()
-    # Two live workers on CPU 0; the one on CPU 1 has exited (its entry goes)
+    # CPUs 0 and 2 are held by live workers; the one on CPU 1 has exited (its entry goes)
     assert least_held({0, 1, 2}, tmp_path) == 1
     assert not (tmp_path / f"{dead.pid}-1.pin").exists()
-    assert least_held({0}, tmp_path) == 0
+    assert least_held({0, 2}, tmp_path) is None
 
 
 def test_a_program_that_runs_a_worker_itself_is_never_pinned(tmp_path: Path) -> None:
@@ -84,43 +84,45 @@ def started(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to choose from")
-def test_worker_processes_with_several_threads_each_take_one_cpu_of_their_own(
+@pytest.mark.skipif(not 2 <= len(os.sched_getaffinity(0)) <= 4, reason="needs 2-4 CPUs")
+def test_worker_processes_with_several_threads_each_take_a_cpu_of_their_own_while_one_is_free(
     clean_redis: redis.Redis, tmp_path: Path, registry: dict[str, str]
 ) -> None:
     everywhere = allowed(os.getpid())
+    cpus = len(os.sched_getaffinity(0))
     workers = []
     try:
-        # Given two workers of four threads, one of one thread, and one with pinning off
-        first, first_pid = started(clean_redis, tmp_path, "first", threads=4, env=registry)
-        workers.append(first)
-        second, second_pid = started(clean_redis, tmp_path, "second", threads=4, env=registry)
-        workers.append(second)
+        # Given one worker of two threads per CPU, and one more
+        pool = [
+            started(clean_redis, tmp_path, f"w{n}", threads=2, env=registry)
+            for n in range(cpus + 1)
+        ]
+        workers += [worker for worker, _ in pool]
+        pids = [pid for _, pid in pool]
+        # And a worker of one thread, and one with pinning off
         single, single_pid = started(clean_redis, tmp_path, "single", threads=1, env=registry)
         workers.append(single)
         off, off_pid = started(
-            clean_redis, tmp_path, "off", threads=4, env={**registry, "WORKER_CPU_PIN": "off"}
+            clean_redis, tmp_path, "off", threads=2, env={**registry, "WORKER_CPU_PIN": "off"}
         )
         workers.append(off)
-        # Then every thread of each several-thread worker process is on one CPU, a different one
-        pinned = [allowed(first_pid), allowed(second_pid)]
-        assert all(len(cpus) == 1 and "," not in next(iter(cpus)) for cpus in pinned), pinned
-        assert pinned[0] != pinned[1], pinned
+        # Then every thread of each of the first workers' processes is on one CPU of its own
+        pinned = [allowed(pid) for pid in pids[:cpus]]
+        assert all(len(one) == 1 and "," not in next(iter(one)) for one in pinned), pinned
+        assert len({next(iter(one)) for one in pinned}) == cpus, pinned
         # listed in the registry, while Dramatiq's own main process stays where it was
         pins = tmp_path / f"gaveurs-cpu-pins-{os.getuid()}"
-        entries = {(first_pid, *pinned[0]), (second_pid, *pinned[1])}
-        assert sorted(p.name for p in pins.glob("*.pin")) == sorted(
-            f"{pid}-{cpu}.pin" for pid, cpu in entries
-        )
-        assert allowed(first.process.pid) == everywhere
-        # And the one-thread worker and the one with pinning off are left to the scheduler
-        assert allowed(single_pid) == everywhere
-        assert allowed(off_pid) == everywhere
-        for name in ("single", "off"):
-            assert "worker threads not pinned" in (tmp_path / f"{name}.log").read_text()
+        entries = [f"{pid}-{next(iter(one))}.pin" for pid, one in zip(pids, pinned, strict=False)]
+        assert sorted(p.name for p in pins.glob("*.pin")) == sorted(entries)
+        assert allowed(workers[0].process.pid) == everywhere
+        # And the one past the CPUs, the one-thread worker and the one with pinning off are left
+        # to the scheduler, and say why
+        for pid, name in ((pids[-1], f"w{cpus}"), (single_pid, "single"), (off_pid, "off")):
+            assert allowed(pid) == everywhere, name
+            assert "worker threads not pinned" in (tmp_path / f"{name}.log").read_text(), name
         # A stopped worker leaves the registry
-        first.stop()
-        assert not (pins / f"{first_pid}-{next(iter(pinned[0]))}.pin").exists()
+        workers[0].stop()
+        assert not (pins / entries[0]).exists()
     finally:
         for worker in workers:
             worker.stop()
