@@ -143,7 +143,11 @@ def pin_worker(*, threads: int, mode: str, registry: Path | None = None) -> int 
     if cpu is None:
         logger.info("worker threads not pinned to a CPU: each CPU has a pinned worker already")
         return None
-    pin_process(cpu)
+    try:
+        pin_process(cpu)
+    except OSError:
+        (registry / f"{os.getpid()}-{cpu}.pin").unlink(missing_ok=True)  # holds no CPU after all
+        raise
     logger.info("worker threads pinned to CPU %d of %s", cpu, sorted(allowed))
     return cpu
 
