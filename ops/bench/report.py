@@ -56,8 +56,9 @@ def load() -> dict[str, Any]:
 
 def calibration_us(*, repeat: int = 5) -> int:
     """Microseconds of CPU a fixed pure-Python loop takes now (the median of `repeat`): the
-    machine's speed at the moment. This shared machine runs the same code ~20 % slower for
-    minutes at a time; a round's calibration tells which state the round ran in."""
+    machine's speed at the moment. A side whose rate swings while this holds still was not
+    slowed by the machine (ours' swing of 310 <-> 500 µs a job was its threads spread over two
+    cores: runtime/middleware/cpu_pin.py)."""
     spent = []
     for _ in range(repeat):
         began = time.process_time()
