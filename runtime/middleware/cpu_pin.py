@@ -48,6 +48,13 @@ MODES = ("auto", "off")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+def checked(mode: str) -> str:
+    """`mode` if it is one of MODES, else a ValueError naming the setting."""
+    if mode not in MODES:
+        raise ValueError(f"WORKER_CPU_PIN must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
 def registry_dir() -> Path:
     """Where this machine's pinned workers are listed: one per user, in the runtime directory
     (tmpfs, emptied at boot) or the temporary one."""
@@ -73,6 +80,11 @@ def cpu_quota(root: Path = CGROUP_ROOT) -> str | None:
             return f"{quota}/{period}"
         return None
     return None
+
+
+def entry(registry: Path, cpu: int) -> Path:
+    """This process's entry in `registry`, holding `cpu` (`least_held` reads the name back)."""
+    return registry / f"{os.getpid()}-{cpu}.pin"
 
 
 def _alive(pid: int) -> bool:
@@ -114,11 +126,9 @@ def pin_process(cpu: int) -> None:
 def pin_worker(*, threads: int, mode: str, registry: Path | None = None) -> int | None:
     """Pin this worker process as the module says; the CPU it now runs on, or None (and why,
     logged) when it is left where it was."""
-    if mode not in MODES:
-        raise ValueError(f"WORKER_CPU_PIN must be one of {', '.join(MODES)}, not {mode!r}")
     allowed = os.sched_getaffinity(0)
     why = None
-    if mode == "off":
+    if checked(mode) == "off":
         why = "WORKER_CPU_PIN=off"
     elif "dramatiq.cli" not in sys.modules or multiprocessing.parent_process() is None:
         # A Worker run inside another program (a test, a script) would pin that program, and
@@ -139,14 +149,14 @@ def pin_worker(*, threads: int, mode: str, registry: Path | None = None) -> int 
         fcntl.flock(lock, fcntl.LOCK_EX)
         cpu = least_held(allowed, registry)
         if cpu is not None:
-            (registry / f"{os.getpid()}-{cpu}.pin").touch()
+            entry(registry, cpu).touch()
     if cpu is None:
         logger.info("worker threads not pinned to a CPU: each CPU has a pinned worker already")
         return None
     try:
         pin_process(cpu)
     except OSError:
-        (registry / f"{os.getpid()}-{cpu}.pin").unlink(missing_ok=True)  # holds no CPU after all
+        entry(registry, cpu).unlink(missing_ok=True)  # holds no CPU after all
         raise
     logger.info("worker threads pinned to CPU %d of %s", cpu, sorted(allowed))
     return cpu
@@ -156,9 +166,7 @@ class CpuPin(Middleware):
     """Pins the worker process as it boots, before its consumer and worker threads start."""
 
     def __init__(self, *, mode: str = "auto") -> None:
-        if mode not in MODES:
-            raise ValueError(f"WORKER_CPU_PIN must be one of {', '.join(MODES)}, not {mode!r}")
-        self.mode = mode
+        self.mode = checked(mode)
         self.cpu: int | None = None
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -169,4 +177,4 @@ class CpuPin(Middleware):
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self.cpu is not None:
-            (registry_dir() / f"{os.getpid()}-{self.cpu}.pin").unlink(missing_ok=True)
+            entry(registry_dir(), self.cpu).unlink(missing_ok=True)
