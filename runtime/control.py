@@ -18,7 +18,7 @@ from dramatiq_abort.middleware import AbortMode
 from domain.errors import Conflict, NotFound
 from runtime.build import middleware_of
 from runtime.consumer import RobustRedisBroker
-from runtime.job_records import JobRecord, JobRecords, State, epoch_of
+from runtime.job_records import JobRecord, JobRecords, State
 from runtime.middleware.uniqueness import DuplicateJob, Uniqueness
 from runtime.priorities import ORDER, list_keys
 
@@ -244,20 +244,6 @@ class Control:
                 f"a job with the same key is active ({duplicate.existing_task_id}); not re-driven"
             ) from None
         self.client.hdel(xq_msgs, dead_letter_id)
-        self.records.transition(
-            message.message_id,
-            State.PENDING,
-            epoch=epoch_of(fresh.options),
-            fields={
-                "redrives": fresh.options["redrives"],
-                "error": "",
-                "failure_reason": "",
-                "dead_letter_id": "",
-                "completed_at": "",
-                "progress": 0,
-                "enqueued_at": int(time.time() * 1000),
-            },
-        )
         return message.message_id
 
     def requeue_all_dead_letters(self, queue: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@
 --   epoch: redrives * 10000 + retries; -1 means "the record's current epoch".
 --   rank: 0 waiting (PENDING/RETRY), 1 STARTED, 2 SUCCESS/FAILURE, 3 REVOKED.
 --   mode: "create" only writes a record that does not exist yet (first enqueue);
+--         "newer" only writes a record that does not exist yet or is at an older epoch (the
+--         first enqueue of a re-drive: it clears the failure in the same call as the push);
 --         "active" only writes over a PENDING/RETRY/STARTED record (cancel);
 --         "any" applies the ordering rule only.
 -- An event older than the record (lower epoch, or same epoch and lower rank) is ignored, so a
@@ -31,6 +33,7 @@ local function transition(key, prefix, a)
     if mode == "create" then return {cur_state, 0, 0} end
     local cur_epoch, cur_rank = tonumber(cur[2]) or 0, tonumber(cur[3]) or 0
     if epoch < 0 then epoch = cur_epoch end
+    if mode == "newer" and epoch <= cur_epoch then return {cur_state, 0, 0} end
     if mode == "active" and cur_state ~= "PENDING" and cur_state ~= "RETRY"
         and cur_state ~= "STARTED" then
       return {cur_state, 0, 0}

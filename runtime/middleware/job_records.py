@@ -42,6 +42,9 @@ from runtime.outage import until_redis_answers
 from runtime.prestart import PRESTARTED, Prestart
 from runtime.sealing import opened_for_record
 
+#: What a failure left on a record that a re-drive's first enqueue clears.
+CLEARED_BY_REDRIVE = ("error", "failure_reason", "dead_letter_id", "completed_at", "progress_note")
+
 #: Attribute set on a MessageProxy whose delivery is a duplicate: later hooks leave it alone.
 DUPLICATE = "_gaveurs_duplicate_delivery"
 
@@ -132,26 +135,31 @@ class JobTracking(Middleware):
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
     ) -> None:
         # Only the first enqueue creates the record; retries and delayed-queue moves find it there.
+        # A re-drive's first enqueue (runtime/control.py) starts a new epoch over the failure: it
+        # clears the failure in the same call as the push, so a worker that fetches the message
+        # at once never finishes it under the old error. Its attempts count on.
         actor = broker.get_actor(message.actor_name)
         masked = tuple(actor.options.get("redact", ()))
         args = redact_payload(opened_for_record(message.kwargs, masked), extra=masked)
         now = now_ms()
-        creation: dict[str, Any] = dict(
-            epoch=epoch_of(message.options),
-            mode="create",
-            fields={
-                "task_id": message.message_id,
-                "task_name": message.actor_name,
-                "queue": actor.queue_name,
-                "args": json.dumps(args, default=str, ensure_ascii=False),
-                "enqueued_at": now,
-                "eta": now + delay if delay else None,
-                "progress": 0,
-                "attempts": 0,
-                "unique_key": message.options.get("unique_key"),
-                "client": message.options.get("client"),
-            },
-        )
+        fields: dict[str, Any] = {
+            "task_id": message.message_id,
+            "task_name": message.actor_name,
+            "queue": actor.queue_name,
+            "args": json.dumps(args, default=str, ensure_ascii=False),
+            "enqueued_at": now,
+            "eta": now + delay if delay else None,
+            "progress": 0,
+            "unique_key": message.options.get("unique_key"),
+            "client": message.options.get("client"),
+        }
+        redrives = int(message.options.get("redrives", 0))
+        if redrives and not message.options.get("retries"):
+            mode = "newer"
+            fields.update(dict.fromkeys(CLEARED_BY_REDRIVE, ""), redrives=redrives)
+        else:
+            mode, fields["attempts"] = "create", 0
+        creation: dict[str, Any] = dict(epoch=epoch_of(message.options), mode=mode, fields=fields)
         redis_id = message.options.get("redis_message_id")
         if isinstance(broker, RobustRedisBroker) and redis_id:
             argv = self.records.arguments(message.message_id, State.PENDING, **creation)
