@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
 import joblib
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select, update
 from sqlalchemy.orm import Session
 
 from domain.errors import NotFound
 from domain.models import MlModel
 
 KINDS = ("symbolic_itm", "feeding_curve", "prophet", "clustering", "anomalies", "abattage")
+#: The first key of the models' PostgreSQL advisory locks (the second is the kind's hash).
+PG_LOCK_SPACE = 0x6D6F64
 
 
 def save_model(
@@ -27,30 +31,59 @@ def save_model(
     artefact: Any,
     task_id: str | None,
 ) -> MlModel:
-    """Next version of `kind`; JSON-able artefacts are written as JSON, others with joblib."""
+    """Next version of `kind`; JSON-able artefacts are written as JSON, others with joblib.
+
+    The version is taken under `kind`'s lock, held until the session commits: runs that save
+    the same kind at once (retrain-all's forecasts on two ML workers) take turns instead of
+    both taking the next number; the artefact is written before and renamed once its version
+    is known, so the lock is not held while it is written."""
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; use one of {KINDS}")
-    version = (latest_version(session, kind) or 0) + 1
     folder = model_dir / kind
     folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(artefact, dict | list):
-        path = folder / f"v{version}.json"
-        path.write_text(json.dumps(artefact, default=str, indent=1))
-    else:
-        path = folder / f"v{version}.joblib"
-        joblib.dump(artefact, path)
-    row = MlModel(
-        kind=kind,
-        version=version,
-        params=params,
-        metrics=metrics,
-        data_window=data_window,
-        artefact_path=str(path),
-        task_id=task_id,
-    )
-    session.add(row)
-    session.flush()
+    # Written beside first, then renamed to its version's name: the lock is held for the rename
+    # only, and a reader never sees half an artefact. A run rolled back after the rename leaves
+    # its file, which the next save of that version replaces.
+    suffix = "json" if isinstance(artefact, dict | list) else "joblib"
+    partial = folder / f".{uuid.uuid4().hex}.{suffix}"
+    try:
+        if suffix == "json":
+            partial.write_text(json.dumps(artefact, default=str, indent=1))
+        else:
+            joblib.dump(artefact, partial)
+        _hold_versions(session, kind)
+        version = (latest_version(session, kind) or 0) + 1
+        path = folder / f"v{version}.{suffix}"
+        row = MlModel(
+            kind=kind,
+            version=version,
+            params=params,
+            metrics=metrics,
+            data_window=data_window,
+            artefact_path=str(path),
+            task_id=task_id,
+        )
+        session.add(row)
+        session.flush()
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return row
+
+
+def _hold_versions(session: Session, kind: str) -> None:
+    """Take `kind`'s version lock for the rest of the session's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(PG_LOCK_SPACE, func.hashtext(kind))))
+    else:
+        # SQLite has one writer at a time: a write that changes nothing takes its lock now (or
+        # waits for it), so the latest version is read with no other save in between.
+        session.execute(
+            update(MlModel)
+            .where(MlModel.kind == kind)
+            .where(false())
+            .values(version=MlModel.version)
+        )
 
 
 def model_dict(row: MlModel) -> dict[str, Any]:
