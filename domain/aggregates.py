@@ -38,6 +38,8 @@ from domain.models import (
 
 FEEDING_WATERMARK = "feeding_records"
 SQAL_WATERMARK = "sqal_samples"
+#: The advisory lock every writer of those two tables holds shared on PostgreSQL (0011).
+PG_WRITERS_LOCK = 0x6761676772
 # Groups per delete/insert statement: keeps bound parameters well under SQLite's limit.
 GROUPS_PER_STATEMENT = 400
 
@@ -76,8 +78,7 @@ def refresh_aggregates(session: Session, *, full: bool = False) -> dict[str, Any
     feeding_after = 0 if full else _watermark(session, FEEDING_WATERMARK)
     sqal_after = 0 if full else _watermark(session, SQAL_WATERMARK)
     # Read the high-water marks first: rows inserted meanwhile are left for the next refresh.
-    feeding_max = session.scalar(select(func.max(FeedingRecord.id))) or 0
-    sqal_max = session.scalar(select(func.max(SqalSample.id))) or 0
+    feeding_max, sqal_max = _high_water_marks(session)
 
     gavage_groups = _touched_gavage_groups(session, feeding_after, feeding_max)
     for chunk in _chunks(gavage_groups):
@@ -98,6 +99,28 @@ def refresh_aggregates(session: Session, *, full: bool = False) -> dict[str, Any
         "new_sqal_samples": new_sqal,
         "full": full,
     }
+
+
+def _high_water_marks(session: Session) -> tuple[int, int]:
+    """The highest feeding record and SQAL sample ids, with every row below them committed.
+
+    On PostgreSQL an id is taken when a row is written and seen when its transaction commits:
+    a batch may commit after one with higher ids. Writers hold PG_WRITERS_LOCK shared to their
+    commit (migration 0011); the marks are read under it exclusively, on a connection of their
+    own, so the writers in flight have committed and the next ones take higher ids. The lock
+    goes with that connection's transaction, whatever interrupts this."""
+    statement = select(
+        select(func.max(FeedingRecord.id)).scalar_subquery(),
+        select(func.max(SqalSample.id)).scalar_subquery(),
+    )
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        marks = session.execute(statement).one()  # SQLite: one writer, ids committed in order
+    else:
+        with bind.engine.connect() as connection, connection.begin():
+            connection.execute(select(func.pg_advisory_xact_lock(PG_WRITERS_LOCK)))
+            marks = connection.execute(statement).one()
+    return int(marks[0] or 0), int(marks[1] or 0)
 
 
 def _table(model: type[Any]) -> Table:
