@@ -108,7 +108,8 @@ def _high_water_marks(session: Session) -> tuple[int, int]:
     a batch may commit after one with higher ids. Writers hold PG_WRITERS_LOCK shared to their
     commit (migration 0011); the marks are read under it exclusively, on a connection of their
     own, so the writers in flight have committed and the next ones take higher ids. The lock
-    goes with that connection's transaction, whatever interrupts this."""
+    goes with that connection's transaction, whatever interrupts this. (So the session's own
+    transaction must not have written those tables: it would wait for itself.)"""
     statement = select(
         select(func.max(FeedingRecord.id)).scalar_subquery(),
         select(func.max(SqalSample.id)).scalar_subquery(),
