@@ -130,9 +130,14 @@ def test_invalid_number_is_dead_lettered_with_the_reason_without_retry(
         failed["error"].startswith("ProviderRejected: SMS API 400") and "21211" in failed["error"]
     )
     assert phone not in failed["error"] and phone not in str(failed["args"])
-    # Nor in the worker's log, where Dramatiq writes a failed message with its arguments.
+    # Nor in the worker's log, where Dramatiq writes a failed message with its arguments (the
+    # line reaches the file through Dramatiq's main process, maybe after the record's FAILURE)
     log = Path(os.environ["GAVEURS_TEST_TMP"]) / "worker.log"
-    assert "Failed to process message send_sms[" in log.read_text()
+    wait_for(
+        lambda: "Failed to process message send_sms[" in log.read_text(),
+        timeout=10,
+        what="the worker's log of the failure",
+    )
     assert phone not in log.read_text()
 
 
