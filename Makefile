@@ -50,7 +50,7 @@ test: install lint
 	@ops/bin/ensure-system-packages redis-server redis-sentinel promtool faketime prometheus prometheus-alertmanager amtool chromium chromedriver
 	amtool check-config ops/alertmanager/alertmanager.yml
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages initdb ip; fi
-	$(RUN) pytest -q
+	$(RUN) pytest -q --durations=40
 
 # The console's pictures in docs/console/ (README "Console"), taken by its browser tests.
 console-screenshots: install
