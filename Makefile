@@ -60,12 +60,13 @@ console-screenshots: install
 # The fault-injection suite at ten times its `make test` size (about 15 minutes), with five
 # Sentinel failovers of each kind in a row (about 15 more); figures in var/reliability/*.json.
 # Then the other long runs kept out of `make test` (marker `soak`): recovery with production
-# timeouts, a network-namespace partition, and every benchmark at its smoke size.
+# timeouts, a network-namespace partition, every benchmark at its smoke size and Dramatiq's own
+# broker tests.
 soak: install
 	@ops/bin/ensure-system-packages redis-server redis-sentinel faketime
 	@if [ "$$(id -u)" -eq 0 ]; then ops/bin/ensure-system-packages ip; fi
 	RELIABILITY_SCALE=10 $(RUN) pytest -q -p no:randomly tests/reliability
-	GAVEURS_SOAK=1 $(RUN) pytest -q -m soak tests/integration tests/ops
+	GAVEURS_SOAK=1 $(RUN) pytest -q -m soak tests/integration tests/ops tests/conformance
 
 # wrk (Debian) drives the API benchmark when present; without it the Python client does.
 bench: install

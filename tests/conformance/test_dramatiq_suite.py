@@ -22,7 +22,9 @@ import pytest
 
 from tests.support.workers import ROOT
 
-pytestmark = pytest.mark.slow
+#: ~80 s: `make soak` runs it (GAVEURS_SOAK=1), `make test` leaves it out for its 20-minute
+#: budget; run it after any change to runtime/consumer.py or the broker's Lua.
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 VERSION = importlib.metadata.version("dramatiq")
 CACHE = ROOT / "var" / "conformance"

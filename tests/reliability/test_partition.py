@@ -21,9 +21,12 @@ from runtime import State
 from tests.reliability.stack import Report, Stack
 from tests.support.polling import wait_for
 
-pytestmark = pytest.mark.skipif(
-    netns.reason() is not None, reason=f"worker hosts: {netns.reason()}"
-)
+pytestmark = [
+    pytest.mark.skipif(netns.reason() is not None, reason=f"worker hosts: {netns.reason()}"),
+    # 25 s: `make soak` runs it at scale with the rest of the fault suite, `make test` leaves it
+    # out for its 20-minute budget, as it does the other network-namespace test.
+    pytest.mark.soak,
+]
 
 HEARTBEAT_TIMEOUT_S = 5.0  # the stack's WORKER_HEARTBEAT_TIMEOUT_MS
 MAINTENANCE_EVERY_S = 2.0
