@@ -83,7 +83,7 @@ def cpu_quota(root: Path = CGROUP_ROOT) -> str | None:
 
 
 def entry(registry: Path, cpu: int) -> Path:
-    """This process's entry in `registry`, holding `cpu` (`least_held` reads the name back)."""
+    """This process's entry in `registry`, holding `cpu` (`unheld_cpu` reads the name back)."""
     return registry / f"{os.getpid()}-{cpu}.pin"
 
 
@@ -97,10 +97,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def least_held(allowed: Iterable[int], registry: Path) -> int | None:
-    """The allowed CPU that no live process of `registry` holds (the lowest), None when each
-    holds one already; entries of processes that have exited are removed."""
-    held = dict.fromkeys(sorted(allowed), 0)
+def unheld_cpu(allowed: Iterable[int], registry: Path) -> int | None:
+    """The lowest allowed CPU that no live process of `registry` holds, None when each holds
+    one already; entries of processes that have exited are removed."""
+    held: set[int] = set()
     for entry in registry.glob("*.pin"):
         try:
             pid, cpu = (int(part) for part in entry.stem.split("-"))
@@ -108,10 +108,9 @@ def least_held(allowed: Iterable[int], registry: Path) -> int | None:
             continue
         if not _alive(pid):
             entry.unlink(missing_ok=True)
-        elif cpu in held:
-            held[cpu] += 1
-    free = [cpu for cpu, count in held.items() if count == 0]
-    return free[0] if free else None
+        else:
+            held.add(cpu)
+    return min(set(allowed) - held, default=None)
 
 
 def pin_process(cpu: int) -> None:
@@ -147,7 +146,7 @@ def pin_worker(*, threads: int, mode: str, registry: Path | None = None) -> int 
     registry.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(registry / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        cpu = least_held(allowed, registry)
+        cpu = unheld_cpu(allowed, registry)
         if cpu is not None:
             entry(registry, cpu).touch()
     if cpu is None:

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from runtime import live_workers
-from runtime.middleware.cpu_pin import cpu_quota, least_held, pin_worker
+from runtime.middleware.cpu_pin import cpu_quota, pin_worker, unheld_cpu
 from tests.support.polling import wait_for
 from tests.support.workers import WorkerProcess
 
@@ -41,9 +41,9 @@ def test_a_cpu_no_live_pinned_worker_holds_is_taken_else_none(tmp_path: Path) ->
     for name in (f"{os.getpid()}-0.pin", f"{os.getppid()}-2.pin", f"{dead.pid}-1.pin", "x.pin"):
         (tmp_path / name).touch()
     # CPUs 0 and 2 are held by live workers; the one on CPU 1 has exited (its entry goes)
-    assert least_held({0, 1, 2}, tmp_path) == 1
+    assert unheld_cpu({0, 1, 2}, tmp_path) == 1
     assert not (tmp_path / f"{dead.pid}-1.pin").exists()
-    assert least_held({0, 2}, tmp_path) is None
+    assert unheld_cpu({0, 2}, tmp_path) is None
 
 
 def test_a_program_that_runs_a_worker_itself_is_never_pinned(tmp_path: Path) -> None:
