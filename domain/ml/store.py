@@ -76,14 +76,9 @@ def _hold_versions(session: Session, kind: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(PG_LOCK_SPACE, func.hashtext(kind))))
     else:
-        # SQLite has one writer at a time: a write that changes nothing takes its lock now (or
-        # waits for it), so the latest version is read with no other save in between.
-        session.execute(
-            update(MlModel)
-            .where(MlModel.kind == kind)
-            .where(false())
-            .values(version=MlModel.version)
-        )
+        # SQLite has one writer at a time: a write that changes nothing takes the database's
+        # lock now (or waits for it), so the latest version is read with no other save between.
+        session.execute(update(MlModel).where(false()).values(version=MlModel.version))
 
 
 def model_dict(row: MlModel) -> dict[str, Any]:
