@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from domain.ml import store
 from domain.models import MlModel
 from domain.platform import db
-from ops.local_postgres import PostgresServer
+from tests.integration.test_search import fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,7 @@ SAVES = 6
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'models.db'}"
-    else:
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        url = postgres.create_database(f"models_{tmp_path.name[-8:].lower()}")
+    url = fresh_database(request.param, tmp_path, lambda: request.getfixturevalue("postgres"))
     db.migrate(url)
     made = db.make_engine(url)
     yield made
